@@ -1,0 +1,35 @@
+"""Trains and evaluates one config:  python -m experiments.main --config=configs/mnist.py --workdir=DIR
+
+Variants are config arguments (--config=configs/mnist.py:tiny,method=bp), single
+values are flags (--config.optim.lr=1e-4). Running again with the same workdir resumes.
+"""
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from ffjax import config_args, data, train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
+                                lock_config=True)
+flags.DEFINE_string('workdir', None, 'Directory for metrics, checkpoints and the final record.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  if not FLAGS['verbosity'].present:  # orbax logs every save at INFO; keep the console readable
+    logging.set_verbosity(logging.WARNING)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (config_args.ConfigError, data.DataError, train.TrainingDiverged) as e:
+    # Bad settings, bad data and divergence are the user's to fix: one line, no traceback.
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    sys.exit(130)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,37 @@
+"""Orbax checkpoints of the whole training state, for resuming.
+
+The state is a plain pytree (step, parameters, optimizer state, objective state,
+elapsed time). The data order and the step's random key are functions of
+(seed, step), so nothing else is needed to continue exactly where a run stopped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+
+  def __init__(self, directory, max_to_keep: int = 2):
+    self._mngr = ocp.CheckpointManager(
+        Path(directory).absolute(),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+  def latest_step(self):
+    return self._mngr.latest_step()
+
+  def save(self, step: int, state):
+    if self._mngr.latest_step() == step:
+      return
+    self._mngr.save(step, args=ocp.args.StandardSave(state))
+    self._mngr.wait_until_finished()
+
+  def restore(self, step: int, like):
+    """Restores into the structure, shapes and shardings of `like`."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def close(self):
+    self._mngr.close()

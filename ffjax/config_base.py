@@ -1,0 +1,100 @@
+"""The defaults every experiment config starts from, one comment per field.
+
+Config files (configs/*.py) take `get_base()` and change what their experiment
+changes; the file, with its docstring, is the experiment's record.
+"""
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_base() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                   # parameters, negatives and data order all derive from it
+  c.method = 'ff'              # 'ff' (Forward-Forward, local losses) | 'bp' (backprop baseline)
+  c.eval_on_test = True        # final record also on the official test set (False while tuning)
+
+  c.data = ml_collections.ConfigDict(dict(
+      name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100
+      source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset
+      dir='',                  # data directory; '' -> $FFJAX_DATA_DIR
+      verify_md5=True,         # check files against their official md5
+      num_val=10000,           # last N official training images held out for validation (0: none)
+      train_limit=0,           # > 0: train on the first N only (small-data runs, tests)
+      eval_limit=0,            # > 0: evaluate on the first N of val and test only (tests)
+      normalize='none',        # 'none': pixels in [0, 1]; 'standardize': minus mean, over std
+  ))
+  c.labels = ml_collections.ConfigDict(dict(
+      kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended)
+      label_set=1,             # 1: 4 orientations x 3 frequencies; 2: 1 frequency x K orientations
+      cycles=(2., 4., 6.),     # set 1: periods per image of the three frequencies (not in the paper)
+      set2_cycles=4.,          # set 2: periods per image
+      phase=0.,                # phase of every mode (not in the paper)
+      intensity=0.35,          # K: x_lab = (1 - K) x + K L_c (paper's best on MNIST, 128 filters)
+      rescale=True,            # min-max rescale each labeled image to [0, 1], as the paper does
+  ))
+  c.model = ml_collections.ConfigDict(dict(
+      kind='conv',             # 'conv' | 'dense'
+      widths=(128, 128, 128),  # filters (conv) or neurons (dense) per unit
+      kernels=(7, 7, 7),       # conv kernel size per unit
+      pools=(1, 1, 1),         # max-pool window per unit (1: none; the paper found pooling hurt)
+      norm='layer',            # between units: 'layer' (mean/std, Ba et al.) | 'rms' (Hinton) | 'none'
+      input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
+      full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
+      init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
+  ))
+  c.objective = ml_collections.ConfigDict(dict(
+      train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
+      reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
+      peer_weight=0.,          # peer normalization weight (FF-MLP reference: 0.03)
+      peer_momentum=0.9,       # its running mean's momentum
+  ))
+  c.predict = ml_collections.ConfigDict(dict(
+      skip_first=True,         # goodness sum and linear head leave out unit 1
+      head_bias=True,          # linear head with a bias
+      head_zero_init=False,    # linear head starts at zero (FF-MLP reference)
+  ))
+  c.optim = ml_collections.ConfigDict(dict(
+      name='adam',             # 'adam' | 'sgd'
+      lr=5e-5,                 # paper's best FF run; BP baseline 1e-3
+      momentum=0.9,            # sgd only
+      weight_decay=0.,         # coupled L2 on the units (torch semantics)
+      head_lr=0.,              # 0: same as lr
+      head_weight_decay=0.,    # coupled L2 on the head
+      schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant'
+  ))
+  c.train = ml_collections.ConfigDict(dict(
+      batch_size=50,
+      num_epochs=200,
+      eval_batch_size=500,     # goodness inference holds K x this many images at once
+      log_every_steps=200,     # console line and metrics.jsonl record
+      eval_every_epochs=1,     # validation accuracy and per-unit diagnostics
+      checkpoint_every_steps=0,  # > 0: also checkpoint inside epochs (always at epoch ends)
+  ))
+  return c
+
+
+def apply_common_args(c, args: dict) -> None:
+  """Arguments every config understands: method=bp|ff, tiny, seed=N, epochs=N."""
+  if args.get('method', 'ff') == 'bp':
+    c.method = 'bp'
+    c.labels.kind = 'none'
+    c.optim.lr = 1e-3
+  if 'seed' in args:
+    c.seed = int(args['seed'])
+  if 'epochs' in args:
+    c.train.num_epochs = int(args['epochs'])
+  if args.get('tiny'):
+    # Seconds on a CPU: for tests and for trying the pipeline.
+    c.model.widths = tuple(8 for _ in c.model.widths)
+    c.model.kernels = tuple(3 for _ in c.model.widths)
+    c.data.train_limit = 1000
+    c.data.eval_limit = 500
+    c.train.batch_size = 50
+    c.train.num_epochs = 2
+    c.optim.lr = 1e-3  # so that 40 steps show learning
+    c.train.log_every_steps = 10
+    c.train.eval_batch_size = 250
+
+
+COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny')

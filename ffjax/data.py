@@ -1,0 +1,259 @@
+"""Datasets from their official raw files (or prepared tfds datasets), splits and batching.
+
+Layout under the data directory (config.data.dir, else $FFJAX_DATA_DIR):
+  mnist/ and fashion_mnist/      the four official IDX .gz files
+  cifar10/cifar-10-batches-bin/  data_batch_1..5.bin and test_batch.bin
+                                 (test_batch_first1000.bin is used, loudly, if that is all there is)
+  cifar100/cifar-100-binary/     train.bin and test.bin
+
+Every file is parsed with its format's checks (magic number, sizes, record
+length), then checked against its official md5 where that is known; any problem
+raises `DataError` whose one-line message names the file and what is wrong.
+
+Images are kept as uint8 N x H x W x C on the host; `to_float` scales them to
+[0, 1] on the device. The training order is a pure function of (seed, epoch).
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from absl import logging
+
+
+class DataError(Exception):
+  """A data file is missing, truncated, corrupted or not what it claims to be."""
+
+
+# Official md5s (the four IDX files of MNIST and Fashion-MNIST, CIFAR-10 binary version).
+KNOWN_MD5 = {
+    'mnist/train-images-idx3-ubyte.gz': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+    'mnist/train-labels-idx1-ubyte.gz': 'd53e105ee54ea40749a09fcbcd1e9432',
+    'mnist/t10k-images-idx3-ubyte.gz': '9fb629c4189551a2d022fa330f9573f3',
+    'mnist/t10k-labels-idx1-ubyte.gz': 'ec29112dd5afa0611ce80d1b7f02629c',
+    'fashion_mnist/train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+    'fashion_mnist/train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
+    'fashion_mnist/t10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79',
+    'fashion_mnist/t10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310',
+    'cifar10/cifar-10-batches-bin/data_batch_1.bin': '5dd7e06a14cb22eb9f671a540d1b7c25',
+    'cifar10/cifar-10-batches-bin/data_batch_2.bin': '5ea93a67294ea407fff1d09f752e9692',
+    'cifar10/cifar-10-batches-bin/data_batch_3.bin': '942cd6a4bcdd0dd3c604fbe906cb4421',
+    'cifar10/cifar-10-batches-bin/data_batch_4.bin': 'ae636b3ba5c66a11e91e8cb52e771fcb',
+    'cifar10/cifar-10-batches-bin/data_batch_5.bin': '53f37980c15c3d472c316c40844f3f0d',
+    'cifar10/cifar-10-batches-bin/test_batch.bin': '803d5f7f4d78ea53de84dbe85f74fb6d',
+    # Not an official file: the first 1,000 official test records, as found on these machines.
+    'cifar10/cifar-10-batches-bin/test_batch_first1000.bin': '371f65da31ad652f5e24b3699a3e6515',
+}
+
+# name -> (num_classes, H, W, C, official train size, official test size)
+DATASETS = {
+    'mnist': (10, 28, 28, 1, 60000, 10000),
+    'fashion_mnist': (10, 28, 28, 1, 60000, 10000),
+    'cifar10': (10, 32, 32, 3, 50000, 10000),
+    'cifar100': (100, 32, 32, 3, 50000, 10000),
+}
+
+
+@dataclasses.dataclass
+class Split:
+  x: np.ndarray  # N x H x W x C uint8
+  y: np.ndarray  # N int32
+  name: str
+
+  def __len__(self):
+    return len(self.y)
+
+
+@dataclasses.dataclass
+class Dataset:
+  name: str
+  num_classes: int
+  train: Split
+  val: Split | None
+  test: Split
+
+  @property
+  def image_shape(self):
+    return self.train.x.shape[1:]
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def data_dir(configured: str | None) -> Path:
+  d = configured or os.environ.get('FFJAX_DATA_DIR')
+  if not d:
+    raise DataError('no data directory: set config.data.dir or the FFJAX_DATA_DIR '
+                    'environment variable (e.g. FFJAX_DATA_DIR=../shared/data)')
+  p = Path(d).expanduser()
+  if not p.is_dir():
+    raise DataError(f'data directory {p} does not exist')
+  return p
+
+
+def _read_bytes(path: Path) -> bytes:
+  if not path.is_file():
+    raise DataError(f'{path}: file not found')
+  raw = path.read_bytes()
+  if path.suffix == '.gz':
+    try:
+      return gzip.decompress(raw)
+    except (OSError, EOFError) as e:  # truncated or corrupted gzip stream
+      raise DataError(f'{path}: not a valid gzip file ({e})') from None
+  return raw
+
+
+def _check_md5(path: Path, rel: str, verify: bool):
+  want = KNOWN_MD5.get(rel)
+  if not verify or want is None:
+    return
+  got = hashlib.md5(path.read_bytes()).hexdigest()
+  if got != want:
+    raise DataError(f'{path}: md5 {got} is not the official {want} (corrupted or '
+                    'altered file; set data.verify_md5=False to use it anyway)')
+
+
+def read_idx(path: Path, expect_ndim: int) -> np.ndarray:
+  """An IDX file (uint8 data): magic 0x00000801 labels, 0x00000803 images."""
+  buf = _read_bytes(path)
+  if len(buf) < 4 or buf[0] != 0 or buf[1] != 0 or buf[2] != 0x08 or buf[3] != expect_ndim:
+    raise DataError(f'{path}: bad IDX magic {buf[:4].hex()} (expected 000008{expect_ndim:02x})')
+  header = 4 + 4 * expect_ndim
+  if len(buf) < header:
+    raise DataError(f'{path}: truncated IDX header')
+  dims = tuple(int.from_bytes(buf[4 + 4 * i: 8 + 4 * i], 'big') for i in range(expect_ndim))
+  n = int(np.prod(dims))
+  if len(buf) - header != n:
+    raise DataError(f'{path}: truncated or padded: header says {dims} = {n} bytes of data, '
+                    f'found {len(buf) - header}')
+  return np.frombuffer(buf, np.uint8, n, header).reshape(dims)
+
+
+def read_cifar_bin(path: Path, label_bytes: int, label_index: int):
+  """CIFAR binary records: label byte(s) then 3,072 bytes of R, G, B planes."""
+  buf = _read_bytes(path)
+  rec = label_bytes + 3072
+  if len(buf) == 0 or len(buf) % rec:
+    raise DataError(f'{path}: truncated: {len(buf)} bytes is not a whole number of '
+                    f'{rec}-byte records')
+  a = np.frombuffer(buf, np.uint8).reshape(-1, rec)
+  y = a[:, label_index].astype(np.int32)
+  x = a[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+  return np.ascontiguousarray(x), y
+
+
+def _load_idx_pair(root: Path, name: str, prefix: str, verify: bool):
+  paths = {}
+  for kind, ndim in (('images', 3), ('labels', 1)):
+    rel = f'{name}/{prefix}-{kind}-idx{ndim}-ubyte.gz'
+    paths[kind] = (root / rel, rel, ndim)
+  x = read_idx(paths['images'][0], 3)
+  y = read_idx(paths['labels'][0], 1).astype(np.int32)
+  for p, rel, _ in paths.values():
+    _check_md5(p, rel, verify)
+  if len(x) != len(y):
+    raise DataError(f'{paths["images"][0]}: {len(x)} images but {len(y)} labels')
+  if y.max() > 9:
+    raise DataError(f'{paths["labels"][0]}: label {y.max()} outside 0..9')
+  return x[..., None], y
+
+
+def load_raw(name: str, root: Path, verify_md5: bool = True):
+  """(train_x, train_y), (test_x, test_y) from the official raw files."""
+  if name in ('mnist', 'fashion_mnist'):
+    return _load_idx_pair(root, name, 'train', verify_md5), _load_idx_pair(root, name, 't10k', verify_md5)
+  if name == 'cifar10':
+    sub = 'cifar10/cifar-10-batches-bin'
+    parts = []
+    for i in range(1, 6):
+      rel = f'{sub}/data_batch_{i}.bin'
+      parts.append(read_cifar_bin(root / rel, 1, 0))
+      _check_md5(root / rel, rel, verify_md5)
+    train = tuple(np.concatenate(p) for p in zip(*parts))
+    rel = f'{sub}/test_batch.bin'
+    if not (root / rel).is_file() and (root / f'{sub}/test_batch_first1000.bin').is_file():
+      rel = f'{sub}/test_batch_first1000.bin'
+      logging.warning('CIFAR-10: %s not found; using %s: the test set is INCOMPLETE',
+                      root / f'{sub}/test_batch.bin', root / rel)
+    test = read_cifar_bin(root / rel, 1, 0)
+    _check_md5(root / rel, rel, verify_md5)
+    return train, test
+  if name == 'cifar100':
+    sub = root / 'cifar100/cifar-100-binary'
+    # Records: coarse label, fine label, pixels. No official per-file md5 is published
+    # (only the tarball's), so only the format is checked.
+    return read_cifar_bin(sub / 'train.bin', 2, 1), read_cifar_bin(sub / 'test.bin', 2, 1)
+  raise DataError(f'unknown dataset {name!r}')
+
+
+def load_tfds(name: str, data_dir_: str | None):
+  """Train and test splits of a PREPARED tfds dataset (array_record), no TensorFlow needed."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    raise DataError('data.source=tfds needs tensorflow-datasets: pip install -e .[tfds]') from None
+  out = []
+  for split in ('train', 'test'):
+    try:
+      src = tfds.data_source(name, split=split, data_dir=data_dir_)
+    except Exception as e:  # tfds raises many kinds; all mean "not prepared here"
+      raise DataError(f'tfds {name}/{split} in {data_dir_}: cannot be read ({type(e).__name__}: '
+                      f'{str(e).splitlines()[0] if str(e) else ""})') from None
+    ex = src.__getitems__(list(range(len(src))))
+    x = np.stack([np.asarray(e['image'], np.uint8) for e in ex])
+    y = np.asarray([e['label'] for e in ex], np.int32)
+    out.append((x.reshape(x.shape[:3] + (-1,)) if x.ndim == 3 else x, y))
+  return tuple(out)
+
+
+def load(cfg) -> Dataset:
+  """config.data -> Dataset with train / val / test splits.
+
+  The validation split is the LAST cfg.num_val examples of the official training
+  set (a fixed split); cfg.num_val = 0 trains on all of it.
+  """
+  if cfg.name not in DATASETS:
+    raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of {sorted(DATASETS)}')
+  k, h, w, c, _, _ = DATASETS[cfg.name]
+  if cfg.source == 'raw':
+    (xtr, ytr), (xte, yte) = load_raw(cfg.name, data_dir(cfg.dir), cfg.verify_md5)
+  elif cfg.source == 'tfds':
+    (xtr, ytr), (xte, yte) = load_tfds(cfg.name, cfg.dir or os.environ.get('FFJAX_DATA_DIR'))
+  else:
+    raise DataError(f"data.source must be 'raw' or 'tfds', got {cfg.source!r}")
+  if xtr.shape[1:] != (h, w, c):
+    raise DataError(f'{cfg.name}: images of shape {xtr.shape[1:]}, expected {(h, w, c)}')
+  if ytr.max() >= k or yte.max() >= k:
+    raise DataError(f'{cfg.name}: labels outside 0..{k - 1}')
+  if cfg.num_val >= len(ytr):
+    raise DataError(f'data.num_val={cfg.num_val} leaves no training data ({len(ytr)} examples)')
+  n_tr = len(ytr) - cfg.num_val
+  if cfg.get('train_limit', 0):  # small-data runs and tests
+    n_tr = min(n_tr, cfg.train_limit)
+  train = Split(xtr[:n_tr], ytr[:n_tr], 'train')
+  val = Split(xtr[len(ytr) - cfg.num_val:], ytr[len(ytr) - cfg.num_val:], 'val') if cfg.num_val else None
+  if cfg.get('eval_limit', 0):
+    xte, yte = xte[:cfg.eval_limit], yte[:cfg.eval_limit]
+    if val is not None:
+      val = Split(val.x[:cfg.eval_limit], val.y[:cfg.eval_limit], 'val')
+  test = Split(xte, yte, 'test')
+  logging.info('%s: %d train, %d val, %d test examples', cfg.name, len(train),
+               len(val) if val else 0, len(test))
+  return Dataset(cfg.name, k, train, val, test)
+
+
+# ----------------------------------------------------------------------------- order
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+  """The training order of one epoch: a pure function of (seed, epoch)."""
+  return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_indices(seed: int, epoch: int, n: int, batch_size: int, i: int) -> np.ndarray:
+  """Indices of batch i of an epoch (the remainder that fills no batch is dropped)."""
+  return epoch_order(seed, epoch, n)[i * batch_size:(i + 1) * batch_size]

@@ -1,0 +1,55 @@
+"""Metric records (JSON lines in the workdir, the source of truth) and the console line."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _plain(v):
+  if isinstance(v, (np.generic, np.ndarray)):
+    return v.tolist()
+  return v
+
+
+class Writer:
+  """Appends one JSON object per line to workdir/metrics.jsonl, flushed at once so
+  an interrupted run loses nothing it has written."""
+
+  def __init__(self, workdir):
+    self.path = Path(workdir) / 'metrics.jsonl'
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    self._f = open(self.path, 'a')
+
+  def write(self, step: int, scalars: dict):
+    rec = {'step': int(step), **{k: _plain(v) for k, v in scalars.items()}}
+    self._f.write(json.dumps(rec) + '\n')
+    self._f.flush()
+
+  def close(self):
+    self._f.close()
+
+
+def read(workdir) -> list[dict]:
+  """All records of a run's metrics.jsonl."""
+  p = Path(workdir) / 'metrics.jsonl'
+  if not p.exists():
+    return []
+  return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def format_duration(s: float) -> str:
+  if not math.isfinite(s):
+    return '?'
+  s = int(s)
+  h, m = divmod(s, 3600)
+  m, s = divmod(m, 60)
+  return f'{h}h{m:02d}m' if h else f'{m}m{s:02d}s'
+
+
+def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, unit_losses, eta_s):
+  losses = ' '.join(f'u{i + 1} {v:.4f}' for i, v in unit_losses)
+  return (f'epoch {epoch}/{num_epochs} step {step}/{total_steps} | {images_per_sec:,.0f} img/s | '
+          f'loss {losses} | ETA {format_duration(eta_s)}')

@@ -1,0 +1,70 @@
+"""The stack of units and its linear head, built from the config, and its forward pass.
+
+`forward` is where locality lives: every unit takes `stop_gradient(h)` of the
+previous unit's output when `local=True` (Forward-Forward), so the gradient of
+unit l's loss reaches unit l's parameters and nothing else. `local=False` is the
+backprop baseline: the same code, the same parameters, gradients flow end to end.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ffjax import units as units_lib
+
+
+class Network(nnx.Module):
+  """units: the locally trained stack; head: linear classifier on unit outputs."""
+
+  def __init__(self, units, head: nnx.Linear, head_units: tuple[int, ...], input_norm: str = 'none'):
+    self.units = nnx.List(units)
+    self.head = head
+    self.head_units = head_units  # which units' normalized outputs the head reads
+    self.input_norm = input_norm  # the FF-MLP normalizes its input like a unit output
+
+
+def forward(net: Network, x, *, local: bool = True):
+  """Runs the stack. Returns ([y_l], [h_l]) for every unit l."""
+  ys, hs = [], []
+  h = units_lib.NORMS[net.input_norm](x)
+  for unit in net.units:
+    h_in = jax.lax.stop_gradient(h) if local else h  # FF: no gradient into earlier units
+    y, h = unit(h_in)
+    ys.append(y)
+    hs.append(h)
+  return ys, hs
+
+
+def head_features(hs, head_units):
+  """Concatenated, flattened normalized outputs of the units the head reads."""
+  return jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in head_units], axis=-1)
+
+
+def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
+  """config.model -> units; config.method and config.predict -> the head's inputs."""
+  m = config.model
+  n = len(m.widths)
+  h, w, c = image_shape
+  units, shapes = [], []
+  for l in range(n):
+    if m.kind == 'conv':
+      unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], pool=m.pools[l], norm=m.norm, rngs=rngs)
+      h, w, c = h // m.pools[l], w // m.pools[l], m.widths[l]
+      shapes.append(h * w * c)
+    elif m.kind == 'dense':
+      unit = units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l], norm=m.norm,
+                                 full_grad_relu=m.full_grad_relu, init=m.init, rngs=rngs)
+      h, w, c = 1, 1, m.widths[l]
+      shapes.append(c)
+    else:
+      raise ValueError(f"model.kind must be 'conv' or 'dense', got {m.kind!r}")
+    units.append(unit)
+  if config.method == 'bp':
+    head_units = (n - 1,)  # backprop: a softmax layer on the last unit
+  else:
+    head_units = tuple(range(1 if config.predict.skip_first and n > 1 else 0, n))
+  feat = sum(shapes[l] for l in head_units)
+  kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
+  head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
+  return Network(units, head, head_units, m.input_norm)

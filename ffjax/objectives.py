@@ -1,0 +1,55 @@
+"""Goodness and unit losses: pure functions of a unit's activations.
+
+Threshold goodness (FF-CNN, FF-MLP):
+  G = sum of y^2 over all neurons of the unit, theta = number of neurons,
+  p(positive) = sigmoid(G - theta),
+  loss = softplus(theta - G_pos) + softplus(G_neg - theta), averaged over the batch.
+`reduce='mean_all'` instead averages the binary cross-entropy over the 2B
+examples (half the above), as the reference FF-MLP implementation does; it
+matters for plain SGD, not for Adam.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def goodness(y):
+  """G_B: sum of squares over every axis but the batch axis."""
+  return jnp.sum(jnp.square(y), axis=tuple(range(1, y.ndim)))
+
+
+def num_neurons(y) -> int:
+  """The threshold theta of a unit: its neurons per example."""
+  n = 1
+  for d in y.shape[1:]:
+    n *= d
+  return n
+
+
+def ff_loss(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair'):
+  """Binary cross-entropy on sigmoid(G - theta): positives up, negatives down."""
+  per_pair = jax.nn.softplus(theta - g_pos_B) + jax.nn.softplus(g_neg_B - theta)
+  loss = jnp.mean(per_pair)
+  return 0.5 * loss if reduce == 'mean_all' else loss
+
+
+def discrimination_accuracy(g_pos_B, g_neg_B, theta):
+  """How often sigmoid(G - theta) > 0.5 agrees with positive / negative."""
+  return 0.5 * (jnp.mean(g_pos_B > theta) + jnp.mean(g_neg_B <= theta))
+
+
+def peer_norm_loss(y_pos_BxN, running_mean_N, momentum: float = 0.9):
+  """Peer normalization of the reference FF-MLP: keeps every neuron's running mean
+  activity on positives near the unit's average, so no neuron dies or dominates.
+
+  Returns (loss, new running mean); the old running mean is a constant.
+  """
+  mean_N = jnp.mean(y_pos_BxN.reshape(y_pos_BxN.shape[0], -1), axis=0)
+  run = momentum * jax.lax.stop_gradient(running_mean_N) + (1. - momentum) * mean_N
+  return jnp.mean(jnp.square(jnp.mean(run) - run)), jax.lax.stop_gradient(run)
+
+
+def cross_entropy(logits_BxK, y_B):
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_BxK, y_B))

@@ -1,0 +1,40 @@
+"""Predictors: class scores at evaluation time, pure functions of (network, encoder, x).
+
+goodness  run the image once per candidate label (one vmapped pass over the K
+          labels, no Python loop), sum the goodness of the scored units, argmax.
+linear    one pass with the neutral label; the linear head on the normalized
+          outputs of the scored units.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ffjax import network as net_lib
+from ffjax import objectives
+
+
+def goodness_scores(net, encoder, x_BxHxWxC, scored_units):
+  """G_BxK: summed goodness of the scored units for every candidate label."""
+  x_KxB = encoder.embed_all(x_BxHxWxC)
+
+  def one_label(x):
+    ys, _ = net_lib.forward(net, x)
+    return sum(objectives.goodness(ys[l]) for l in scored_units)
+
+  return jax.vmap(one_label)(x_KxB).T
+
+
+def goodness_scores_loop(net, encoder, x_BxHxWxC, scored_units):
+  """The same scores, one label at a time: the reference the tests compare against."""
+  cols = []
+  for c in range(encoder.num_classes):
+    ys, _ = net_lib.forward(net, encoder.embed(x_BxHxWxC, jnp.full(x_BxHxWxC.shape[:1], c)))
+    cols.append(sum(objectives.goodness(ys[l]) for l in scored_units))
+  return jnp.stack(cols, axis=1)
+
+
+def linear_logits(net, encoder, x_BxHxWxC, *, local: bool = True):
+  """logits_BxK of the linear head on the neutral-label input."""
+  _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC), local=local)
+  return net.head(net_lib.head_features(hs, net.head_units))

@@ -1,0 +1,432 @@
+"""The trainer: state, the jitted step, the loop, evaluation. It knows no method by name
+beyond `local` (Forward-Forward) versus end-to-end (backprop).
+
+One batch's way (method=ff):
+  x_BxHxWxC, y_B (uint8, int) -> floats in [0, 1]
+  -> labels: positives x+y, negatives x+wrong label, and the neutral-label image
+  -> network.forward(local=True): every unit takes stop_gradient(h) of the one before
+  -> objectives: one threshold-goodness loss per trained unit (+ peer norm),
+     cross-entropy of the linear head on stop_gradient(neutral features)
+  -> one jax.grad of the sum (by locality, each unit's gradient is that of its own loss)
+  -> optax update -> metrics (per-unit loss and discrimination accuracy).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx
+
+from ffjax import checkpoint as ckpt_lib
+from ffjax import config_args
+from ffjax import data as data_lib
+from ffjax import labels as labels_lib
+from ffjax import metrics as metrics_lib
+from ffjax import network as net_lib
+from ffjax import objectives
+from ffjax import parallel
+from ffjax import predict
+
+# Per-channel mean and std of the training images, for data.normalize='standardize'.
+STATS = {'mnist': ((0.1307,), (0.3081,)), 'fashion_mnist': ((0.2860,), (0.3530,)),
+         'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+         'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+
+
+class TrainingDiverged(FloatingPointError):
+  """A loss became NaN or Inf."""
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def to_float(config, x_u8):
+  x = x_u8.astype(jnp.float32) / 255.
+  if config.data.normalize == 'standardize':
+    mean, std = STATS[config.data.name]
+    x = (x - jnp.asarray(mean)) / jnp.asarray(std)
+  return x
+
+
+def make_schedule(config, total_steps: int):
+  lr = config.optim.lr
+  if config.optim.schedule == 'constant':
+    return optax.constant_schedule(lr)
+  half = total_steps // 2  # constant, then a linear cool-down to 0 at the last step
+  return optax.join_schedules(
+      [optax.constant_schedule(lr), optax.linear_schedule(lr, 0., max(total_steps - half, 1))], [half])
+
+
+def _one_tx(name, schedule, momentum, weight_decay):
+  # Coupled L2 (added to the gradient), as torch's SGD / Adam weight_decay.
+  base = optax.sgd(schedule, momentum=momentum or None) if name == 'sgd' else optax.adam(schedule)
+  return optax.chain(optax.add_decayed_weights(weight_decay), base) if weight_decay else base
+
+
+def make_optimizer(config, total_steps: int):
+  """Units and the head each get their own transform (the head may have its own lr)."""
+  o = config.optim
+  sched = make_schedule(config, total_steps)
+  head_lr = o.head_lr or o.lr
+  head_sched = lambda s: sched(s) * (head_lr / o.lr)
+  tx = {'units': _one_tx(o.name, sched, o.momentum, o.weight_decay),
+        'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay)}
+  label = lambda params: jax.tree_util.tree_map_with_path(
+      lambda path, _: 'head' if path[0].key == 'head' else 'units', params)
+  return optax.multi_transform(tx, label), sched
+
+
+def trained_units(config, num_units: int):
+  """Units whose loss counts: all, or all but the first (which then keeps its random weights)."""
+  if config.method == 'bp' or config.objective.train_first_unit or num_units == 1:
+    return tuple(range(num_units))
+  return tuple(range(1, num_units))
+
+
+def scored_units(net):
+  """Units whose goodness the goodness predictor sums: the ones the head reads."""
+  return net.head_units
+
+
+# ----------------------------------------------------------------------------- loss and step
+
+
+def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
+  """Forward-Forward: per-unit threshold-goodness losses plus the linear head."""
+  net = nnx.merge(graphdef, params)
+  y_neg = labels_lib.sample_negatives(key, y, encoder.num_classes)
+  b = x.shape[0]
+  x_pn = jnp.concatenate([encoder.embed(x, y), encoder.embed(x, y_neg)])
+  ys, _ = net_lib.forward(net, x_pn, local=True)
+  metrics, total, new_peer = {}, 0., []
+  for l, y_l in enumerate(ys):
+    theta = objectives.num_neurons(y_l)
+    g = objectives.goodness(y_l)
+    loss_l = objectives.ff_loss(g[:b], g[b:], theta, config.objective.reduce)
+    metrics[f'loss_u{l + 1}'] = loss_l
+    metrics[f'disc_acc_u{l + 1}'] = objectives.discrimination_accuracy(g[:b], g[b:], theta)
+    if l in trained:
+      total += loss_l
+    if config.objective.peer_weight:
+      run = peer[l]
+      if l in trained:
+        peer_l, run = objectives.peer_norm_loss(y_l[:b], peer[l], config.objective.peer_momentum)
+        total += config.objective.peer_weight * peer_l
+        metrics[f'peer_u{l + 1}'] = peer_l
+      new_peer.append(run)
+  if not config.objective.peer_weight:
+    new_peer = peer
+  # The head learns on features of the neutral-label image; stop_gradient keeps it
+  # from training the units (it is a read-out, not a teacher).
+  _, hs = net_lib.forward(net, encoder.embed_neutral(x), local=True)
+  feats = jax.lax.stop_gradient(net_lib.head_features(hs, net.head_units))
+  logits = net.head(feats)
+  metrics['loss_head'] = objectives.cross_entropy(logits, y)
+  metrics['acc_head'] = jnp.mean(jnp.argmax(logits, -1) == y)
+  return total + metrics['loss_head'], (metrics, new_peer)
+
+
+def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
+  """Backprop baseline: the same units end to end, softmax head on the last one."""
+  net = nnx.merge(graphdef, params)
+  logits = predict.linear_logits(net, encoder, x, local=False)
+  loss = objectives.cross_entropy(logits, y)
+  return loss, ({'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}, peer)
+
+
+def make_train_step(config, encoder, graphdef, tx, mesh, trained):
+  loss_fn = bp_loss_fn if config.method == 'bp' else ff_loss_fn
+  base_key = jax.random.key(config.seed)
+
+  def step(state, x_u8, y):
+    key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
+    x = to_float(config, x_u8)
+    grad_fn = jax.value_and_grad(
+        lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key), has_aux=True)
+    (total, (metrics, peer)), grads = grad_fn(state['params'])
+    updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
+    params = optax.apply_updates(state['params'], updates)
+    metrics['loss'] = total
+    new = dict(state, step=state['step'] + 1, params=params, opt_state=opt_state, peer=peer)
+    return new, metrics
+
+  rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+  return jax.jit(step, in_shardings=(rep, bat, bat), out_shardings=(rep, rep), donate_argnums=0)
+
+
+def make_eval_step(config, encoder, graphdef, mesh):
+  """Per-example predictions of every predictor, and per-unit FF diagnostics."""
+  method_ff = config.method != 'bp'
+  key = jax.random.key(config.seed + 1)  # fixed negatives: comparable across epochs
+
+  def step(params, x_u8, y):
+    net = nnx.merge(graphdef, params)
+    x = to_float(config, x_u8)
+    out = {'pred_linear': jnp.argmax(predict.linear_logits(net, encoder, x, local=method_ff), -1)}
+    if method_ff:
+      g_BxK = predict.goodness_scores(net, encoder, x, scored_units(net))
+      out['pred_goodness'] = jnp.argmax(g_BxK, -1)
+      out['scores_goodness'] = g_BxK
+      b = x.shape[0]
+      y_neg = labels_lib.sample_negatives(key, y, encoder.num_classes)
+      ys, _ = net_lib.forward(net, jnp.concatenate([encoder.embed(x, y), encoder.embed(x, y_neg)]))
+      for l, y_l in enumerate(ys):
+        theta = objectives.num_neurons(y_l)
+        g = objectives.goodness(y_l)
+        pair = jax.nn.softplus(theta - g[:b]) + jax.nn.softplus(g[b:] - theta)
+        out[f'loss_u{l + 1}'] = pair
+        out[f'disc_acc_u{l + 1}'] = 0.5 * ((g[:b] > theta).astype(jnp.float32) + (g[b:] <= theta))
+    return out
+
+  rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+  return jax.jit(step, in_shardings=(rep, bat, bat), out_shardings=bat)
+
+
+def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, num_classes: int,
+             goodness_offsets_K=None):
+  """Accuracy of each predictor on a whole split (the last batch padded and masked).
+
+  goodness_offsets_K: each label's mean goodness on training images; subtracting it
+  gives the 'goodness_centered' predictor, which removes a label's baseline goodness
+  (some label patterns excite the units more whatever the image).
+  """
+  n = len(split)
+  outs = []
+  for i in range(0, n, batch_size):
+    x, y = split.x[i:i + batch_size], split.y[i:i + batch_size]
+    pad = batch_size - len(y)
+    if pad:
+      x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+      y = np.concatenate([y, np.zeros((pad,), y.dtype)])
+    o = jax.device_get(eval_step(params, *parallel.put_batch(mesh, x, y)))
+    outs.append({k: v[:batch_size - pad] for k, v in o.items()})
+  cat = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+  res = {'num_examples': n}
+  if 'scores_goodness' in cat and goodness_offsets_K is not None:
+    cat['pred_goodness_centered'] = np.argmax(cat['scores_goodness'] - goodness_offsets_K, -1)
+  for k, v in cat.items():
+    if k.startswith('scores_'):
+      continue
+    if k.startswith('pred_'):
+      mode = k[len('pred_'):]
+      res[f'acc_{mode}'] = float(np.mean(v == split.y))
+      res[f'pred_counts_{mode}'] = np.bincount(v, minlength=num_classes).tolist()
+    else:
+      res[k] = float(np.mean(v))
+  return res, cat
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def init_state(config, dataset, mesh):
+  """Network, encoder and the training state pytree (replicated over the mesh)."""
+  h, w, _ = dataset.image_shape
+  encoder = labels_lib.make_encoder(config.labels, dataset.num_classes, h, w)
+  net = net_lib.build(config, dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
+  graphdef, params = nnx.split(net)
+  steps_per_epoch = len(dataset.train) // config.train.batch_size
+  total = steps_per_epoch * config.train.num_epochs
+  tx, sched = make_optimizer(config, total)
+  trained = trained_units(config, len(net.units))
+  # Peer normalization keeps a running mean of every trained unit's positive activity.
+  peer = []
+  if config.method == 'ff' and config.objective.peer_weight:
+    x0 = jnp.zeros((1,) + dataset.image_shape)
+    ys, _ = net_lib.forward(net, x0)
+    # Initial running mean 0.5, as in the reference FF-MLP implementation.
+    peer = [jnp.full((objectives.num_neurons(y_l),), 0.5) for y_l in ys]
+  state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
+           'peer': peer, 'elapsed_s': jnp.zeros((), jnp.float32)}
+  state = jax.device_put(state, parallel.replicated(mesh))
+  return dict(encoder=encoder, graphdef=graphdef, tx=tx, sched=sched, trained=trained,
+              steps_per_epoch=steps_per_epoch, total_steps=total, state=state)
+
+
+def _check_finite(step, means, workdir, last_saved):
+  bad = [k for k, v in means.items() if not np.isfinite(v)]
+  if bad:
+    raise TrainingDiverged(
+        f'{", ".join(bad)} became {means[bad[0]]} by step {step}; stopping. The last good '
+        f'checkpoint (step {last_saved}) stays in {workdir}/checkpoints. Try a lower optim.lr.')
+
+
+def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> dict:
+  """Trains config's model, writing to workdir; resumes from workdir's latest checkpoint.
+
+  Returns the final evaluation record (also written to workdir/eval.json). With
+  stop_at_step the run stops there as if interrupted (checkpoint saved), and
+  returns {}.
+  """
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  mesh = parallel.make_mesh()
+  config_args.validate(config, mesh.size)
+  dataset = data_lib.load(config.data)
+  if len(dataset.train) < config.train.batch_size:
+    raise config_args.ConfigError(
+        f'config.train.batch_size={config.train.batch_size}: larger than the {len(dataset.train)} '
+        'training examples')
+  s = init_state(config, dataset, mesh)
+  state, spe, total = s['state'], s['steps_per_epoch'], s['total_steps']
+  _write_config(config, workdir)
+
+  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
+  last_saved = ckpt.latest_step()
+  if last_saved is not None:
+    state = ckpt.restore(last_saved, state)
+    logging.info('resumed from step %d of %d', last_saved, total)
+    print(f'resuming from {workdir}/checkpoints at step {last_saved}', flush=True)
+  train_step = make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
+  eval_step = make_eval_step(config, s['encoder'], s['graphdef'], mesh)
+  writer = metrics_lib.Writer(workdir)
+  calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
+
+  def ev(split):
+    run = lambda sp, off=None: evaluate(eval_step, state['params'], sp, config.train.eval_batch_size,
+                                        mesh, dataset.num_classes, off)
+    off = None
+    if config.method == 'ff':
+      off = run(calib)[1]['scores_goodness'].mean(0)
+    return run(split, off)[0]
+
+  step = int(state['step'])
+  elapsed0 = float(state['elapsed_s'])
+  t_start = time.time()
+  bsz, log_every = config.train.batch_size, config.train.log_every_steps
+  window, pending, t_win = [], None, time.time()
+
+  def report(p):
+    step_p, ms, secs, epoch = p
+    means = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+    _check_finite(step_p, means, workdir, last_saved)
+    ips = len(ms) * bsz / max(secs, 1e-9)
+    rec = {'epoch': epoch, 'lr': float(s['sched'](step_p)), 'images_per_sec': ips,
+           **{f'train/{k}': v for k, v in means.items()}}
+    writer.write(step_p, rec)
+    eta = (total - step_p) * bsz / max(ips, 1e-9)
+    units = [(int(k[len('loss_u'):]) - 1, v) for k, v in means.items() if k.startswith('loss_u')]
+    units = units or [(0, means['loss_head'])]
+    print(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta),
+          flush=True)
+
+  def save():
+    nonlocal last_saved, state
+    el = jax.device_put(jnp.float32(elapsed0 + time.time() - t_start), parallel.replicated(mesh))
+    state = dict(state, elapsed_s=el)
+    ckpt.save(int(state['step']), state)
+    last_saved = int(state['step'])
+
+  interrupted = False
+  old_handler = _raise_on_sigterm()
+  try:
+    while step < total:
+      epoch, i0 = divmod(step, spe)
+      order = data_lib.epoch_order(config.seed, epoch, len(dataset.train))
+      for i in range(i0, spe):
+        idx = order[i * bsz:(i + 1) * bsz]
+        xb, yb = parallel.put_batch(mesh, dataset.train.x[idx], dataset.train.y[idx])
+        state, m = train_step(state, xb, yb)
+        step += 1
+        window.append(m)
+        if pending is not None:  # fetched after the next step was dispatched: no stall
+          report(pending)
+          pending = None
+        if step % log_every == 0 or i == spe - 1:
+          now = time.time()
+          pending, window, t_win = (step, window, now - t_win, epoch + 1), [], now
+        if stop_at_step is not None and step >= stop_at_step:
+          raise KeyboardInterrupt
+        if config.train.checkpoint_every_steps and step % config.train.checkpoint_every_steps == 0:
+          if pending is not None:
+            report(pending)
+            pending = None
+          save()
+      if pending is not None:
+        report(pending)
+        pending = None
+      rec = {'epoch': epoch + 1}
+      # Per-epoch evaluation on the validation split; with none held out, on the test split.
+      per_epoch = dataset.val or (dataset.test if config.eval_on_test else None)
+      if per_epoch is not None and ((epoch + 1) % config.train.eval_every_epochs == 0 or step == total):
+        rec.update({f'{per_epoch.name}/{k}': v for k, v in ev(per_epoch).items()})
+        print(f'  {per_epoch.name}: ' + ', '.join(f'{k.split("/")[1]} {v:.4f}' for k, v in rec.items()
+                                                  if '/acc' in k), flush=True)
+      rec['elapsed_s'] = elapsed0 + time.time() - t_start
+      writer.write(step, rec)
+      save()
+  except KeyboardInterrupt:
+    interrupted = True
+    if window or pending:
+      if pending is not None:
+        report(pending)
+      if window:
+        report((step, window, time.time() - t_win, step // spe + 1))
+    save()
+    if stop_at_step is None:
+      print(f'interrupted: saved a checkpoint at step {step}; run the same command to resume',
+            flush=True)
+      raise
+  finally:
+    if old_handler is not None:
+      signal.signal(signal.SIGTERM, old_handler)
+    writer.close()
+    ckpt.close()
+  if interrupted:
+    return {}
+
+  record = {'step': step, 'epochs': config.train.num_epochs,
+            'elapsed_s': float(state['elapsed_s'])}
+  splits = [dataset.val] if dataset.val is not None else []
+  if config.eval_on_test:
+    splits.append(dataset.test)
+  for split in splits:
+    record[split.name] = ev(split)
+  if config.data.name == 'cifar10' and len(dataset.test) < 10000:
+    record['test_note'] = f'CIFAR-10 test set incomplete: {len(dataset.test)} of 10000 images'
+  (workdir / 'eval.json').write_text(json.dumps(record, indent=1))
+  for split in splits:
+    r = record[split.name]
+    print(f'final {split.name} ({r["num_examples"]} examples): ' +
+          ', '.join(f'{k} {v:.4f}' for k, v in r.items() if k.startswith('acc_')), flush=True)
+  return record
+
+
+def _raise_on_sigterm():
+  """SIGTERM (a scheduler's pre-emption) ends the run like Ctrl-C: checkpoint, then exit."""
+  def handler(signum, frame):
+    raise KeyboardInterrupt
+  try:
+    return signal.signal(signal.SIGTERM, handler)
+  except ValueError:  # not the main thread (a notebook's worker): leave signals alone
+    return None
+
+
+def _write_config(config, workdir: Path):
+  p = workdir / 'config.json'
+  new = config.to_json_best_effort(indent=1, sort_keys=True)
+  if p.exists() and p.read_text() != new:
+    old = json.loads(p.read_text())
+    diff = _diff(old, json.loads(new))
+    logging.warning('workdir %s was started with another config (%s); resuming with the new one',
+                    workdir, diff)
+    print(f'warning: config differs from the one this workdir started with: {diff}', flush=True)
+  p.write_text(new)
+
+
+def _diff(a, b, prefix=''):
+  out = []
+  for k in sorted(set(a) | set(b)):
+    va, vb = a.get(k), b.get(k)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      out += _diff(va, vb, f'{prefix}{k}.')
+    elif va != vb:
+      out.append(f'{prefix}{k}: {va} -> {vb}')
+  return out

@@ -1,0 +1,75 @@
+"""Units: the locally trained pieces of a network, small nnx modules.
+
+A unit maps its input to `(y, h_out)`:
+  y      the activations its own loss looks at (after ReLU, and pooling if any);
+  h_out  y normalized per example, what the next unit receives. Normalizing
+         removes the length (the goodness) so the next unit can only use the
+         pattern, not the previous unit's verdict.
+
+A unit never calls `stop_gradient` itself: the network does it where a unit takes
+its input (see network.forward), so one place decides what is local.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def rms_norm(y, eps: float = 1e-8):
+  """Hinton's normalization: divide each example by its root mean square."""
+  axes = tuple(range(1, y.ndim))
+  return y / (jnp.sqrt(jnp.mean(y * y, axis=axes, keepdims=True)) + eps)
+
+
+def layer_norm(y, eps: float = 1e-5):
+  """Ba et al.'s layer norm (no affine): zero mean, unit std per example."""
+  axes = tuple(range(1, y.ndim))
+  mu = jnp.mean(y, axis=axes, keepdims=True)
+  var = jnp.mean(jnp.square(y - mu), axis=axes, keepdims=True)
+  return (y - mu) * jax.lax.rsqrt(var + eps)
+
+
+NORMS = {'rms': rms_norm, 'layer': layer_norm, 'none': lambda y: y}
+
+
+def relu(x, full_grad: bool = False):
+  """ReLU; with full_grad the backward pass is the identity (the FF-MLP reference
+  lets gradient through where the input is negative too)."""
+  if full_grad:
+    return x + jax.lax.stop_gradient(jax.nn.relu(x) - x)
+  return jax.nn.relu(x)
+
+
+def hinton_init(key, shape, dtype=jnp.float32):
+  """N(0, 1/out_features), as the reference FF-MLP initializes its linear layers."""
+  return jax.random.normal(key, shape, dtype) / jnp.sqrt(shape[-1]).astype(dtype)
+
+
+class ConvUnit(nnx.Module):
+  """conv (stride 1, SAME) -> ReLU -> optional max pool -> (y, normalized y)."""
+
+  def __init__(self, in_ch: int, width: int, kernel: int, *, pool: int = 1,
+               norm: str = 'layer', rngs: nnx.Rngs):
+    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), padding='SAME', rngs=rngs)
+    self.pool, self.norm = pool, norm
+
+  def __call__(self, h_BxHxWxC):
+    y = jax.nn.relu(self.conv(h_BxHxWxC))
+    if self.pool > 1:
+      y = nnx.max_pool(y, (self.pool, self.pool), strides=(self.pool, self.pool))
+    return y, NORMS[self.norm](y)
+
+
+class DenseUnit(nnx.Module):
+  """flatten -> linear -> ReLU -> (y, normalized y)."""
+
+  def __init__(self, in_features: int, width: int, *, norm: str = 'rms',
+               full_grad_relu: bool = False, init: str = 'lecun', rngs: nnx.Rngs):
+    kw = dict(kernel_init=hinton_init) if init == 'hinton' else {}
+    self.linear = nnx.Linear(in_features, width, rngs=rngs, **kw)
+    self.norm, self.full_grad_relu = norm, full_grad_relu
+
+  def __call__(self, h):
+    y = relu(self.linear(h.reshape(h.shape[0], -1)), self.full_grad_relu)
+    return y, NORMS[self.norm](y)

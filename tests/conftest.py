@@ -1,0 +1,80 @@
+"""Shared helpers: config loading, generated data in the official formats, the real data."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import pathlib
+import struct
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str, arg: str | None = None):
+  """configs/<name>.py:get_config(arg), as the command line would."""
+  spec = importlib.util.spec_from_file_location(f'cfg_{name}', REPO / 'configs' / f'{name}.py')
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
+
+
+def real_data_dir():
+  d = os.environ.get('FFJAX_DATA_DIR') or str(REPO.parent / 'shared' / 'data')
+  return d if pathlib.Path(d, 'mnist').is_dir() else None
+
+
+@pytest.fixture
+def real_data():
+  d = real_data_dir()
+  if d is None:
+    pytest.skip('the real dataset files are not here (set FFJAX_DATA_DIR)')
+  return d
+
+
+def write_idx(path: pathlib.Path, arr: np.ndarray):
+  """An IDX file (uint8), gzipped, as MNIST ships them."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  head = bytes([0, 0, 8, arr.ndim]) + b''.join(struct.pack('>I', d) for d in arr.shape)
+  path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes()))
+
+
+def write_cifar(path: pathlib.Path, x_NxHxWxC: np.ndarray, labels: list[np.ndarray]):
+  """CIFAR binary records: label byte(s), then R, G, B planes."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  n = len(x_NxHxWxC)
+  lab = np.stack(labels, 1).astype(np.uint8).reshape(n, -1)
+  pix = x_NxHxWxC.transpose(0, 3, 1, 2).reshape(n, -1).astype(np.uint8)
+  path.write_bytes(np.concatenate([lab, pix], 1).tobytes())
+
+
+def learnable_images(rng, y, shape, num_classes):
+  """Images whose class can be read off: a class-specific bright square plus noise."""
+  h, w, c = shape
+  x = rng.integers(0, 60, (len(y), h, w, c))
+  side = int(np.ceil(np.sqrt(num_classes)))
+  ch, cw = h // side, w // side
+  for i, k in enumerate(y):
+    r, q = divmod(int(k), side)
+    x[i, r * ch:(r + 1) * ch, q * cw:(q + 1) * cw, :] = 255
+  return x.astype(np.uint8)
+
+
+def make_mnist_dir(root: pathlib.Path, name='mnist', n_train=600, n_test=200, seed=0):
+  rng = np.random.default_rng(seed)
+  for prefix, n in (('train', n_train), ('t10k', n_test)):
+    y = rng.integers(0, 10, n)
+    write_idx(root / name / f'{prefix}-images-idx3-ubyte.gz', learnable_images(rng, y, (28, 28, 1), 10)[..., 0])
+    write_idx(root / name / f'{prefix}-labels-idx1-ubyte.gz', y)
+  return root
+
+
+def make_cifar100_dir(root: pathlib.Path, n_train=1000, n_test=200, seed=0):
+  rng = np.random.default_rng(seed)
+  for fname, n in (('train.bin', n_train), ('test.bin', n_test)):
+    fine = rng.integers(0, 100, n)
+    x = learnable_images(rng, fine, (32, 32, 3), 100)
+    write_cifar(root / 'cifar100' / 'cifar-100-binary' / fname, x, [fine // 5, fine])
+  return root

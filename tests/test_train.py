@@ -1,0 +1,171 @@
+"""End to end: the real training function on tiny configs."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load_config, make_cifar100_dir, real_data_dir
+from ffjax import checkpoint, config_args, metrics, train
+
+pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
+
+
+def _run(config, workdir, **kw):
+  return train.train_and_evaluate(config, str(workdir), **kw)
+
+
+def _train_losses(workdir):
+  return [r['train/loss'] for r in metrics.read(workdir) if 'train/loss' in r]
+
+
+@pytest.fixture(scope='module')
+def c100_dir(tmp_path_factory):
+  return make_cifar100_dir(tmp_path_factory.mktemp('c100'), n_train=1500, n_test=300)
+
+
+@pytest.mark.parametrize('name,arg', [
+    ('mnist', 'tiny'), ('mnist', 'tiny,method=bp'), ('fashion_mnist', 'tiny'),
+    ('cifar10', 'tiny'), ('mnist_mlp', 'tiny'), ('cifar100', 'tiny')])
+def test_every_config_learns_on_tiny_data(name, arg, tmp_path, c100_dir):
+  c = load_config(name, arg)
+  if name == 'cifar100':
+    c.data.dir, c.data.num_val, c.data.train_limit = str(c100_dir), 300, 0
+    c.train.num_epochs = 4
+  elif real_data_dir() is None:
+    pytest.skip('real data not here')
+  else:
+    c.data.dir = real_data_dir()
+  rec = _run(c, tmp_path)
+  losses = _train_losses(tmp_path)
+  assert losses[-1] < losses[0], f'loss did not fall: {losses}'
+  chance = 1. / (100 if name == 'cifar100' else 10)
+  split = rec.get('val') or rec['test']
+  assert split['acc_linear'] > 2 * chance, split
+  assert (tmp_path / 'config.json').exists() and (tmp_path / 'eval.json').exists()
+  if c.method == 'ff':
+    assert 'acc_goodness' in split and 'disc_acc_u2' in split
+    assert sum(split['pred_counts_goodness']) == split['num_examples']
+
+
+@pytest.fixture(scope='module')
+def tiny_cfg():
+  if real_data_dir() is None:
+    pytest.skip('real data not here')
+  c = load_config('mnist', 'tiny')
+  c.data.dir = real_data_dir()
+  c.data.train_limit = 500   # 10 steps per epoch
+  c.data.eval_limit = 250
+  c.train.log_every_steps = 5
+  return c
+
+
+@pytest.fixture(scope='module')
+def full_run(tiny_cfg, tmp_path_factory):
+  d = tmp_path_factory.mktemp('full')
+  return d, _run(tiny_cfg, d)
+
+
+def _params(workdir, cfg):
+  ck = checkpoint.Checkpointer(workdir / 'checkpoints')
+  step = ck.latest_step()
+  from orbax.checkpoint import PyTreeCheckpointer
+  tree = PyTreeCheckpointer().restore(workdir / 'checkpoints' / str(step) / 'default')
+  ck.close()
+  return step, tree['params']
+
+
+def _leaves(tree):
+  import jax
+  return jax.tree.leaves(tree)
+
+
+def test_resume_equals_uninterrupted(full_run, tiny_cfg, tmp_path):
+  d_full, rec_full = full_run
+  assert _run(tiny_cfg, tmp_path, stop_at_step=13) == {}  # stopped mid-epoch 2
+  assert checkpoint.Checkpointer(tmp_path / 'checkpoints').latest_step() == 13
+  rec = _run(tiny_cfg, tmp_path)
+  step_a, pa = _params(d_full, tiny_cfg)
+  step_b, pb = _params(tmp_path, tiny_cfg)
+  assert step_a == step_b == 20
+  for a, b in zip(_leaves(pa), _leaves(pb)):
+    np.testing.assert_array_equal(a, b)
+  assert rec['test']['acc_goodness'] == rec_full['test']['acc_goodness']
+  assert rec['test']['acc_linear'] == rec_full['test']['acc_linear']
+
+
+def test_same_seed_same_run_other_seed_other_run(full_run, tiny_cfg, tmp_path):
+  d_full, rec_full = full_run
+  rec = _run(tiny_cfg, tmp_path / 'same')
+  assert _train_losses(tmp_path / 'same') == _train_losses(d_full)
+  assert rec['val'] == rec_full['val']
+  other = tiny_cfg.copy_and_resolve_references()
+  other.seed = 1
+  _run(other, tmp_path / 'other')
+  assert _train_losses(tmp_path / 'other') != _train_losses(d_full)
+
+
+def test_metrics_records(full_run):
+  d, rec = full_run
+  recs = metrics.read(d)
+  train_recs = [r for r in recs if 'train/loss' in r]
+  val_recs = [r for r in recs if 'val/acc_goodness' in r]
+  assert [r['step'] for r in train_recs] == [5, 10, 15, 20]
+  assert len(val_recs) == 2 and val_recs[-1]['val/num_examples'] == 250
+  for k in ('train/loss_u2', 'train/disc_acc_u3', 'images_per_sec', 'lr', 'epoch'):
+    assert k in train_recs[0]
+  assert rec['test']['num_examples'] == 250
+  saved = json.loads((d / 'eval.json').read_text())
+  assert saved['test']['acc_linear'] == rec['test']['acc_linear']
+
+
+def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(full_run, tiny_cfg, tmp_path):
+  import shutil
+  shutil.copytree(full_run[0] / 'checkpoints', tmp_path / 'checkpoints')
+  c = tiny_cfg.copy_and_resolve_references()
+  c.train.num_epochs = 3
+  c.optim.lr = float('inf')
+  with pytest.raises(train.TrainingDiverged, match=r'loss.* became nan by step 2\d; .*step 20'):
+    _run(c, tmp_path)
+  assert checkpoint.Checkpointer(tmp_path / 'checkpoints').latest_step() == 20
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('labels.intensity', 1.5, 'labels.intensity'), ('model.widths', (8, -1, 8), 'model.widths'),
+    ('method', 'magic', 'method'), ('data.name', 'imagenet', 'data.name'),
+    ('train.batch_size', 0, 'train.batch_size')])
+def test_bad_config_values_are_refused_naming_the_key(key, value, match):
+  c = load_config('mnist', 'tiny')
+  a, b = key.split('.') if '.' in key else (key, None)
+  if b:
+    c[a][b] = value
+  else:
+    c[a] = value
+  with pytest.raises(config_args.ConfigError, match=match):
+    config_args.validate(c, 1)
+
+
+def test_batch_not_divisible_by_devices():
+  c = load_config('mnist', 'tiny')
+  c.train.batch_size = 50
+  with pytest.raises(config_args.ConfigError, match='divisible by the 4 devices'):
+    config_args.validate(c, 4)
+
+
+def test_unknown_config_argument():
+  with pytest.raises(config_args.ConfigError, match='unknown config argument'):
+    load_config('mnist', 'tiny,widht=3')
+
+
+def test_cli_one_line_errors(tmp_path):
+  env = dict(os.environ, FFJAX_DATA_DIR=str(tmp_path / 'nowhere'))
+  cmd = [sys.executable, '-m', 'experiments.main', f'--workdir={tmp_path}/w']
+  r = subprocess.run(cmd + ['--config=configs/mnist.py:tiny', '--config.labels.intensity=2.0'],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 2 and 'config.labels.intensity=2.0' in r.stderr
+  assert 'Traceback' not in r.stderr
+  r = subprocess.run(cmd + ['--config=configs/mnist.py:tiny'],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 2 and 'nowhere does not exist' in r.stderr and 'Traceback' not in r.stderr
