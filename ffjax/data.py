@@ -203,7 +203,7 @@ def load_tfds(name: str, data_dir_: str | None):
     except Exception as e:  # tfds raises many kinds; all mean "not prepared here"
       raise DataError(f'tfds {name}/{split} in {data_dir_}: cannot be read ({type(e).__name__}: '
                       f'{str(e).splitlines()[0] if str(e) else ""})') from None
-    ex = src.__getitems__(list(range(len(src))))
+    ex = [src[i] for i in range(len(src))]
     x = np.stack([np.asarray(e['image'], np.uint8) for e in ex])
     y = np.asarray([e['label'] for e in ex], np.int32)
     out.append((x.reshape(x.shape[:3] + (-1,)) if x.ndim == 3 else x, y))

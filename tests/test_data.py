@@ -124,3 +124,18 @@ def test_epoch_order_is_a_pure_function_of_seed_and_epoch():
 def test_unknown_dataset(tmp_path):
   with pytest.raises(data.DataError, match='unknown dataset'):
     data.load(_cfg(tmp_path, name='svhn'))
+
+
+def test_tfds_source_reads_a_prepared_dataset():
+  tfds = pytest.importorskip('tensorflow_datasets')
+  # tfds' own mock stands in for a prepared array_record dataset (building one needs TensorFlow).
+  with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+    ds = data.load(_cfg('', source='tfds', num_val=10))
+  assert ds.train.x.shape == (30, 28, 28, 1) and ds.train.x.dtype == np.uint8
+  assert len(ds.val) == 10 and len(ds.test) == 40 and ds.train.y.dtype == np.int32
+
+
+def test_tfds_missing_dataset_is_one_line_error(tmp_path):
+  pytest.importorskip('tensorflow_datasets')
+  with pytest.raises(data.DataError, match=r'tfds mnist/train in .*cannot be read'):
+    data.load(_cfg(tmp_path, source='tfds'))
