@@ -59,4 +59,5 @@ def get_config(arg=None):
     c.data.eval_limit = 500
     c.train.num_epochs = 2
     c.train.log_every_steps = 10
+    c.plots = False
   return c

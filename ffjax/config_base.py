@@ -13,6 +13,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.seed = 0                   # parameters, negatives and data order all derive from it
   c.method = 'ff'              # 'ff' (Forward-Forward, local losses) | 'bp' (backprop baseline)
   c.eval_on_test = True        # final record also on the official test set (False while tuning)
+  c.plots = True               # figures (PNG) in the workdir at the end (needs matplotlib)
 
   c.data = ml_collections.ConfigDict(dict(
       name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100
@@ -93,6 +94,7 @@ def apply_common_args(c, args: dict) -> None:
     c.train.batch_size = 50
     c.train.num_epochs = 2
     c.optim.lr = 1e-3  # so that 40 steps show learning
+    c.plots = False
     c.train.log_every_steps = 10
     c.train.eval_batch_size = 250
 

@@ -295,7 +295,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
     off = None
     if config.method == 'ff':
       off = run(calib)[1]['scores_goodness'].mean(0)
-    return run(split, off)[0]
+    return run(split, off)
 
   step = int(state['step'])
   elapsed0 = float(state['elapsed_s'])
@@ -356,7 +356,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
       # Per-epoch evaluation on the validation split; with none held out, on the test split.
       per_epoch = dataset.val or (dataset.test if config.eval_on_test else None)
       if per_epoch is not None and ((epoch + 1) % config.train.eval_every_epochs == 0 or step == total):
-        rec.update({f'{per_epoch.name}/{k}': v for k, v in ev(per_epoch).items()})
+        rec.update({f'{per_epoch.name}/{k}': v for k, v in ev(per_epoch)[0].items()})
         print(f'  {per_epoch.name}: ' + ', '.join(f'{k.split("/")[1]} {v:.4f}' for k, v in rec.items()
                                                   if '/acc' in k), flush=True)
       rec['elapsed_s'] = elapsed0 + time.time() - t_start
@@ -388,7 +388,10 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
   if config.eval_on_test:
     splits.append(dataset.test)
   for split in splits:
-    record[split.name] = ev(split)
+    record[split.name], per_example = ev(split)
+    # Per-example predictions, for confusion matrices and error galleries.
+    np.savez_compressed(workdir / f'predictions_{split.name}.npz', y=split.y,
+                        **{k: v for k, v in per_example.items() if k.startswith('pred_')})
   if config.data.name == 'cifar10' and len(dataset.test) < 10000:
     record['test_note'] = f'CIFAR-10 test set incomplete: {len(dataset.test)} of 10000 images'
   (workdir / 'eval.json').write_text(json.dumps(record, indent=1))
@@ -396,7 +399,17 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
     r = record[split.name]
     print(f'final {split.name} ({r["num_examples"]} examples): ' +
           ', '.join(f'{k} {v:.4f}' for k, v in r.items() if k.startswith('acc_')), flush=True)
+  if config.plots and splits:
+    _plot(workdir, splits[-1].name)
   return record
+
+
+def _plot(workdir, split_name):
+  try:
+    from ffjax import plots
+    plots.plot_run(workdir, split_name)
+  except ImportError:
+    print('no figures: matplotlib is not installed (pip install -e .[plots])', flush=True)
 
 
 def _raise_on_sigterm():
@@ -430,3 +443,23 @@ def _diff(a, b, prefix=''):
     elif va != vb:
       out.append(f'{prefix}{k}: {va} -> {vb}')
   return out
+
+
+def restore_run(workdir):
+  """(config, dataset, network, encoder) of a run, with its latest checkpoint's parameters:
+  for plots, CAMs and notebooks."""
+  import ml_collections
+  workdir = Path(workdir)
+  if not (workdir / 'config.json').exists():
+    raise FileNotFoundError(f'{workdir}/config.json: not a run directory')
+  config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
+  mesh = parallel.make_mesh()
+  dataset = data_lib.load(config.data)
+  s = init_state(config, dataset, mesh)
+  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
+  step = ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'{workdir}/checkpoints: no checkpoint yet')
+  state = ckpt.restore(step, s['state'])
+  ckpt.close()
+  return config, dataset, nnx.merge(s['graphdef'], state['params']), s['encoder']

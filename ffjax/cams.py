@@ -1,0 +1,47 @@
+"""Class activation maps of the linear head (METHODS.md section 1).
+
+The head's logit for class c is a weighted sum over the features of the units it
+reads, plus a bias. Laying unit l's slice of the weights out as the unit's
+H x W x C map and summing it against the unit's normalized activations over C gives
+an H x W map of what, at each position, votes for class c:
+
+  cam_l[b, i, j] = sum_ch W_l[i, j, ch, c] * h_l[b, i, j, ch]
+
+Summed over positions and units, plus the bias, the maps give back the logit
+exactly (tested).
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ffjax import network as net_lib
+
+
+def head_weight_maps(net, unit_shapes):
+  """The head's kernel cut into one H x W x C x K array per unit it reads."""
+  kernel = net.head.kernel[...]  # F x K
+  maps, start = [], 0
+  for shape in unit_shapes:
+    size = 1
+    for d in shape:
+      size *= d
+    maps.append(kernel[start:start + size].reshape(*shape, kernel.shape[-1]))
+    start += size
+  return maps
+
+
+def class_activation_maps(net, encoder, x_BxHxWxC, c_B):
+  """[cam_BxHlxWl for each unit the head reads], for class c_B of each image.
+
+  Computed on the neutral-label input, the one the head classifies.
+  """
+  _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC))
+  hs = [hs[l] for l in net.head_units]
+  w_maps = head_weight_maps(net, [h.shape[1:] for h in hs])
+  cams = []
+  for h, w in zip(hs, w_maps):
+    if h.ndim == 2:  # a dense unit: its "map" is 1 x N
+      h, w = h[:, None, :, None], w[None, :, None, :]
+    w_c = jnp.moveaxis(w, -1, 0)[c_B]         # B x H x W x C
+    cams.append(jnp.sum(w_c * h, axis=-1))    # B x H x W
+  return cams
