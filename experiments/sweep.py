@@ -3,7 +3,8 @@
 A sweep file (sweeps/*.py) defines get_sweep() -> dict:
   config   the config file, e.g. 'configs/mnist.py'
   base     config arguments every run gets, e.g. 'cpu'
-  grid     {argument: [values]}: the product of all is run
+  grid     {argument: [values]}: the product of all is run; a key 'config.a.b' sets the
+           single value --config.a.b instead of a config argument
   seeds    [0, 1, 2]
   flags    extra command-line flags for every run, e.g. ['--config.train.num_epochs=3']
   out      the sweep directory; run workdirs are named after their settings
@@ -39,8 +40,8 @@ def load_sweep(path) -> dict:
 
 
 def setting_name(settings: dict) -> str:
-  """'K=0.35,width=16' -> 'K0.35_width16': a directory name."""
-  return '_'.join(f'{k}{v}' for k, v in settings.items()) or 'default'
+  """{'K': 0.35, 'config.optim.lr': 1e-3} -> 'K0.35_lr0.001': a directory name."""
+  return '_'.join(f'{k.split(".")[-1]}{v}' for k, v in settings.items()) or 'default'
 
 
 def expand(sw: dict) -> list[dict]:
@@ -50,12 +51,14 @@ def expand(sw: dict) -> list[dict]:
   for values in itertools.product(*(sw['grid'][k] for k in keys)):
     settings = dict(zip(keys, values))
     for seed in sw['seeds']:
-      args = [a for a in [sw['base']] + [f'{k}={v}' for k, v in settings.items()] + [f'seed={seed}'] if a]
+      args = [a for a in [sw['base']] + [f'{k}={v}' for k, v in settings.items()
+                                         if not k.startswith('config.')] + [f'seed={seed}'] if a]
+      single = [f'--{k}={v}' for k, v in settings.items() if k.startswith('config.')]
       workdir = Path(sw['out']) / setting_name(settings) / f'seed{seed}'
       runs.append(dict(settings=settings, seed=seed, workdir=str(workdir),
                        argv=[sys.executable, '-m', 'experiments.main',
                              f'--config={sw["config"]}:{",".join(args)}', f'--workdir={workdir}',
-                             *sw['flags']]))
+                             *sw['flags'], *single]))
   return runs
 
 

@@ -47,6 +47,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.objective = ml_collections.ConfigDict(dict(
       train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
       reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
+      temperature=1.,          # sigmoid((G - theta) / T); 1 is the papers' loss (see objectives.ff_loss)
       peer_weight=0.,          # peer normalization weight (FF-MLP reference: 0.03)
       peer_momentum=0.9,       # its running mean's momentum
   ))

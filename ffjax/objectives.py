@@ -28,9 +28,16 @@ def num_neurons(y) -> int:
   return n
 
 
-def ff_loss(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair'):
-  """Binary cross-entropy on sigmoid(G - theta): positives up, negatives down."""
-  per_pair = jax.nn.softplus(theta - g_pos_B) + jax.nn.softplus(g_neg_B - theta)
+def ff_loss(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperature: float = 1.):
+  """Binary cross-entropy on sigmoid((G - theta) / temperature): positives up, negatives down.
+
+  temperature 1 is the papers' loss. With thousands of neurons per unit, G - theta
+  spans thousands, the sigmoid saturates and only examples on the wrong side of the
+  threshold give gradient (a hinge); a larger temperature lets every example pull.
+  The threshold, and so discrimination and goodness inference, do not change.
+  """
+  per_pair = temperature * (jax.nn.softplus((theta - g_pos_B) / temperature) +
+                            jax.nn.softplus((g_neg_B - theta) / temperature))
   loss = jnp.mean(per_pair)
   return 0.5 * loss if reduce == 'mean_all' else loss
 

@@ -109,7 +109,8 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   for l, y_l in enumerate(ys):
     theta = objectives.num_neurons(y_l)
     g = objectives.goodness(y_l)
-    loss_l = objectives.ff_loss(g[:b], g[b:], theta, config.objective.reduce)
+    loss_l = objectives.ff_loss(g[:b], g[b:], theta, config.objective.reduce,
+                                  config.objective.temperature)
     metrics[f'loss_u{l + 1}'] = loss_l
     metrics[f'disc_acc_u{l + 1}'] = objectives.discrimination_accuracy(g[:b], g[b:], theta)
     if l in trained:

@@ -31,3 +31,12 @@ def test_cross_entropy():
   logits = jnp.array([[0., 0.], [10., -10.]])
   np.testing.assert_allclose(objectives.cross_entropy(logits, jnp.array([1, 0])),
                              (np.log(2) + np.log1p(np.exp(-20))) / 2, rtol=1e-6)
+
+
+def test_temperature_scales_the_logit_not_the_threshold():
+  g_pos, g_neg, theta = jnp.array([4100.]), jnp.array([3900.]), 4000.
+  sp = lambda v: np.log1p(np.exp(v))
+  # T = 1: a hinge, 100 from each side is already saturated.
+  np.testing.assert_allclose(objectives.ff_loss(g_pos, g_neg, theta), 2 * sp(-100.), atol=1e-30)
+  want = 1000. * 2 * sp(-0.1)
+  np.testing.assert_allclose(objectives.ff_loss(g_pos, g_neg, theta, temperature=1000.), want, rtol=1e-5)

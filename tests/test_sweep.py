@@ -25,6 +25,10 @@ def test_expansion_is_the_grid_times_seeds(tmp_path):
   assert runs[1]['workdir'].endswith('sw/width4_K0.3/seed1')
   assert '--config=configs/mnist.py:tiny,width=4,K=0.3,seed=1' in runs[1]['argv']
   assert runs[1]['argv'][-1] == '--config.train.num_epochs=1'
+  sw = sweep.load_sweep(_write_sweep(tmp_path, grid={'config.optim.lr': [0.1]}))
+  run, = sweep.expand(sw)[:1]
+  assert run['workdir'].endswith('sw/lr0.1/seed0') and run['argv'][-1] == '--config.optim.lr=0.1'
+  assert '--config=configs/mnist.py:tiny,seed=0' in run['argv']
 
 
 def test_status_new_partial_done(tmp_path):
