@@ -88,6 +88,12 @@ def validate(config, num_devices: int = 1) -> None:
         t.eval_batch_size, f'must be positive and divisible by the {num_devices} devices')
   _need(t.num_epochs > 0, 'train.num_epochs', t.num_epochs, 'must be positive')
   _need(t.log_every_steps > 0, 'train.log_every_steps', t.log_every_steps, 'must be positive')
+  if c.get('tensorboard'):
+    try:
+      import tensorboardX  # noqa: F401
+    except ImportError:
+      raise ConfigError('config.tensorboard=True: needs tensorboardX (pip install tensorboardX); '
+                        'metrics.jsonl is written either way') from None
   o = c.optim
   _need(o.name in ('adam', 'sgd'), 'optim.name', o.name, "must be 'adam' or 'sgd'")
   _need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')

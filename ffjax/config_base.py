@@ -14,6 +14,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.method = 'ff'              # 'ff' (Forward-Forward, local losses) | 'bp' (backprop baseline)
   c.eval_on_test = True        # final record also on the official test set (False while tuning)
   c.plots = True               # figures (PNG) in the workdir at the end (needs matplotlib)
+  c.tensorboard = False        # also write scalars for TensorBoard (needs tensorboardX)
 
   c.data = ml_collections.ConfigDict(dict(
       name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100

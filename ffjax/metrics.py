@@ -16,20 +16,32 @@ def _plain(v):
 
 class Writer:
   """Appends one JSON object per line to workdir/metrics.jsonl, flushed at once so
-  an interrupted run loses nothing it has written."""
+  an interrupted run loses nothing it has written. With tensorboard=True the scalars
+  also go to workdir/tensorboard (tensorboardX; the JSON lines stay the record)."""
 
-  def __init__(self, workdir):
+  def __init__(self, workdir, tensorboard: bool = False):
     self.path = Path(workdir) / 'metrics.jsonl'
     self.path.parent.mkdir(parents=True, exist_ok=True)
     self._f = open(self.path, 'a')
+    self._tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter  # checked at start by config_args.validate
+      self._tb = SummaryWriter(str(Path(workdir) / 'tensorboard'))
 
   def write(self, step: int, scalars: dict):
     rec = {'step': int(step), **{k: _plain(v) for k, v in scalars.items()}}
     self._f.write(json.dumps(rec) + '\n')
     self._f.flush()
+    if self._tb is not None:
+      for k, v in rec.items():
+        if k != 'step' and isinstance(v, (int, float)):
+          self._tb.add_scalar(k, v, int(step))
+      self._tb.flush()
 
   def close(self):
     self._f.close()
+    if self._tb is not None:
+      self._tb.close()
 
 
 def read(workdir) -> list[dict]:

@@ -287,7 +287,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
     print(f'resuming from {workdir}/checkpoints at step {last_saved}', flush=True)
   train_step = make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
   eval_step = make_eval_step(config, s['encoder'], s['graphdef'], mesh)
-  writer = metrics_lib.Writer(workdir)
+  writer = metrics_lib.Writer(workdir, config.tensorboard)
   calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
 
   def ev(split):

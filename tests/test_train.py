@@ -169,3 +169,23 @@ def test_cli_one_line_errors(tmp_path):
   r = subprocess.run(cmd + ['--config=configs/mnist.py:tiny'],
                      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert r.returncode == 2 and 'nowhere does not exist' in r.stderr and 'Traceback' not in r.stderr
+
+
+def test_tensorboard_scalars_mirror_the_json_lines(full_run, tiny_cfg, tmp_path):
+  pytest.importorskip('tensorboardX')
+  import struct
+  from tensorboardX.proto import event_pb2
+  c = tiny_cfg.copy_and_resolve_references()
+  c.tensorboard = True
+  c.train.num_epochs = 1
+  _run(c, tmp_path)
+  got = []
+  for f in (tmp_path / 'tensorboard').glob('events.out.tfevents.*'):
+    buf, i = f.read_bytes(), 0
+    while i < len(buf):  # TFRecord: length, its crc, the Event, its crc
+      n = struct.unpack('<Q', buf[i:i + 8])[0]
+      ev = event_pb2.Event.FromString(buf[i + 12:i + 12 + n])
+      got += [v.simple_value for v in ev.summary.value if v.tag == 'train/loss']
+      i += 16 + n
+  want = [r['train/loss'] for r in metrics.read(tmp_path) if 'train/loss' in r]
+  np.testing.assert_allclose(got, want, rtol=1e-6)
