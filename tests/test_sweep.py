@@ -88,3 +88,16 @@ def test_launch_runs_then_skips_finished(tmp_path):
   r = subprocess.run(['bash', 'launch.sh', str(p), '--list'], cwd=REPO, env=env,
                      capture_output=True, text=True, timeout=300)
   assert r.stdout.split('\t')[1] == 'done'
+
+
+def test_curve_table_rows(tmp_path):
+  from experiments import curve
+  from ffjax import metrics
+  w = metrics.Writer(tmp_path)
+  w.write(10, {'epoch': 1, 'train/acc_head': 0.5, 'train/loss': 1.})
+  w.write(10, {'epoch': 1, 'val/acc_goodness': 0.5, 'val/acc_linear': 0.75, 'elapsed_s': 60.})
+  w.write(20, {'epoch': 2, 'val/acc_goodness': 0.875, 'val/acc_linear': 0.9, 'elapsed_s': 150.})
+  w.close()
+  head, body = curve.rows(tmp_path)
+  assert head == ['epoch', 'minutes', 'val/acc_goodness', 'val/acc_linear']
+  assert body == [['1', '1.0', '50.00', '75.00'], ['2', '2.5', '87.50', '90.00']]
