@@ -224,6 +224,17 @@ def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, nu
   return res, cat
 
 
+def evaluate_split(eval_step, params, split, config, dataset, mesh):
+  """evaluate(), with FF's label offsets measured on the first 1,000 training images."""
+  run = lambda sp, off=None: evaluate(eval_step, params, sp, config.train.eval_batch_size, mesh,
+                                      dataset.num_classes, off)
+  off = None
+  if config.method == 'ff':
+    calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
+    off = run(calib)[1]['scores_goodness'].mean(0)
+  return run(split, off)
+
+
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -288,15 +299,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
   train_step = make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
   eval_step = make_eval_step(config, s['encoder'], s['graphdef'], mesh)
   writer = metrics_lib.Writer(workdir, config.tensorboard)
-  calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
-
-  def ev(split):
-    run = lambda sp, off=None: evaluate(eval_step, state['params'], sp, config.train.eval_batch_size,
-                                        mesh, dataset.num_classes, off)
-    off = None
-    if config.method == 'ff':
-      off = run(calib)[1]['scores_goodness'].mean(0)
-    return run(split, off)
+  ev = lambda split: evaluate_split(eval_step, state['params'], split, config, dataset, mesh)
 
   step = int(state['step'])
   elapsed0 = float(state['elapsed_s'])
@@ -363,6 +366,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
       rec['elapsed_s'] = elapsed0 + time.time() - t_start
       writer.write(step, rec)
       save()
+      t_win = time.time()  # images/s counts training only, not evaluation or saving
   except KeyboardInterrupt:
     interrupted = True
     if window or pending:
@@ -446,9 +450,9 @@ def _diff(a, b, prefix=''):
   return out
 
 
-def restore_run(workdir):
+def restore_run(workdir, *, with_state: bool = False):
   """(config, dataset, network, encoder) of a run, with its latest checkpoint's parameters:
-  for plots, CAMs and notebooks."""
+  for plots, CAMs and notebooks. with_state adds the restored training state."""
   import ml_collections
   workdir = Path(workdir)
   if not (workdir / 'config.json').exists():
@@ -463,4 +467,16 @@ def restore_run(workdir):
     raise FileNotFoundError(f'{workdir}/checkpoints: no checkpoint yet')
   state = ckpt.restore(step, s['state'])
   ckpt.close()
-  return config, dataset, nnx.merge(s['graphdef'], state['params']), s['encoder']
+  out = config, dataset, nnx.merge(s['graphdef'], state['params']), s['encoder']
+  return out + ((state, s['graphdef'], mesh),) if with_state else out
+
+
+def evaluate_checkpoint(workdir) -> dict:
+  """Every predictor's accuracy on val and test for a run's latest checkpoint."""
+  config, dataset, _, encoder, (state, graphdef, mesh) = restore_run(workdir, with_state=True)
+  eval_step = make_eval_step(config, encoder, graphdef, mesh)
+  rec = {'step': int(state['step']), 'elapsed_s': float(state['elapsed_s'])}
+  for split in (dataset.val, dataset.test):
+    if split is not None:
+      rec[split.name] = evaluate_split(eval_step, state['params'], split, config, dataset, mesh)[0]
+  return rec

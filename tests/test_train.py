@@ -189,3 +189,13 @@ def test_tensorboard_scalars_mirror_the_json_lines(full_run, tiny_cfg, tmp_path)
       i += 16 + n
   want = [r['train/loss'] for r in metrics.read(tmp_path) if 'train/loss' in r]
   np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_evaluate_command_on_a_checkpoint(full_run, tiny_cfg):
+  d, rec = full_run
+  r = subprocess.run([sys.executable, '-m', 'experiments.evaluate', str(d)], cwd=REPO,
+                     capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  again = json.loads((d / 'eval_step20.json').read_text())
+  assert again['test']['acc_linear'] == rec['test']['acc_linear']
+  assert again['val']['acc_goodness'] == rec['val']['acc_goodness']
