@@ -3,7 +3,8 @@ the harder dataset. No published FF-CNN-with-spatial-labels number exists for it
 closest peers are CwComp 92.31 and ASGE 93.41 (METHODS.md).
   python -m experiments.main --config=configs/fashion_mnist.py --workdir=runs/fmnist
   python -m experiments.main --config=configs/fashion_mnist.py:cpu --workdir=runs/fmnist_cpu
-Expected: see docs/RESULTS.md for what the cpu variant reaches here.
+Expected (docs/RESULTS.md, 2-core CPU): cpu,epochs=4: test 77.12% goodness, 87.34% linear
+in 30 minutes (shared machine); cpu,method=bp,epochs=2: 90.33%.
 
 Arguments: as configs/mnist.py (cpu, tiny, method=bp, seed, epochs, K, label_set, width, kernel).
 """

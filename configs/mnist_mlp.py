@@ -9,7 +9,8 @@ bias-free linear classifier on units 2 and 3 for the neutral label (lr 1e-2, wei
 3e-3). Trains on all 60,000 training images, evaluates on the official test set.
   python -m experiments.main --config=configs/mnist_mlp.py --workdir=runs/mlp
 Reference (PyTorch, this CPU): 24.5 s/epoch, 97.7% test after 21 epochs, about 98.5% after 100.
-Ours: see docs/RESULTS.md.
+Ours (docs/RESULTS.md, same CPU): 97.58% goodness / 97.65% linear after 21 epochs,
+98.51% / 98.28% after 100; the step runs at 4,835 images/s against the reference's 2,040.
 
 Arguments: tiny, seed=N, epochs=N.
 """

@@ -61,7 +61,8 @@ def format_duration(s: float) -> str:
   return f'{h}h{m:02d}m' if h else f'{m}m{s:02d}s'
 
 
-def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, unit_losses, eta_s):
-  losses = ' '.join(f'u{i + 1} {v:.4f}' for i, v in unit_losses)
+def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, losses, eta_s):
+  """losses: [(name, value)], e.g. [('u2', 0.51), ('u3', 0.48)] or [('head', 0.1)]."""
+  losses = ' '.join(f'{name} {v:.4f}' for name, v in losses)
   return (f'epoch {epoch}/{num_epochs} step {step}/{total_steps} | {images_per_sec:,.0f} img/s | '
           f'loss {losses} | ETA {format_duration(eta_s)}')

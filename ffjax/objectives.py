@@ -36,10 +36,14 @@ def ff_loss(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperature: floa
   threshold give gradient (a hinge); a larger temperature lets every example pull.
   The threshold, and so discrimination and goodness inference, do not change.
   """
+  return jnp.mean(ff_loss_per_pair(g_pos_B, g_neg_B, theta, reduce, temperature))
+
+
+def ff_loss_per_pair(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperature: float = 1.):
+  """ff_loss of each (positive, negative) pair: the batch mean of this is ff_loss."""
   per_pair = temperature * (jax.nn.softplus((theta - g_pos_B) / temperature) +
                             jax.nn.softplus((g_neg_B - theta) / temperature))
-  loss = jnp.mean(per_pair)
-  return 0.5 * loss if reduce == 'mean_all' else loss
+  return 0.5 * per_pair if reduce == 'mean_all' else per_pair
 
 
 def discrimination_accuracy(g_pos_B, g_neg_B, theta):

@@ -47,7 +47,8 @@ def training_curves(records, path):
   a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per unit')
   a2.set(xlabel='step', ylabel='discrimination accuracy', title='positive vs negative per unit')
   for a in (a1, a2):
-    a.legend(fontsize=7)
+    if a.get_legend_handles_labels()[0]:
+      a.legend(fontsize=7)
     a.grid(alpha=.3)
   fig.tight_layout()
   fig.savefig(path, dpi=110)

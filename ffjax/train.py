@@ -181,8 +181,8 @@ def make_eval_step(config, encoder, graphdef, mesh):
       for l, y_l in enumerate(ys):
         theta = objectives.num_neurons(y_l)
         g = objectives.goodness(y_l)
-        pair = jax.nn.softplus(theta - g[:b]) + jax.nn.softplus(g[b:] - theta)
-        out[f'loss_u{l + 1}'] = pair
+        out[f'loss_u{l + 1}'] = objectives.ff_loss_per_pair(
+            g[:b], g[b:], theta, config.objective.reduce, config.objective.temperature)
         out[f'disc_acc_u{l + 1}'] = 0.5 * ((g[:b] > theta).astype(jnp.float32) + (g[b:] <= theta))
     return out
 
@@ -316,8 +316,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
            **{f'train/{k}': v for k, v in means.items()}}
     writer.write(step_p, rec)
     eta = (total - step_p) * bsz / max(ips, 1e-9)
-    units = [(int(k[len('loss_u'):]) - 1, v) for k, v in means.items() if k.startswith('loss_u')]
-    units = units or [(0, means['loss_head'])]
+    units = [(k[len('loss_'):], v) for k, v in means.items() if k.startswith('loss_u')]
+    units = units or [('head', means['loss_head'])]  # backprop: one loss
     print(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta),
           flush=True)
 
