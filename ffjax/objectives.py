@@ -48,7 +48,12 @@ def ff_loss_per_pair(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperat
 
 def discrimination_accuracy(g_pos_B, g_neg_B, theta):
   """How often sigmoid(G - theta) > 0.5 agrees with positive / negative."""
-  return 0.5 * (jnp.mean(g_pos_B > theta) + jnp.mean(g_neg_B <= theta))
+  return jnp.mean(discrimination_per_pair(g_pos_B, g_neg_B, theta))
+
+
+def discrimination_per_pair(g_pos_B, g_neg_B, theta):
+  """Per (positive, negative) pair: 0, 0.5 or 1 of the two judged right."""
+  return 0.5 * ((g_pos_B > theta).astype(jnp.float32) + (g_neg_B <= theta))
 
 
 def peer_norm_loss(y_pos_BxN, running_mean_N, momentum: float = 0.9):

@@ -183,7 +183,7 @@ def make_eval_step(config, encoder, graphdef, mesh):
         g = objectives.goodness(y_l)
         out[f'loss_u{l + 1}'] = objectives.ff_loss_per_pair(
             g[:b], g[b:], theta, config.objective.reduce, config.objective.temperature)
-        out[f'disc_acc_u{l + 1}'] = 0.5 * ((g[:b] > theta).astype(jnp.float32) + (g[b:] <= theta))
+        out[f'disc_acc_u{l + 1}'] = objectives.discrimination_per_pair(g[:b], g[b:], theta)
     return out
 
   rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)

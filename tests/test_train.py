@@ -68,12 +68,12 @@ def full_run(tiny_cfg, tmp_path_factory):
   return d, _run(tiny_cfg, d)
 
 
-def _params(workdir, cfg):
+def _params(workdir):
   ck = checkpoint.Checkpointer(workdir / 'checkpoints')
   step = ck.latest_step()
+  ck.close()
   from orbax.checkpoint import PyTreeCheckpointer
   tree = PyTreeCheckpointer().restore(workdir / 'checkpoints' / str(step) / 'default')
-  ck.close()
   return step, tree['params']
 
 
@@ -87,8 +87,8 @@ def test_resume_equals_uninterrupted(full_run, tiny_cfg, tmp_path):
   assert _run(tiny_cfg, tmp_path, stop_at_step=13) == {}  # stopped mid-epoch 2
   assert checkpoint.Checkpointer(tmp_path / 'checkpoints').latest_step() == 13
   rec = _run(tiny_cfg, tmp_path)
-  step_a, pa = _params(d_full, tiny_cfg)
-  step_b, pb = _params(tmp_path, tiny_cfg)
+  step_a, pa = _params(d_full)
+  step_b, pb = _params(tmp_path)
   assert step_a == step_b == 20
   for a, b in zip(_leaves(pa), _leaves(pb)):
     np.testing.assert_array_equal(a, b)
