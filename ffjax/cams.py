@@ -9,6 +9,14 @@ an H x W map of what, at each position, votes for class c:
 
 Summed over positions and units, plus the bias, the maps give back the logit
 exactly (tested).
+
+ASGE has no shared head: unit l's own logit for class c is a linear map of its
+spatial goodness, so the same decomposition over the P_l x P_l patches,
+
+  map_l[b, p, q] = sum_ch W_l[p, q, ch, c] * g_l[b, p, q, ch],
+
+shows which patches vote for c in that unit; summed over patches plus the bias it
+is unit l's logit (tested).
 """
 from __future__ import annotations
 
@@ -45,3 +53,17 @@ def class_activation_maps(net, encoder, x_BxHxWxC, c_B):
     w_c = jnp.moveaxis(w, -1, 0)[c_B]         # B x H x W x C
     cams.append(jnp.sum(w_c * h, axis=-1))    # B x H x W
   return cams
+
+
+def spatial_class_maps(net, x_BxHxWxC, c_B):
+  """[map_BxPlxPl for every unit], each unit's spatial-goodness vote for class c_B."""
+  from ffjax import objectives
+  ys, _ = net_lib.forward(net, x_BxHxWxC)
+  maps = []
+  for head, y in zip(net.aux, ys):
+    p, ch = head.grid, y.shape[-1]
+    g = objectives.spatial_goodness(y, p).reshape(-1, p, p, ch)
+    w = head.proj.kernel[...] if hasattr(head, 'proj') else head.fixed_proj[...]
+    w_c = jnp.moveaxis(w.reshape(p, p, ch, -1), -1, 0)[c_B]  # B x P x P x C
+    maps.append(jnp.sum(w_c * g, axis=-1))
+  return maps

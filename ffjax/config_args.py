@@ -9,10 +9,11 @@ message that names the key.
 """
 from __future__ import annotations
 
-from ffjax.units import NORMS
+from ffjax.units import NORMS, POOLS
 
 METHODS = ('ff', 'bp')
 LABEL_KINDS = ('none', 'onehot', 'fourier')
+OBJECTIVES = ('threshold', 'spatial')
 
 
 class ConfigError(ValueError):
@@ -62,23 +63,43 @@ def validate(config, num_devices: int = 1) -> None:
   _need(c.method in METHODS, 'method', c.method, f'unknown method; one of {METHODS}')
   _need(c.data.name in DATASETS, 'data.name', c.data.name, f'unknown dataset; one of {sorted(DATASETS)}')
   _need(c.data.source in ('raw', 'tfds'), 'data.source', c.data.source, "must be 'raw' or 'tfds'")
+  from ffjax.augment import AUGMENTS
+  _need(c.data.get('augment', 'none') in AUGMENTS, 'data.augment', c.data.get('augment'),
+        f'one of {sorted(AUGMENTS)}')
   _need(c.data.num_val >= 0, 'data.num_val', c.data.num_val, 'must be >= 0')
   _need(c.labels.kind in LABEL_KINDS, 'labels.kind', c.labels.kind, f'one of {LABEL_KINDS}')
   _need(0. <= c.labels.intensity <= 1., 'labels.intensity', c.labels.intensity, 'must be in [0, 1]')
   _need(c.labels.label_set in (1, 2), 'labels.label_set', c.labels.label_set, 'must be 1 or 2')
   _need(c.method != 'bp' or c.labels.kind == 'none', 'labels.kind', c.labels.kind,
         "method=bp trains on plain images: use labels.kind='none'")
-  _need(c.method != 'ff' or c.labels.kind != 'none', 'labels.kind', c.labels.kind,
-        'method=ff needs a label in the input (onehot or fourier)')
+  o = c.objective
+  kind = o.get('kind', 'threshold')
+  _need(kind in OBJECTIVES, 'objective.kind', kind, f'one of {OBJECTIVES}')
+  if c.method == 'ff' and kind == 'threshold':
+    _need(c.labels.kind != 'none', 'labels.kind', c.labels.kind,
+          "objective.kind='threshold' needs a label in the input (onehot or fourier)")
+  if kind == 'spatial':
+    _need(c.labels.kind == 'none', 'labels.kind', c.labels.kind,
+          "objective.kind='spatial' (ASGE) is label-free: use labels.kind='none'")
+    _need(c.model.kind == 'conv', 'model.kind', c.model.kind, "objective.kind='spatial' needs conv units")
+    _need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
+    _need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')
+    _need(o.projection in ('trained', 'fixed'), 'objective.projection', o.projection,
+          "must be 'trained' or 'fixed'")
   m = c.model
   _need(m.kind in ('conv', 'dense'), 'model.kind', m.kind, "must be 'conv' or 'dense'")
   _need(len(m.widths) >= 1, 'model.widths', m.widths, 'needs at least one unit')
   _need(all(w > 0 for w in m.widths), 'model.widths', m.widths, 'sizes must be positive')
   if m.kind == 'conv':
-    for key in ('kernels', 'pools'):
+    for key in ('kernels', 'pools') + (('strides',) if m.get('strides') else ()):
       _need(len(m[key]) == len(m.widths), f'model.{key}', m[key], 'needs one value per unit')
       _need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
-  _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
+    _need(m.get('pool_kind', 'max') in POOLS, 'model.pool_kind', m.get('pool_kind'),
+          f'one of {sorted(POOLS)}')
+  norms = m.norm if isinstance(m.norm, (tuple, list)) else (m.norm,)
+  _need(all(n in NORMS for n in norms), 'model.norm', m.norm, f'one of {sorted(NORMS)}, or one per unit')
+  if isinstance(m.norm, (tuple, list)):
+    _need(len(m.norm) == len(m.widths), 'model.norm', m.norm, 'needs one value per unit')
   _need(m.input_norm in NORMS, 'model.input_norm', m.input_norm, f'one of {sorted(NORMS)}')
   t = c.train
   _need(t.batch_size > 0, 'train.batch_size', t.batch_size, 'must be positive')

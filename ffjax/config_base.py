@@ -25,6 +25,9 @@ def get_base() -> ml_collections.ConfigDict:
       train_limit=0,           # > 0: train on the first N only (small-data runs, tests)
       eval_limit=0,            # > 0: evaluate on the first N of val and test only (tests)
       normalize='none',        # 'none': pixels in [0, 1]; 'standardize': minus mean, over std
+      augment='none',          # 'none' | 'crop_flip' (random crop after zero padding, h-flip;
+                               # on device, fixed by (seed, step), before any label is embedded)
+      crop_pad=4,              # crop_flip: padding in pixels
   ))
   c.labels = ml_collections.ConfigDict(dict(
       kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended)
@@ -39,13 +42,23 @@ def get_base() -> ml_collections.ConfigDict:
       kind='conv',             # 'conv' | 'dense'
       widths=(128, 128, 128),  # filters (conv) or neurons (dense) per unit
       kernels=(7, 7, 7),       # conv kernel size per unit
-      pools=(1, 1, 1),         # max-pool window per unit (1: none; the paper found pooling hurt)
-      norm='layer',            # between units: 'layer' (mean/std, Ba et al.) | 'rms' (Hinton) | 'none'
+      strides=(),              # conv stride per unit (empty: all 1)
+      pools=(1, 1, 1),         # pool window per unit (1: none; the FF-CNN paper found pooling hurt)
+      pool_kind='max',         # 'max' | 'rms' (sqrt of mean square, ASGE)
+      norm='layer',            # between units, once or per unit: 'layer' (mean/std over the
+                               # whole map, Ba et al.) | 'channel' (over channels, per position,
+                               # ASGE) | 'rms' (Hinton) | 'none'
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
   ))
   c.objective = ml_collections.ConfigDict(dict(
+      kind='threshold',        # 'threshold': goodness vs threshold on positive/negative images
+                               # (label in the input) | 'spatial': ASGE, label-free, cross-entropy
+                               # of a linear map of each unit's spatial goodness
+      grid_min=2,              # spatial: the grid P of the widest unit (objectives.adaptive_grid)
+      alpha=1.,                # spatial: P_l = grid_min * (C_max / C_l)^(alpha / 2)
+      projection='trained',    # spatial: 'trained' linear map | 'fixed' random projection
       train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
       reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
       temperature=1.,          # sigmoid((G - theta) / T); 1 is the papers' loss (see objectives.ff_loss)
@@ -53,6 +66,9 @@ def get_base() -> ml_collections.ConfigDict:
       peer_momentum=0.9,       # its running mean's momentum
   ))
   c.predict = ml_collections.ConfigDict(dict(
+      # threshold objective: 'goodness' (all labels) and 'linear' (head on the neutral
+      # label). spatial objective: 'u<l>' (unit l alone), 'last', 'fusion' (mean of the
+      # units' probabilities), 'best' (the unit best on validation; on test, that unit).
       skip_first=True,         # goodness sum and linear head leave out unit 1
       head_bias=True,          # linear head with a bias
       head_zero_init=False,    # linear head starts at zero (FF-MLP reference)

@@ -11,15 +11,21 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ffjax import heads as heads_lib
+from ffjax import objectives
 from ffjax import units as units_lib
 
 
 class Network(nnx.Module):
-  """units: the locally trained stack; head: linear classifier on unit outputs."""
+  """units: the locally trained stack; head: linear classifier on unit outputs (None
+  where the method has no use for one); aux: one objective head per unit (ASGE's
+  spatial heads), or none."""
 
-  def __init__(self, units, head: nnx.Linear, head_units: tuple[int, ...], input_norm: str = 'none'):
+  def __init__(self, units, head: nnx.Linear | None, head_units: tuple[int, ...],
+               input_norm: str = 'none', aux=()):
     self.units = nnx.List(units)
     self.head = head
+    self.aux = nnx.List(aux)
     self.head_units = head_units  # which units' normalized outputs the head reads
     self.input_norm = input_norm  # the FF-MLP normalizes its input like a unit output
 
@@ -41,19 +47,57 @@ def head_features(hs, head_units):
   return jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in head_units], axis=-1)
 
 
+def per_unit(value, n: int) -> tuple:
+  """A config value given once for all units, or once per unit."""
+  if isinstance(value, (tuple, list)):
+    return tuple(value) if value else (None,) * n
+  return (value,) * n
+
+
+def unit_shapes(config, image_shape):
+  """(H, W, C) of every unit's output y, computed from the config alone."""
+  m = config.model
+  n = len(m.widths)
+  strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
+  h, w, c = image_shape
+  out = []
+  for l in range(n):
+    if m.kind == 'conv':
+      h, w = -(-h // strides[l]) // m.pools[l], -(-w // strides[l]) // m.pools[l]
+      c = m.widths[l]
+    else:
+      h, w, c = 1, 1, m.widths[l]
+    out.append((h, w, c))
+  return out
+
+
+def grids(config, image_shape):
+  """The ASGE grid P_l of every unit (objectives.adaptive_grid)."""
+  o = config.objective
+  shapes = unit_shapes(config, image_shape)
+  c_max = max(c for _, _, c in shapes)
+  return tuple(objectives.adaptive_grid(c, c_max, min(h, w), o.grid_min, o.alpha)
+               for h, w, c in shapes)
+
+
 def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
-  """config.model -> units; config.method and config.predict -> the head's inputs."""
+  """config.model -> units; config.method and config.predict -> the head's inputs;
+  config.objective -> the units' own heads."""
   m = config.model
   n = len(m.widths)
   h, w, c = image_shape
+  norms = per_unit(m.norm, n)
+  strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
+  out_shapes = unit_shapes(config, image_shape)
   units, shapes = [], []
   for l in range(n):
     if m.kind == 'conv':
-      unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], pool=m.pools[l], norm=m.norm, rngs=rngs)
-      h, w, c = h // m.pools[l], w // m.pools[l], m.widths[l]
+      unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], stride=strides[l], pool=m.pools[l],
+                                pool_kind=m.get('pool_kind', 'max'), norm=norms[l], rngs=rngs)
+      h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':
-      unit = units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l], norm=m.norm,
+      unit = units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l], norm=norms[l],
                                  full_grad_relu=m.full_grad_relu, init=m.init, rngs=rngs)
       h, w, c = 1, 1, m.widths[l]
       shapes.append(c)
@@ -64,7 +108,16 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
     head_units = (n - 1,)  # backprop: a softmax layer on the last unit
   else:
     head_units = tuple(range(1 if config.predict.skip_first and n > 1 else 0, n))
-  feat = sum(shapes[l] for l in head_units)
-  kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
-  head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
-  return Network(units, head, head_units, m.input_norm)
+  kind = config.objective.get('kind', 'threshold')
+  aux = []
+  if kind == 'spatial' and config.method != 'bp':
+    # ASGE: every unit reads out its own class logits; no shared linear head.
+    head, head_units = None, ()
+    trained = config.objective.projection == 'trained'
+    aux = [heads_lib.SpatialHead(out_shapes[l][2], p, num_classes, trained=trained, rngs=rngs)
+           for l, p in enumerate(grids(config, image_shape))]
+  else:
+    feat = sum(shapes[l] for l in head_units)
+    kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
+    head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
+  return Network(units, head, head_units, m.input_norm, aux)

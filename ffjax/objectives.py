@@ -69,3 +69,53 @@ def peer_norm_loss(y_pos_BxN, running_mean_N, momentum: float = 0.9):
 
 def cross_entropy(logits_BxK, y_B):
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_BxK, y_B))
+
+
+# ----------------------------------------------------------------------------- ASGE
+# Adaptive spatial goodness encoding (papers/003, METHODS.md section 3): no label in
+# the input and no negatives; each unit's map is cut into a P x P grid of patches,
+# the energy of every (patch, channel) is a goodness, and a linear map of that
+# vector gives class logits trained with cross-entropy.
+
+
+def adaptive_grid(channels: int, max_channels: int, size: int, grid_min: int = 2,
+                  alpha: float = 1.) -> int:
+  """P_l, the grid of a unit with `channels` channels and a `size` x `size` map.
+
+  Our reading of the paper (its formula is not in the text we have):
+    P_l = round(grid_min * (max_channels / channels) ** (alpha / 2)),
+  clipped to [1, size]. With alpha = 1 the goodness vector C_l * P_l^2 keeps the
+  length of the widest unit's, max_channels * grid_min^2, whatever the unit's
+  width: the classifier does not grow with the channels. alpha = 0 gives every
+  unit the same grid; alpha = 2 gives narrow units more patches than channels
+  would pay for.
+  """
+  p = int(round(grid_min * (max_channels / channels) ** (alpha / 2.)))
+  return max(1, min(p, size))
+
+
+def patch_matrix(size: int, grid: int):
+  """A_PxS: row p averages the pixels of patch p along one axis. Patches split the
+  axis at floor(p * size / grid) (adaptive pooling), so any size and grid fit."""
+  edges = [(p * size) // grid for p in range(grid + 1)]
+  rows = [[1. / (edges[p + 1] - edges[p]) if edges[p] <= i < edges[p + 1] else 0.
+           for i in range(size)] for p in range(grid)]
+  return jnp.asarray(rows, jnp.float32)
+
+
+def spatial_goodness(y_BxHxWxC, grid: int):
+  """g_Bx(P*P*C): mean of y^2 over every patch of a P x P grid, per channel.
+
+  The paper sums y^2 in a patch; the mean differs from it by the patch area, a
+  constant per unit that the linear map absorbs, and it keeps every unit's
+  goodness on the scale of its activations.
+  """
+  _, h, w, _ = y_BxHxWxC.shape
+  a_h, a_w = patch_matrix(h, grid), patch_matrix(w, grid)
+  g = jnp.einsum('ph,qw,bhwc->bpqc', a_h, a_w, jnp.square(y_BxHxWxC))
+  return g.reshape(g.shape[0], -1)
+
+
+def fuse_probs(logits_LxBxK):
+  """Fusion: the average of every unit's softmax probabilities."""
+  return jnp.mean(jax.nn.softmax(logits_LxBxK, axis=-1), axis=0)

@@ -41,11 +41,16 @@ def training_curves(records, path):
     for u in _units(rs, f'{split}/loss_'):  # u1, u2, ...
       steps = [r['step'] for r in rs]
       a1.plot(steps, [r[f'{split}/loss_{u}'] for r in rs], style, label=f'{split} {u}')
-      a2.plot(steps, [r[f'{split}/disc_acc_{u}'] for r in rs], style, label=f'{split} {u}')
+      # Threshold FF: positive-vs-negative discrimination; ASGE: the unit's own accuracy.
+      acc = f'{split}/disc_acc_{u}' if f'{split}/disc_acc_{u}' in rs[-1] else f'{split}/acc_{u}'
+      if acc in rs[-1]:
+        a2.plot(steps, [r.get(acc, np.nan) for r in rs], style, label=f'{split} {u}')
   if not any(k.startswith('train/loss_u') for r in tr for k in r):  # backprop: one loss
     a1.plot([r['step'] for r in tr], [r['train/loss'] for r in tr], label='train loss')
   a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per unit')
-  a2.set(xlabel='step', ylabel='discrimination accuracy', title='positive vs negative per unit')
+  spatial = any(k.startswith('train/acc_u') for r in tr for k in r)
+  a2.set(xlabel='step', ylabel='accuracy', title='each unit alone' if spatial else
+         'positive vs negative per unit (discrimination)')
   for a in (a1, a2):
     if a.get_legend_handles_labels()[0]:
       a.legend(fontsize=7)
@@ -128,10 +133,16 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path, seed=0):
 
 
 def cam_figure(net, encoder, x_BxHxWxC, y_B, pred_B, path):
-  """Per image (rows): the image, then each unit's map for the predicted class over it."""
+  """Per image (rows): the image, then each unit's map for the predicted class over it:
+  the linear head's CAMs, or (ASGE) each unit's patch votes."""
   plt = _plt()
   x = jnp.asarray(x_BxHxWxC)
-  maps = cams_lib.class_activation_maps(net, encoder, x, jnp.asarray(pred_B))
+  if len(net.aux):
+    maps = cams_lib.spatial_class_maps(net, x, jnp.asarray(pred_B))
+    titles = [f'unit {l + 1} patches' for l in range(len(maps))]
+  else:
+    maps = cams_lib.class_activation_maps(net, encoder, x, jnp.asarray(pred_B))
+    titles = [f'unit {l + 1} CAM' for l in net.head_units]
   n, u = len(y_B), len(maps)
   fig, axes = plt.subplots(n, u + 1, figsize=(1.9 * (u + 1), 1.9 * n), squeeze=False)
   for i in range(n):
@@ -147,7 +158,7 @@ def cam_figure(net, encoder, x_BxHxWxC, y_B, pred_B, path):
       lim = np.abs(m_i).max() + 1e-12
       axes[i, j + 1].imshow(m_i, cmap='bwr', vmin=-lim, vmax=lim, alpha=0.6,
                             extent=(-.5, x.shape[2] - .5, x.shape[1] - .5, -.5))
-      axes[i, j + 1].set_title(f'unit {net.head_units[j] + 1} CAM', fontsize=7)
+      axes[i, j + 1].set_title(titles[j], fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
@@ -169,12 +180,17 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   if preds_file.exists():
     p = np.load(preds_file)
     preds = {k[len('pred_'):]: p[k] for k in p.files if k.startswith('pred_')}
+    # ASGE: the three strategies, not every unit.
+    preds = {k: v for k, v in preds.items() if not (k[0] == 'u' and k[1:].isdigit())}
     out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png'))
-    pred_lin = p['pred_linear'][:256]
+    pred_lin = p['pred_linear' if 'pred_linear' in p.files else 'pred_best'][:256]
   else:
     from ffjax import predict
-    pred_lin = np.asarray(jnp.argmax(predict.linear_logits(net, encoder, jnp.asarray(x),
-                                                           local=config.method != 'bp'), -1))
+    if len(net.aux):
+      pred_lin = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x))[-1], -1))
+    else:
+      pred_lin = np.asarray(jnp.argmax(predict.linear_logits(net, encoder, jnp.asarray(x),
+                                                             local=config.method != 'bp'), -1))
   if encoder.label_in_input:
     out.append(label_gallery(encoder, x, y, workdir / 'labels.png'))
   right = np.flatnonzero(pred_lin == y)[:num_cams]

@@ -4,6 +4,9 @@ goodness  run the image once per candidate label (one vmapped pass over the K
           labels, no Python loop), sum the goodness of the scored units, argmax.
 linear    one pass with the neutral label; the linear head on the normalized
           outputs of the scored units.
+per-unit  (ASGE) one pass, no label: every unit's own head gives logits; 'last'
+          takes the last unit's, 'fusion' averages the units' probabilities, 'best'
+          takes the unit that was best on validation (chosen in train.evaluate).
 """
 from __future__ import annotations
 
@@ -38,3 +41,23 @@ def linear_logits(net, encoder, x_BxHxWxC, *, local: bool = True):
   """logits_BxK of the linear head on the neutral-label input."""
   _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC), local=local)
   return net.head(net_lib.head_features(hs, net.head_units))
+
+
+def unit_logits(net, x_BxHxWxC, *, local: bool = True):
+  """logits_LxBxK: every unit's head on its own activations (one pass, no label)."""
+  ys, _ = net_lib.forward(net, x_BxHxWxC, local=local)
+  return jnp.stack([head(y) for head, y in zip(net.aux, ys)])
+
+
+def per_unit_predictions(logits_LxBxK):
+  """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: class predictions of each strategy."""
+  out = {f'u{l + 1}': jnp.argmax(lg, -1) for l, lg in enumerate(logits_LxBxK)}
+  out['last'] = jnp.argmax(logits_LxBxK[-1], -1)
+  out['fusion'] = jnp.argmax(objectives.fuse_probs(logits_LxBxK), -1)
+  return out
+
+
+def best_unit(accs_by_unit: dict) -> str:
+  """'u<l>' with the highest accuracy ({'u1': 0.9, ..}); ties go to the earlier unit
+  (cheaper to run)."""
+  return max(sorted(accs_by_unit, key=lambda k: int(k[1:])), key=lambda k: accs_by_unit[k])

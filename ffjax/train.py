@@ -9,6 +9,11 @@ One batch's way (method=ff):
      cross-entropy of the linear head on stop_gradient(neutral features)
   -> one jax.grad of the sum (by locality, each unit's gradient is that of its own loss)
   -> optax update -> metrics (per-unit loss and discrimination accuracy).
+
+objective.kind='spatial' (ASGE) has no label in the input and no negatives: one
+forward pass, and every unit's own head (network.aux) turns its spatial goodness
+into class logits trained with cross-entropy; its metrics are per-unit loss and
+accuracy.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import optax
 from absl import logging
 from flax import nnx
 
+from ffjax import augment
 from ffjax import checkpoint as ckpt_lib
 from ffjax import config_args
 from ffjax import data as data_lib
@@ -70,22 +76,31 @@ def _one_tx(name, schedule, momentum, weight_decay):
   return optax.chain(optax.add_decayed_weights(weight_decay), base) if weight_decay else base
 
 
+def _param_group(path) -> str:
+  keys = [getattr(k, 'key', None) for k in path]
+  if 'fixed_proj' in keys:
+    return 'frozen'  # ASGE's fixed random projections: part of the model, never trained
+  return 'head' if keys[0] == 'head' else 'units'
+
+
 def make_optimizer(config, total_steps: int):
-  """Units and the head each get their own transform (the head may have its own lr)."""
+  """Units (with their own heads) and the linear head each get their own transform (the
+  head may have its own lr); fixed projections get none."""
   o = config.optim
   sched = make_schedule(config, total_steps)
   head_lr = o.head_lr or o.lr
   head_sched = lambda s: sched(s) * (head_lr / o.lr)
   tx = {'units': _one_tx(o.name, sched, o.momentum, o.weight_decay),
-        'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay)}
-  label = lambda params: jax.tree_util.tree_map_with_path(
-      lambda path, _: 'head' if path[0].key == 'head' else 'units', params)
+        'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay),
+        'frozen': optax.set_to_zero()}
+  label = lambda params: jax.tree_util.tree_map_with_path(lambda path, _: _param_group(path), params)
   return optax.multi_transform(tx, label), sched
 
 
 def trained_units(config, num_units: int):
   """Units whose loss counts: all, or all but the first (which then keeps its random weights)."""
-  if config.method == 'bp' or config.objective.train_first_unit or num_units == 1:
+  if (config.method == 'bp' or config.objective.train_first_unit or num_units == 1
+      or config.objective.get('kind', 'threshold') != 'threshold'):
     return tuple(range(num_units))
   return tuple(range(1, num_units))
 
@@ -134,6 +149,20 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   return total + metrics['loss_head'], (metrics, new_peer)
 
 
+def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
+  """ASGE: per-unit cross-entropy of the unit's spatial-goodness logits; one pass."""
+  net = nnx.merge(graphdef, params)
+  logits_LxBxK = predict.unit_logits(net, x, local=True)
+  metrics, total = {}, 0.
+  for l, lg in enumerate(logits_LxBxK):
+    loss_l = objectives.cross_entropy(lg, y)
+    metrics[f'loss_u{l + 1}'] = loss_l
+    metrics[f'acc_u{l + 1}'] = jnp.mean(jnp.argmax(lg, -1) == y)
+    if l in trained:
+      total += loss_l
+  return total, (metrics, peer)
+
+
 def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   """Backprop baseline: the same units end to end, softmax head on the last one."""
   net = nnx.merge(graphdef, params)
@@ -143,12 +172,16 @@ def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
 
 
 def make_train_step(config, encoder, graphdef, tx, mesh, trained):
-  loss_fn = bp_loss_fn if config.method == 'bp' else ff_loss_fn
+  loss_fn = {'bp': bp_loss_fn, 'threshold': ff_loss_fn, 'spatial': spatial_loss_fn}[
+      'bp' if config.method == 'bp' else config.objective.get('kind', 'threshold')]
   base_key = jax.random.key(config.seed)
 
   def step(state, x_u8, y):
     key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
     x = to_float(config, x_u8)
+    # Augment before labels are embedded: a positive and its negative share one image.
+    x = augment.AUGMENTS[config.data.get('augment', 'none')](
+        jax.random.fold_in(key, 1), x, config.data.get('crop_pad', 4))
     grad_fn = jax.value_and_grad(
         lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key), has_aux=True)
     (total, (metrics, peer)), grads = grad_fn(state['params'])
@@ -165,11 +198,18 @@ def make_train_step(config, encoder, graphdef, tx, mesh, trained):
 def make_eval_step(config, encoder, graphdef, mesh):
   """Per-example predictions of every predictor, and per-unit FF diagnostics."""
   method_ff = config.method != 'bp'
+  spatial = method_ff and config.objective.get('kind', 'threshold') == 'spatial'
   key = jax.random.key(config.seed + 1)  # fixed negatives: comparable across epochs
 
   def step(params, x_u8, y):
     net = nnx.merge(graphdef, params)
     x = to_float(config, x_u8)
+    if spatial:
+      logits_LxBxK = predict.unit_logits(net, x)
+      out = {f'pred_{k}': v for k, v in predict.per_unit_predictions(logits_LxBxK).items()}
+      for l, lg in enumerate(logits_LxBxK):
+        out[f'loss_u{l + 1}'] = optax.softmax_cross_entropy_with_integer_labels(lg, y)
+      return out
     out = {'pred_linear': jnp.argmax(predict.linear_logits(net, encoder, x, local=method_ff), -1)}
     if method_ff:
       g_BxK = predict.goodness_scores(net, encoder, x, scored_units(net))
@@ -191,12 +231,14 @@ def make_eval_step(config, encoder, graphdef, mesh):
 
 
 def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, num_classes: int,
-             goodness_offsets_K=None):
+             goodness_offsets_K=None, best_unit: str | None = None):
   """Accuracy of each predictor on a whole split (the last batch padded and masked).
 
   goodness_offsets_K: each label's mean goodness on training images; subtracting it
   gives the 'goodness_centered' predictor, which removes a label's baseline goodness
   (some label patterns excite the units more whatever the image).
+  best_unit: per-unit predictors (ASGE): the unit 'best' stands for ('u2'); None
+  chooses the best on this split (right for validation, a leak on test).
   """
   n = len(split)
   outs = []
@@ -212,6 +254,12 @@ def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, nu
   res = {'num_examples': n}
   if 'scores_goodness' in cat and goodness_offsets_K is not None:
     cat['pred_goodness_centered'] = np.argmax(cat['scores_goodness'] - goodness_offsets_K, -1)
+  units = [k[len('pred_'):] for k in cat if k.startswith('pred_u')]
+  if units:
+    best_unit = best_unit or predict.best_unit(
+        {u: float(np.mean(cat[f'pred_{u}'] == split.y)) for u in units})
+    cat['pred_best'] = cat[f'pred_{best_unit}']
+    res['best_unit'] = best_unit
   for k, v in cat.items():
     if k.startswith('scores_'):
       continue
@@ -224,15 +272,19 @@ def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, nu
   return res, cat
 
 
-def evaluate_split(eval_step, params, split, config, dataset, mesh):
-  """evaluate(), with FF's label offsets measured on the first 1,000 training images."""
-  run = lambda sp, off=None: evaluate(eval_step, params, sp, config.train.eval_batch_size, mesh,
-                                      dataset.num_classes, off)
-  off = None
-  if config.method == 'ff':
-    calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
-    off = run(calib)[1]['scores_goodness'].mean(0)
-  return run(split, off)
+def evaluate_split(eval_step, params, split, config, dataset, mesh, best_unit=None):
+  """evaluate(), with what it needs measured on the first 1,000 training images: FF's
+  label offsets; ASGE's best unit when no validation split chose it."""
+  run = lambda sp, off=None, best=None: evaluate(
+      eval_step, params, sp, config.train.eval_batch_size, mesh, dataset.num_classes, off, best)
+  calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
+  if config.method == 'bp':
+    return run(split)
+  if config.objective.get('kind', 'threshold') == 'spatial':
+    if best_unit is None and split.name != 'val':
+      best_unit = run(calib)[0]['best_unit']
+    return run(split, best=best_unit)
+  return run(split, run(calib)[1]['scores_goodness'].mean(0))
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -392,8 +444,11 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
   splits = [dataset.val] if dataset.val is not None else []
   if config.eval_on_test:
     splits.append(dataset.test)
+  best = None  # ASGE: the unit chosen on validation is the one 'best' uses on test
   for split in splits:
-    record[split.name], per_example = ev(split)
+    record[split.name], per_example = evaluate_split(eval_step, state['params'], split, config,
+                                                     dataset, mesh, best)
+    best = best or record[split.name].get('best_unit')
     # Per-example predictions, for confusion matrices and error galleries.
     np.savez_compressed(workdir / f'predictions_{split.name}.npz', y=split.y,
                         **{k: v for k, v in per_example.items() if k.startswith('pred_')})
@@ -476,7 +531,10 @@ def evaluate_checkpoint(workdir) -> dict:
   config, dataset, _, encoder, (state, graphdef, mesh) = restore_run(workdir, with_state=True)
   eval_step = make_eval_step(config, encoder, graphdef, mesh)
   rec = {'step': int(state['step']), 'elapsed_s': float(state['elapsed_s'])}
+  best = None
   for split in (dataset.val, dataset.test):
     if split is not None:
-      rec[split.name] = evaluate_split(eval_step, state['params'], split, config, dataset, mesh)[0]
+      rec[split.name] = evaluate_split(eval_step, state['params'], split, config, dataset, mesh,
+                                       best)[0]
+      best = best or rec[split.name].get('best_unit')
   return rec

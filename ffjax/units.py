@@ -30,7 +30,25 @@ def layer_norm(y, eps: float = 1e-5):
   return (y - mu) * jax.lax.rsqrt(var + eps)
 
 
-NORMS = {'rms': rms_norm, 'layer': layer_norm, 'none': lambda y: y}
+def channel_norm(y, eps: float = 1e-5):
+  """Layer norm over channels only, at every position (ASGE): each pixel's feature
+  vector gets zero mean and unit std, so the next unit sees where, not how much."""
+  mu = jnp.mean(y, axis=-1, keepdims=True)
+  var = jnp.mean(jnp.square(y - mu), axis=-1, keepdims=True)
+  return (y - mu) * jax.lax.rsqrt(var + eps)
+
+
+NORMS = {'rms': rms_norm, 'layer': layer_norm, 'channel': channel_norm, 'none': lambda y: y}
+
+
+def rms_pool(y_BxHxWxC, s: int):
+  """sqrt(mean(y^2)) over s x s windows (stride s). It keeps energy: the mean of the
+  squared output over any block of windows equals the mean of y^2 over the same
+  pixels, so goodness measured after it is the goodness of the unpooled map."""
+  return jnp.sqrt(nnx.avg_pool(jnp.square(y_BxHxWxC), (s, s), strides=(s, s)) + 1e-12)
+
+
+POOLS = {'max': lambda y, s: nnx.max_pool(y, (s, s), strides=(s, s)), 'rms': rms_pool}
 
 
 def relu(x, full_grad: bool = False):
@@ -47,17 +65,21 @@ def hinton_init(key, shape, dtype=jnp.float32):
 
 
 class ConvUnit(nnx.Module):
-  """conv (stride 1, SAME) -> ReLU -> optional max pool -> (y, normalized y)."""
+  """conv (SAME, optional stride) -> ReLU -> optional pool -> (y, normalized y).
 
-  def __init__(self, in_ch: int, width: int, kernel: int, *, pool: int = 1,
-               norm: str = 'layer', rngs: nnx.Rngs):
-    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), padding='SAME', rngs=rngs)
-    self.pool, self.norm = pool, norm
+  FF-CNN: max pool, layer norm over the whole map. ASGE: RMS pool, layer norm over
+  channels at every position.
+  """
+
+  def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
+               pool_kind: str = 'max', norm: str = 'layer', rngs: nnx.Rngs):
+    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME', rngs=rngs)
+    self.pool, self.pool_kind, self.norm = pool, pool_kind, norm
 
   def __call__(self, h_BxHxWxC):
     y = jax.nn.relu(self.conv(h_BxHxWxC))
     if self.pool > 1:
-      y = nnx.max_pool(y, (self.pool, self.pool), strides=(self.pool, self.pool))
+      y = POOLS[self.pool_kind](y, self.pool)
     return y, NORMS[self.norm](y)
 
 

@@ -25,3 +25,18 @@ def test_cam_is_the_weighted_sum_and_adds_up_to_the_logit():
   logits = predict.linear_logits(net, enc, x)
   total = sum(m.sum(axis=(1, 2)) for m in maps) + net.head.bias[...][cls]
   np.testing.assert_allclose(total, logits[jnp.arange(3), cls], rtol=1e-4)
+
+
+def test_asge_patch_maps_add_up_to_each_units_logit():
+  for projection in ('trained', 'fixed'):
+    c = load_config('asge_mnist', f'tiny,projection={projection}')
+    net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(2), (3, 28, 28, 1))
+    cls = jnp.array([0, 4, 9])
+    maps = cams.spatial_class_maps(net, x, cls)
+    assert [m.shape[1:] for m in maps] == [(h.grid, h.grid) for h in net.aux]
+    logits = predict.unit_logits(net, x)
+    for l, (m, head) in enumerate(zip(maps, net.aux)):
+      bias = head.proj.bias[...][cls] if projection == 'trained' else 0.
+      np.testing.assert_allclose(m.sum(axis=(1, 2)) + bias, logits[l][jnp.arange(3), cls],
+                                 rtol=1e-4, atol=1e-5)

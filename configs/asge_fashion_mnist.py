@@ -1,0 +1,17 @@
+"""ASGE on fashion_mnist (papers/003; see configs/asge_mnist.py for the method and arguments).
+
+Paper (test): 93.41%.
+  python -m experiments.main --config=configs/asge_fashion_mnist.py --workdir=runs/asge_fashion_mnist
+  python -m experiments.main --config=configs/asge_fashion_mnist.py:cpu --workdir=runs/asge_fashion_mnist_cpu
+Ours: see docs/RESULTS.md (ASGE section), with dates and commands.
+"""
+import importlib.util
+import pathlib
+
+_spec = importlib.util.spec_from_file_location('_asge', pathlib.Path(__file__).with_name('asge_mnist.py'))
+_asge = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_asge)
+
+
+def get_config(arg=None):
+  return _asge.get_config_for('fashion_mnist', arg)

@@ -1,0 +1,182 @@
+"""ASGE (objective.kind='spatial'): spatial goodness, the adaptive grid, RMS pooling,
+locality of units and their heads, the three prediction strategies, a tiny run."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import load_config, real_data_dir
+from ffjax import data as data_lib
+from ffjax import network, objectives, predict, train, units
+
+pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
+
+
+def test_spatial_goodness_on_hand_computed_maps():
+  # One example, 4 x 4 map, 2 channels; grid 2 -> 4 patches x 2 channels.
+  y = np.zeros((1, 4, 4, 2), np.float32)
+  y[0, :2, :2, 0] = 1.    # top-left patch of channel 0: mean of 1^2 = 1
+  y[0, 2:, 2:, 0] = 2.    # bottom-right: mean of 4 = 4
+  y[0, 0, 3, 1] = 2.      # one pixel of 4 in the top-right patch of channel 1: 4 / 4 = 1
+  g = np.asarray(objectives.spatial_goodness(jnp.asarray(y), 2)).reshape(2, 2, 2)  # p, q, c
+  want = np.zeros((2, 2, 2))
+  want[0, 0, 0], want[1, 1, 0], want[0, 1, 1] = 1., 4., 1.
+  np.testing.assert_allclose(g, want, atol=1e-6)
+  # 5 pixels into 2 patches: rows 0-1 and 2-4 (floor(p * 5 / 2)).
+  y5 = np.zeros((1, 5, 5, 1), np.float32)
+  y5[0, 4, 4, 0] = 3.
+  g5 = np.asarray(objectives.spatial_goodness(jnp.asarray(y5), 2)).reshape(2, 2)
+  np.testing.assert_allclose(g5, [[0, 0], [0, 9. / 9.]], atol=1e-6)
+  # Grid 1 is the plain goodness divided by the number of pixels.
+  r = np.random.default_rng(0).normal(size=(3, 6, 6, 4)).astype(np.float32)
+  np.testing.assert_allclose(np.asarray(objectives.spatial_goodness(jnp.asarray(r), 1)),
+                             (r ** 2).mean(axis=(1, 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize('channels,size,alpha,want', [
+    (64, 8, 1., 2), (16, 8, 1., 4), (32, 8, 1., 3), (128, 8, 1., 1), (8, 8, 1., 6),
+    (4, 3, 1., 3),     # clipped to the map's size
+    (16, 8, 0., 2),    # alpha 0: every unit the same grid
+    (16, 16, 2., 8)])  # alpha 2: grid grows like C_max / C
+def test_adaptive_grid(channels, size, alpha, want):
+  assert objectives.adaptive_grid(channels, 64, size, grid_min=2, alpha=alpha) == want
+
+
+def test_grid_keeps_the_goodness_vector_length_across_widths():
+  for c in (16, 64, 256, 1024):
+    p = objectives.adaptive_grid(c, 1024, 64, grid_min=2, alpha=1.)
+    assert c * p * p == 1024 * 4
+
+
+def test_rms_pool_keeps_spatial_goodness_on_aligned_grids():
+  y = jnp.abs(jax.random.normal(jax.random.key(0), (2, 8, 8, 3)))
+  pooled = units.rms_pool(y, 2)
+  np.testing.assert_allclose(pooled[0, 0, 0, 0], jnp.sqrt(jnp.mean(y[0, :2, :2, 0] ** 2)), rtol=1e-5)
+  for grid in (1, 2, 4):
+    np.testing.assert_allclose(objectives.spatial_goodness(pooled, grid),
+                               objectives.spatial_goodness(y, grid), rtol=1e-5)
+
+
+def test_channel_norm_normalizes_every_position():
+  h = units.channel_norm(jax.random.normal(jax.random.key(1), (2, 5, 5, 16)) * 3 + 1)
+  np.testing.assert_allclose(h.mean(-1), 0., atol=1e-5)
+  np.testing.assert_allclose(h.std(-1), 1., atol=1e-3)
+
+
+def _setup(arg='tiny'):
+  c = load_config('asge_mnist', arg)
+  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  graphdef, params = nnx.split(net)
+  x = jax.random.uniform(jax.random.key(1), (6, 28, 28, 1))
+  y = jnp.arange(6) % 10
+  return c, net, graphdef, params, x, y
+
+
+def _owner(path):
+  return f'{path[0].key}{path[1].key}'  # 'units0', 'aux2', ...
+
+
+def test_unit_and_its_head_learn_from_their_own_loss_only():
+  c, net, graphdef, params, x, y, = _setup()
+  n = len(net.units)
+  assert [h.grid for h in net.aux] == list(network.grids(c, (28, 28, 1)))
+  trained = train.trained_units(c, n)
+  assert trained == tuple(range(n))  # ASGE trains every unit
+  for l in range(n):
+    grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
+                                                     None)[1][0][f'loss_u{l + 1}'])(params)
+    norms = {}
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+      norms[_owner(path)] = norms.get(_owner(path), 0.) + float(jnp.sum(jnp.abs(g)))
+    for owner, v in norms.items():
+      if owner in (f'units{l}', f'aux{l}'):
+        assert v > 0, (l, owner)
+      else:
+        assert v == 0., (l, owner, v)
+
+
+def test_fixed_projection_stays_fixed_and_the_trained_one_moves():
+  for projection in ('fixed', 'trained'):
+    c = load_config('asge_mnist', f'tiny,projection={projection}')
+    mesh = train.parallel.make_mesh()
+    tr = data_lib.Split(np.zeros((100, 28, 28, 1), np.uint8), np.zeros(100, np.int32), 'train')
+    ds = data_lib.Dataset('mnist', 10, tr, None, tr)
+    s = train.init_state(c, ds, mesh)
+    step = train.make_train_step(c, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
+    before = jax.tree.map(np.asarray, s['state']['params'])
+    x = np.random.default_rng(0).integers(0, 255, (c.train.batch_size, 28, 28, 1), dtype=np.uint8)
+    yb = np.arange(c.train.batch_size, dtype=np.int32) % 10
+    after, _ = step(s['state'], *train.parallel.put_batch(mesh, x, yb))
+    head_b, head_a = before['aux'][1], jax.tree.map(np.asarray, after['params'])['aux'][1]
+    if projection == 'fixed':
+      np.testing.assert_array_equal(head_a['fixed_proj'][...], head_b['fixed_proj'][...])
+    else:
+      assert np.abs(head_a['proj']['kernel'][...] - head_b['proj']['kernel'][...]).max() > 0
+    ua = jax.tree.map(np.asarray, after['params'])['units'][1]['conv']['kernel'][...]
+    assert np.abs(ua - before['units'][1]['conv']['kernel'][...]).max() > 0  # units learn either way
+
+
+def test_prediction_strategies_on_hand_built_logits():
+  # 3 units, 2 examples, 3 classes.
+  logits = jnp.array([
+      [[5., 0., 0.], [0., 0., 5.]],     # unit 1: says 0, 2
+      [[0., 1., 0.], [0., 1., 0.]],     # unit 2: says 1, 1 (not confident)
+      [[0., 0., 1.1], [0., 0., 1.1]]])  # unit 3 (last): says 2, 2 (not confident)
+  p = {k: np.asarray(v).tolist() for k, v in predict.per_unit_predictions(logits).items()}
+  assert p['u1'] == [0, 2] and p['u2'] == [1, 1] and p['u3'] == [2, 2]
+  assert p['last'] == [2, 2]
+  assert p['fusion'] == [0, 2]  # unit 1's confident votes carry the average of probabilities
+  assert predict.best_unit({'u1': 0.5, 'u2': 0.9, 'u3': 0.7}) == 'u2'
+  assert predict.best_unit({'u3': 0.9, 'u1': 0.9, 'u2': 0.1}) == 'u1'  # ties: the earlier unit
+
+
+def test_best_on_test_is_the_unit_chosen_on_validation():
+  y = np.array([0, 1, 2, 0])
+  outs = {'pred_u1': np.array([0, 1, 2, 1]), 'pred_u2': np.array([0, 1, 2, 0])}
+
+  def fake_step(params, x, yb):
+    return {k: v[:len(yb)] for k, v in outs.items()}
+
+  split = data_lib.Split(np.zeros((4, 2, 2, 1), np.uint8), y, 'test')
+  mesh = train.parallel.make_mesh()
+  res, cat = train.evaluate(fake_step, None, split, 4, mesh, 3, best_unit='u1')
+  assert res['best_unit'] == 'u1' and res['acc_best'] == res['acc_u1'] == 0.75
+  res, _ = train.evaluate(fake_step, None, split, 4, mesh, 3)  # chosen on this split
+  assert res['best_unit'] == 'u2' and res['acc_best'] == 1.
+
+
+def test_tiny_asge_run_learns_and_reports_every_unit(tmp_path):
+  if real_data_dir() is None:
+    pytest.skip('real data not here')
+  c = load_config('asge_mnist', 'tiny')
+  c.data.dir = real_data_dir()
+  rec = train.train_and_evaluate(c, str(tmp_path))
+  val, test = rec['val'], rec['test']
+  n = len(c.model.widths)
+  assert all(f'acc_u{l + 1}' in val for l in range(n))
+  assert val['acc_best'] == max(val[f'acc_u{l + 1}'] for l in range(n))
+  assert test['best_unit'] == val['best_unit']
+  assert test['acc_best'] == test[f'acc_{val["best_unit"]}']
+  assert val['acc_fusion'] > 0.5 and val['acc_best'] > 0.5, val  # chance is 0.1
+
+
+@pytest.mark.parametrize('name,arg', [('asge_fashion_mnist', 'tiny'), ('asge_cifar10', 'tiny'),
+                                      ('asge_cifar100', 'tiny'), ('asge_mnist', 'tiny,method=bp')])
+def test_every_asge_config_learns_on_tiny_data(name, arg, tmp_path):
+  from conftest import make_cifar100_dir
+  from ffjax import metrics
+  c = load_config(name, arg)
+  if name == 'asge_cifar100':
+    c.data.dir = str(make_cifar100_dir(tmp_path / 'data', n_train=1500, n_test=300))
+    c.data.num_val, c.data.train_limit = 300, 0
+  elif real_data_dir() is None:
+    pytest.skip('real data not here')
+  else:
+    c.data.dir = real_data_dir()
+  rec = train.train_and_evaluate(c, str(tmp_path / 'run'))
+  losses = [r['train/loss'] for r in metrics.read(tmp_path / 'run') if 'train/loss' in r]
+  assert losses[-1] < losses[0], losses
+  chance = 1. / (100 if name == 'asge_cifar100' else 10)
+  acc = rec['val']['acc_linear' if c.method == 'bp' else 'acc_best']
+  assert acc > 2 * chance, rec['val']
