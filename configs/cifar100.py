@@ -1,15 +1,19 @@
-"""FIRST DRAFT. FF-CNN with Fourier labels on CIFAR-100: the CIFAR-10 draft
-(configs/cifar10.py) with 100 label patterns: label set 1 with 25 frequencies x 4
-orientations (the label issue replaces this by sets designed for 100 classes).
+"""FF-CNN with spatially extended labels on CIFAR-100: the CIFAR-10 recipe
+(configs/cifar10.py) with label sets built for 100 classes: morphological labels by
+random structuring elements (12 offsets in a 9x9 window, default) or Fourier set 3
+(integer wave vectors x cos/sin, exactly orthogonal). Both are held to a
+distinguishability bound by tests/test_labels.py.
 No CIFAR-100 data exists on these machines: the code path is tested on generated files
 in the official binary format (cifar100/cifar-100-binary/train.bin, test.bin).
   python -m experiments.main --config=configs/cifar100.py --workdir=runs/c100
-Expected: not yet measured (no data here).
+Expected: not measured (no data here).
 
-Arguments: as configs/cifar10.py (cpu, tiny, method=bp, seed=N, epochs=N, K=).
+Arguments: as configs/cifar10.py; labels=morph_random (default) | fourier3.
 """
 import importlib.util
 import pathlib
+
+from ffjax import config_args
 
 _spec = importlib.util.spec_from_file_location('_cifar10', pathlib.Path(__file__).with_name('cifar10.py'))
 _cifar10 = importlib.util.module_from_spec(_spec)
@@ -17,7 +21,11 @@ _spec.loader.exec_module(_cifar10)
 
 
 def get_config(arg=None):
-  c = _cifar10.get_config(arg)
+  args = config_args.parse(arg)
+  name = args.pop('labels', 'morph_random')
+  if name not in ('morph_random', 'fourier3'):
+    raise config_args.ConfigError(f'labels={name!r}: CIFAR-100 ships morph_random and fourier3')
+  rest = ','.join(f'{k}={v}' if v is not True else k for k, v in args.items())
+  c = _cifar10.get_config(f'{rest},labels={name}' if rest else f'labels={name}')
   c.data.name = 'cifar100'
-  c.labels.cycles = tuple(float(f) for f in range(1, 26))
   return c

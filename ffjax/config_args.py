@@ -12,7 +12,7 @@ from __future__ import annotations
 from ffjax.units import NORMS, POOLS
 
 METHODS = ('ff', 'bp')
-LABEL_KINDS = ('none', 'onehot', 'fourier')
+LABEL_KINDS = ('none', 'onehot', 'fourier', 'morph')
 OBJECTIVES = ('threshold', 'spatial')
 
 
@@ -69,7 +69,12 @@ def validate(config, num_devices: int = 1) -> None:
   _need(c.data.num_val >= 0, 'data.num_val', c.data.num_val, 'must be >= 0')
   _need(c.labels.kind in LABEL_KINDS, 'labels.kind', c.labels.kind, f'one of {LABEL_KINDS}')
   _need(0. <= c.labels.intensity <= 1., 'labels.intensity', c.labels.intensity, 'must be in [0, 1]')
-  _need(c.labels.label_set in (1, 2), 'labels.label_set', c.labels.label_set, 'must be 1 or 2')
+  _need(c.labels.label_set in (1, 2, 3), 'labels.label_set', c.labels.label_set, 'must be 1, 2 or 3')
+  if c.labels.kind == 'morph':
+    from ffjax.labels import MORPH_OPS
+    _need(c.labels.morph_op in MORPH_OPS, 'labels.morph_op', c.labels.morph_op, f'one of {sorted(MORPH_OPS)}')
+    _need(c.labels.morph_se in ('lines', 'random'), 'labels.morph_se', c.labels.morph_se,
+          "must be 'lines' or 'random'")
   _need(c.method != 'bp' or c.labels.kind == 'none', 'labels.kind', c.labels.kind,
         "method=bp trains on plain images: use labels.kind='none'")
   o = c.objective
@@ -96,10 +101,10 @@ def validate(config, num_devices: int = 1) -> None:
       _need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
     _need(m.get('pool_kind', 'max') in POOLS, 'model.pool_kind', m.get('pool_kind'),
           f'one of {sorted(POOLS)}')
-  norms = m.norm if isinstance(m.norm, (tuple, list)) else (m.norm,)
-  _need(all(n in NORMS for n in norms), 'model.norm', m.norm, f'one of {sorted(NORMS)}, or one per unit')
-  if isinstance(m.norm, (tuple, list)):
-    _need(len(m.norm) == len(m.widths), 'model.norm', m.norm, 'needs one value per unit')
+  _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
+  if m.get('norms'):
+    _need(len(m.norms) == len(m.widths), 'model.norms', m.norms, 'needs one value per unit')
+    _need(all(n in NORMS for n in m.norms), 'model.norms', m.norms, f'each one of {sorted(NORMS)}')
   _need(m.input_norm in NORMS, 'model.input_norm', m.input_norm, f'one of {sorted(NORMS)}')
   t = c.train
   _need(t.batch_size > 0, 'train.batch_size', t.batch_size, 'must be positive')
@@ -116,6 +121,16 @@ def validate(config, num_devices: int = 1) -> None:
       raise ConfigError('config.tensorboard=True: needs tensorboardX (pip install tensorboardX); '
                         'metrics.jsonl is written either way') from None
   o = c.optim
+  if o.get('unit_lr_scale'):
+    _need(len(o.unit_lr_scale) == len(c.model.widths), 'optim.unit_lr_scale', o.unit_lr_scale,
+          'needs one factor per unit')
+    _need(all(f >= 0 for f in o.unit_lr_scale), 'optim.unit_lr_scale', o.unit_lr_scale,
+          'factors must be >= 0')
+  _need(0. <= c.labels.get('hard_negatives', 0.) <= 1., 'labels.hard_negatives',
+        c.labels.get('hard_negatives'), 'a fraction in [0, 1]')
+  _need(c.labels.get('hard_negative_score', 'goodness') in ('goodness', 'linear'),
+        'labels.hard_negative_score', c.labels.get('hard_negative_score'),
+        "must be 'goodness' or 'linear'")
   _need(o.name in ('adam', 'sgd'), 'optim.name', o.name, "must be 'adam' or 'sgd'")
   _need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
   _need(o.schedule in ('constant', 'half_cooldown'), 'optim.schedule', o.schedule,

@@ -30,13 +30,24 @@ def get_base() -> ml_collections.ConfigDict:
       crop_pad=4,              # crop_flip: padding in pixels
   ))
   c.labels = ml_collections.ConfigDict(dict(
-      kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended)
-      label_set=1,             # 1: 4 orientations x 3 frequencies; 2: 1 frequency x K orientations
+      kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended) |
+                               # 'morph' (morphological transform of the image, labels.py)
+      label_set=1,             # 1: 4 orientations x 3 frequencies; 2: 1 frequency x K orientations;
+                               # 3: integer wave vectors x cos/sin (orthogonal, 100+ classes)
       cycles=(2., 4., 6.),     # set 1: periods per image of the three frequencies (not in the paper)
       set2_cycles=4.,          # set 2: periods per image
       phase=0.,                # phase of every mode (not in the paper)
       intensity=0.35,          # K: x_lab = (1 - K) x + K L_c (paper's best on MNIST, 128 filters)
       rescale=True,            # min-max rescale each labeled image to [0, 1], as the paper does
+      morph_op='dilation',     # morph: 'dilation' | 'erosion' | 'gradient' (labels.py)
+      morph_se='lines',        # morph: structuring elements 'lines' | 'random'
+      morph_lengths=(5, 9),    # morph lines: segment lengths (angles fill the rest)
+      morph_size=4,            # morph random: offsets per element, the origin included
+      morph_radius=3,          # morph random: window half-size
+      morph_seed=0,            # morph random: fixes the label set (not the run's seed)
+      hard_negatives=0.,       # fraction of negatives that are the wrong label the model scores
+                               # highest (the rest uniform); costs K extra passes with 'goodness'
+      hard_negative_score='goodness',  # 'goodness' (all labels) | 'linear' (head, one pass)
   ))
   c.model = ml_collections.ConfigDict(dict(
       kind='conv',             # 'conv' | 'dense'
@@ -48,6 +59,7 @@ def get_base() -> ml_collections.ConfigDict:
       norm='layer',            # between units, once or per unit: 'layer' (mean/std over the
                                # whole map, Ba et al.) | 'channel' (over channels, per position,
                                # ASGE) | 'rms' (Hinton) | 'none'
+      norms=(),                # one of those per unit, overriding norm (empty: norm for all)
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
@@ -79,6 +91,7 @@ def get_base() -> ml_collections.ConfigDict:
       momentum=0.9,            # sgd only
       weight_decay=0.,         # coupled L2 on the units (torch semantics)
       head_lr=0.,              # 0: same as lr
+      unit_lr_scale=(),        # one factor per unit multiplying lr (empty: all 1)
       head_weight_decay=0.,    # coupled L2 on the head
       schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant'
   ))

@@ -15,11 +15,30 @@ Kinds (config.labels.kind):
              per class superimposed on every channel,
              x_lab = (1 - K) x + K L_c, then min-max rescaled to [0, 1] per image
              (the paper: "after the label superposition, the images are
-             normalized to the range [0, 1]").
+             normalized to the range [0, 1]"). Sets: 1 (4 orientations x
+             frequencies), 2 (one frequency, K orientations), 3 (integer wave
+             vectors x cos/sin: exactly orthogonal, scales to 100+ classes).
+  'morph'    morphological labels (the later paper names them, gives no recipe;
+             this is our design): class c has its own structuring element S_c
+             and the label is a grey-scale morphological transform of the image
+             itself, x_lab = (1 - K) x + K m_c(x), rescaled to [0, 1]. Unlike an
+             additive pattern, m_c(x) - x is zero where the image is flat: the
+             label can only be read together with the image's edges and strokes,
+             which is what should stop a unit from scoring the label alone (the
+             paper's "shortcut"). m: 'dilation' (max of x over S_c), 'erosion'
+             (min), 'gradient' (dilation - erosion: oriented edges). S_c:
+             'lines' (segments, lengths x angles, readable) or 'random' (a fixed
+             random set of offsets per class in a small window: scales to 100
+             classes). The neutral image uses the mean of m_c(x) over classes.
+
+How far apart a set's classes are is measured by `max_pairwise_correlation`
+(patterns) and `label_signal_correlation` (what the label adds to real images);
+tests hold every shipped set to a bound.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable, Sequence
 
 import jax
@@ -57,17 +76,38 @@ def fourier_set2_params(num_classes: int, cycles: float):
   return [(cycles, 180. * k / num_classes) for k in range(num_classes)]
 
 
+def fourier_set3_params(num_classes: int, height: int, width: int):
+  """Label set 3: integer wave vectors (kx, ky), lowest frequency first, each with a
+  cosine and a sine (phase -90 degrees). Distinct integer modes are orthogonal on the
+  pixel grid, so every pair of patterns has correlation 0 (up to rounding), for 10
+  or 100 classes. Returns (cycles, angle_deg, phase) triples."""
+  nyq = min(height, width) // 2
+  ks = [(kx, ky) for kx in range(nyq) for ky in range(-nyq + 1, nyq)
+        if (kx > 0 or ky > 0) and kx * kx + ky * ky < nyq * nyq]
+  ks.sort(key=lambda k: (k[0] ** 2 + k[1] ** 2, np.arctan2(k[1], k[0])))
+  out = []
+  for kx, ky in ks:
+    cyc, ang = float(np.hypot(kx, ky)), float(np.degrees(np.arctan2(ky, kx)))
+    out += [(cyc, ang, 0.), (cyc, ang, -np.pi / 2)]
+  if num_classes > len(out):
+    raise ValueError(f'label set 3 has {len(out)} patterns on a {height}x{width} image, '
+                     f'fewer than the {num_classes} classes')
+  return out[:num_classes]
+
+
 def fourier_patterns(num_classes: int, height: int, width: int, label_set: int = 1,
                      cycles: Sequence[float] = (2., 4., 6.), set2_cycles: float = 4.,
                      phase: float = 0.0) -> np.ndarray:
   """The K class patterns, K x H x W in [-1, 1]."""
   if label_set == 1:
-    params = fourier_set1_params(num_classes, cycles)
+    params = [(c, a, phase) for c, a in fourier_set1_params(num_classes, cycles)]
   elif label_set == 2:
-    params = fourier_set2_params(num_classes, set2_cycles)
+    params = [(c, a, phase) for c, a in fourier_set2_params(num_classes, set2_cycles)]
+  elif label_set == 3:
+    params = [(c, a, p + phase) for c, a, p in fourier_set3_params(num_classes, height, width)]
   else:
-    raise ValueError(f'labels.label_set must be 1 or 2, got {label_set}')
-  return np.stack([fourier_mode(height, width, c, a, phase) for c, a in params])
+    raise ValueError(f'labels.label_set must be 1, 2 or 3, got {label_set}')
+  return np.stack([fourier_mode(height, width, c, a, p) for c, a, p in params])
 
 
 def max_pairwise_correlation(patterns_KxHxW) -> float:
@@ -81,12 +121,121 @@ def max_pairwise_correlation(patterns_KxHxW) -> float:
   return float(c.max())
 
 
+# ----------------------------------------------------------------------------- morphology
+
+
+def line_offsets(length: int, angle_deg: float) -> list[tuple[int, int]]:
+  """(dy, dx) pixels of a centred digital line segment of `length` pixels."""
+  r = (length - 1) / 2.
+  a = np.deg2rad(angle_deg)
+  pts = {(int(round(-t * np.sin(a))), int(round(t * np.cos(a)))) for t in np.linspace(-r, r, length)}
+  return sorted(pts | {(0, 0)})
+
+
+def structuring_elements(num_classes: int, kind: str = 'lines', lengths: Sequence[int] = (5, 9),
+                         size: int = 4, radius: int = 3, seed: int = 0):
+  """One structuring element (a list of (dy, dx) offsets, the origin included) per class.
+
+  'lines': lengths x angles, length-major; the angles of one length are evenly spaced
+           in [0, 180). 10 classes, lengths (5, 9): 5 angles, 36 degrees apart.
+  'random': `size` offsets per class (the origin and size - 1 others) drawn without
+           repetition from the (2 radius + 1)^2 window by a fixed seed: a fixed
+           label set, independent of the run's seed; distinct for every class.
+  """
+  if kind == 'lines':
+    per = -(-num_classes // len(lengths))
+    out = [line_offsets(lengths[c // per], 180. * (c % per) / per) for c in range(num_classes)]
+  elif kind == 'random':
+    rng = np.random.default_rng(seed)
+    window = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
+              if (dy, dx) != (0, 0)]
+    if math.comb(len(window), size - 1) < 2 * num_classes:  # also keeps the draw loop short
+      raise ValueError(f'labels.morph_size={size}, morph_radius={radius}: too few distinct '
+                       f'elements for {num_classes} classes; use a larger size or radius')
+    out, seen = [], set()
+    while len(out) < num_classes:
+      pick = tuple(sorted(window[i] for i in rng.choice(len(window), size - 1, replace=False)))
+      if pick not in seen:
+        seen.add(pick)
+        out.append(sorted(((0, 0),) + pick))
+  else:
+    raise ValueError(f"labels.morph_se must be 'lines' or 'random', got {kind!r}")
+  if len({tuple(o) for o in out}) < num_classes:
+    raise ValueError('two classes got the same structuring element: use more lengths or a '
+                     'larger window')
+  return out
+
+
+def offsets_table(elements) -> np.ndarray:
+  """K x M x 2 int32, every element padded to the longest by repeating the origin
+  (a repeated offset changes no max or min)."""
+  m = max(len(e) for e in elements)
+  return np.array([list(e) + [(0, 0)] * (m - len(e)) for e in elements], np.int32)
+
+
+def element_images(elements) -> np.ndarray:
+  """K x S x S pictures of the structuring elements (for figures)."""
+  r = max(max(abs(dy), abs(dx)) for e in elements for dy, dx in e)
+  img = np.zeros((len(elements), 2 * r + 1, 2 * r + 1), np.float32)
+  for c, e in enumerate(elements):
+    for dy, dx in e:
+      img[c, r + dy, r + dx] = 1.
+  return img
+
+
+def dilate(x_BxHxWxC, offsets_BxMx2, radius: int):
+  """Grey-scale dilation with a flat element per example: max over s of x[i - s]."""
+  _, h, w, ch = x_BxHxWxC.shape
+  xp = jnp.pad(x_BxHxWxC, ((0, 0), (radius, radius), (radius, radius), (0, 0)),
+               constant_values=-jnp.inf)
+
+  def one(img, offs):
+    shifted = jax.vmap(lambda o: jax.lax.dynamic_slice(
+        img, (radius - o[0], radius - o[1], 0), (h, w, ch)))(offs)
+    return shifted.max(0)
+
+  return jax.vmap(one)(xp, offsets_BxMx2)
+
+
+def erode(x_BxHxWxC, offsets_BxMx2, radius: int):
+  """Grey-scale erosion: min over s of x[i + s] (the dual of dilation)."""
+  return -dilate(-x_BxHxWxC, -offsets_BxMx2, radius)
+
+
+MORPH_OPS = {
+    'dilation': dilate,
+    'erosion': erode,
+    'gradient': lambda x, o, r: dilate(x, o, r) - erode(x, o, r),
+}
+
+
+def label_signal_correlation(encoder, x_BxHxWxC) -> float:
+  """Largest |correlation| between what two classes' labels add to the same image,
+  averaged over the images: s_c = embed(x, c) - embed_neutral(x). For additive
+  patterns it is (nearly) the pattern correlation; for morphological labels it
+  measures the classes on real image content. 1: two classes indistinguishable."""
+  s = encoder.embed_all(x_BxHxWxC) - encoder.embed_neutral(x_BxHxWxC)[None]  # K x B x ...
+  k, b = s.shape[:2]
+  s = np.asarray(s, np.float64).reshape(k, b, -1).transpose(1, 0, 2)  # B x K x N
+  s = s - s.mean(-1, keepdims=True)
+  s = s / np.maximum(np.linalg.norm(s, axis=-1, keepdims=True), 1e-12)
+  c = np.abs(np.einsum('bkn,bjn->bkj', s, s)).mean(0)
+  np.fill_diagonal(c, 0.)
+  return float(c.max())
+
+
 # ----------------------------------------------------------------------------- embedding
 
 
 def superpose(x_BxHxWxC, pattern_BxHxW, intensity: float, rescale: bool = True):
   """(1 - K) x + K L on every channel, then each image min-max rescaled to [0, 1]."""
-  x = (1. - intensity) * x_BxHxWxC + intensity * pattern_BxHxW[..., None]
+  return blend(x_BxHxWxC, pattern_BxHxW[..., None], intensity, rescale)
+
+
+def blend(x_BxHxWxC, label_Bx, intensity: float, rescale: bool = True):
+  """(1 - K) x + K label (a pattern, or a transform of x), then each image min-max
+  rescaled to [0, 1]."""
+  x = (1. - intensity) * x_BxHxWxC + intensity * label_Bx
   if not rescale:
     return x
   lo = x.min(axis=(-3, -2, -1), keepdims=True)
@@ -106,6 +255,18 @@ def sample_negatives(key, y_B, num_classes: int):
   """A wrong label for every example, uniform over the K - 1 wrong classes."""
   shift = jax.random.randint(key, y_B.shape, 1, num_classes)
   return (y_B + shift) % num_classes
+
+
+def hardest_negatives(scores_BxK, y_B):
+  """The wrong label the model likes most: argmax of the scores with the true label
+  masked out (scores: goodness per label, or linear-classifier logits)."""
+  masked = jnp.where(jax.nn.one_hot(y_B, scores_BxK.shape[-1], dtype=bool), -jnp.inf, scores_BxK)
+  return jnp.argmax(masked, axis=-1)
+
+
+def mix_negatives(key, y_random_B, y_hard_B, rate: float):
+  """Each example's negative is the hard one with probability `rate`, else the random one."""
+  return jnp.where(jax.random.bernoulli(key, rate, y_random_B.shape), y_hard_B, y_random_B)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,4 +316,22 @@ def make_encoder(cfg, num_classes: int, height: int, width: int) -> Encoder:
       return superpose(x, jnp.broadcast_to(neutral, x.shape[:3]), k, rescale)
     return Encoder('fourier', num_classes, embed, embed_neutral, pats)
 
-  raise ValueError(f"labels.kind must be 'none', 'onehot' or 'fourier', got {cfg.kind!r}")
+  if cfg.kind == 'morph':
+    elems = structuring_elements(num_classes, cfg.morph_se, tuple(cfg.morph_lengths),
+                                 cfg.morph_size, cfg.morph_radius, cfg.morph_seed)
+    table = jnp.asarray(offsets_table(elems))
+    radius = int(np.abs(offsets_table(elems)).max())
+    op = MORPH_OPS[cfg.morph_op]
+    k, rescale = float(cfg.intensity), bool(cfg.rescale)
+
+    def embed(x, y):
+      return blend(x, op(x, table[y], radius), k, rescale)
+
+    def embed_neutral(x):
+      # The mean of every class's transform: no class favoured (K transforms per image).
+      m = jax.vmap(lambda o: op(x, jnp.broadcast_to(o, (x.shape[0],) + o.shape), radius))(table)
+      return blend(x, m.mean(0), k, rescale)
+    return Encoder('morph', num_classes, embed, embed_neutral, element_images(elems))
+
+  raise ValueError(f"labels.kind must be 'none', 'onehot', 'fourier' or 'morph', got {cfg.kind!r}")
+

@@ -86,7 +86,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   m = config.model
   n = len(m.widths)
   h, w, c = image_shape
-  norms = per_unit(m.norm, n)
+  norms = tuple(m.get('norms', ())) or per_unit(m.norm, n)
   strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
   out_shapes = unit_shapes(config, image_shape)
   units, shapes = [], []

@@ -61,6 +61,14 @@ def to_float(config, x_u8):
   return x
 
 
+def prepare_batch(config, x_u8, key):
+  """Training images as floats, augmented by a key drawn from (seed, step). Done once per
+  batch, before labels are embedded: a positive and its negatives share one image."""
+  x = to_float(config, x_u8)
+  return augment.AUGMENTS[config.data.get('augment', 'none')](
+      jax.random.fold_in(key, 1), x, config.data.get('crop_pad', 4))
+
+
 def make_schedule(config, total_steps: int):
   lr = config.optim.lr
   if config.optim.schedule == 'constant':
@@ -76,11 +84,13 @@ def _one_tx(name, schedule, momentum, weight_decay):
   return optax.chain(optax.add_decayed_weights(weight_decay), base) if weight_decay else base
 
 
-def _param_group(path) -> str:
+def _param_group(path, per_unit: bool) -> str:
   keys = [getattr(k, 'key', None) for k in path]
   if 'fixed_proj' in keys:
     return 'frozen'  # ASGE's fixed random projections: part of the model, never trained
-  return 'head' if keys[0] == 'head' else 'units'
+  if keys[0] == 'head':
+    return 'head'
+  return f'unit{keys[1]}' if per_unit else 'units'  # a unit and its own head (aux) together
 
 
 def make_optimizer(config, total_steps: int):
@@ -93,7 +103,11 @@ def make_optimizer(config, total_steps: int):
   tx = {'units': _one_tx(o.name, sched, o.momentum, o.weight_decay),
         'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay),
         'frozen': optax.set_to_zero()}
-  label = lambda params: jax.tree_util.tree_map_with_path(lambda path, _: _param_group(path), params)
+  scales = tuple(o.get('unit_lr_scale', ()))
+  for l, f in enumerate(scales):  # deeper nets: a learning rate per unit
+    tx[f'unit{l}'] = _one_tx(o.name, lambda s, f=f: sched(s) * f, o.momentum, o.weight_decay)
+  label = lambda params: jax.tree_util.tree_map_with_path(
+      lambda path, _: _param_group(path, bool(scales)), params)
   return optax.multi_transform(tx, label), sched
 
 
@@ -117,6 +131,15 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   """Forward-Forward: per-unit threshold-goodness losses plus the linear head."""
   net = nnx.merge(graphdef, params)
   y_neg = labels_lib.sample_negatives(key, y, encoder.num_classes)
+  rate = config.labels.get('hard_negatives', 0.)
+  if rate:
+    # Hard negatives: the wrong label the current model scores highest (no gradient).
+    if config.labels.get('hard_negative_score', 'goodness') == 'linear':
+      scores = predict.linear_logits(net, encoder, x)
+    else:
+      scores = predict.goodness_scores(net, encoder, x, scored_units(net))
+    y_hard = labels_lib.hardest_negatives(jax.lax.stop_gradient(scores), y)
+    y_neg = labels_lib.mix_negatives(jax.random.fold_in(key, 2), y_neg, y_hard, rate)
   b = x.shape[0]
   x_pn = jnp.concatenate([encoder.embed(x, y), encoder.embed(x, y_neg)])
   ys, _ = net_lib.forward(net, x_pn, local=True)
@@ -178,10 +201,7 @@ def make_train_step(config, encoder, graphdef, tx, mesh, trained):
 
   def step(state, x_u8, y):
     key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
-    x = to_float(config, x_u8)
-    # Augment before labels are embedded: a positive and its negative share one image.
-    x = augment.AUGMENTS[config.data.get('augment', 'none')](
-        jax.random.fold_in(key, 1), x, config.data.get('crop_pad', 4))
+    x = prepare_batch(config, x_u8, key)
     grad_fn = jax.value_and_grad(
         lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key), has_aux=True)
     (total, (metrics, peer)), grads = grad_fn(state['params'])

@@ -28,7 +28,7 @@ def c100_dir(tmp_path_factory):
 
 @pytest.mark.parametrize('name,arg', [
     ('mnist', 'tiny'), ('mnist', 'tiny,method=bp'), ('fashion_mnist', 'tiny'),
-    ('cifar10', 'tiny'), ('mnist_mlp', 'tiny'), ('cifar100', 'tiny')])
+    ('cifar10', 'tiny'), ('mnist_mlp', 'tiny'), ('cifar100', 'tiny,labels=fourier3')])
 def test_every_config_learns_on_tiny_data(name, arg, tmp_path, c100_dir):
   c = load_config(name, arg)
   if name == 'cifar100':
