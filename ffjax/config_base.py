@@ -63,6 +63,8 @@ def get_base() -> ml_collections.ConfigDict:
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
+      remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
+                               # for backprop's memory: FF's units have no backward across them
   ))
   c.objective = ml_collections.ConfigDict(dict(
       kind='threshold',        # 'threshold': goodness vs threshold on positive/negative images
@@ -102,6 +104,8 @@ def get_base() -> ml_collections.ConfigDict:
       log_every_steps=200,     # console line and metrics.jsonl record
       eval_every_epochs=1,     # validation accuracy and per-unit diagnostics
       checkpoint_every_steps=0,  # > 0: also checkpoint inside epochs (always at epoch ends)
+      streamed=False,          # FF: run the step unit by unit (forward, loss, gradient of one
+                               # unit before the next): the same update, peak memory flat in depth
   ))
   return c
 

@@ -22,7 +22,8 @@ class Network(nnx.Module):
   spatial heads), or none."""
 
   def __init__(self, units, head: nnx.Linear | None, head_units: tuple[int, ...],
-               input_norm: str = 'none', aux=()):
+               input_norm: str = 'none', aux=(), remat: bool = False):
+    self.remat = remat  # recompute each unit's activations in the backward pass (BP memory)
     self.units = nnx.List(units)
     self.head = head
     self.aux = nnx.List(aux)
@@ -33,13 +34,28 @@ class Network(nnx.Module):
 def forward(net: Network, x, *, local: bool = True):
   """Runs the stack. Returns ([y_l], [h_l]) for every unit l."""
   ys, hs = [], []
-  h = units_lib.NORMS[net.input_norm](x)
+  h = network_input(net, x)
   for unit in net.units:
-    h_in = jax.lax.stop_gradient(h) if local else h  # FF: no gradient into earlier units
-    y, h = unit(h_in)
+    y, h = apply_unit(unit, h, local=local, remat=net.remat)
     ys.append(y)
     hs.append(h)
   return ys, hs
+
+
+def network_input(net: Network, x):
+  """What the first unit receives: the image, normalized if the config asks."""
+  return units_lib.NORMS[net.input_norm](x)
+
+
+def apply_unit(unit, h, *, local: bool = True, remat: bool = False):
+  """One unit on the previous unit's output h. FF: the unit takes stop_gradient(h), so
+  no gradient of its loss reaches earlier units. Every path (forward, and the streamed
+  step that runs one unit at a time) goes through here. remat: keep only the unit's
+  input for the backward pass and recompute the rest (jax.checkpoint)."""
+  h_in = jax.lax.stop_gradient(h) if local else h
+  if remat:
+    return nnx.remat(lambda u, x: u(x))(unit, h_in)
+  return unit(h_in)
 
 
 def head_features(hs, head_units):
@@ -120,4 +136,4 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
     feat = sum(shapes[l] for l in head_units)
     kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
     head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
-  return Network(units, head, head_units, m.input_norm, aux)
+  return Network(units, head, head_units, m.input_norm, aux, remat=m.get('remat', False))

@@ -127,9 +127,8 @@ def scored_units(net):
 # ----------------------------------------------------------------------------- loss and step
 
 
-def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
-  """Forward-Forward: per-unit threshold-goodness losses plus the linear head."""
-  net = nnx.merge(graphdef, params)
+def negatives(config, net, encoder, x, y, key):
+  """A wrong label per example: uniform, or (a fraction) the hardest under the model."""
   y_neg = labels_lib.sample_negatives(key, y, encoder.num_classes)
   rate = config.labels.get('hard_negatives', 0.)
   if rate:
@@ -140,49 +139,74 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
       scores = predict.goodness_scores(net, encoder, x, scored_units(net))
     y_hard = labels_lib.hardest_negatives(jax.lax.stop_gradient(scores), y)
     y_neg = labels_lib.mix_negatives(jax.random.fold_in(key, 2), y_neg, y_hard, rate)
+  return y_neg
+
+
+def threshold_objective(config, l, is_trained, y_l, b, peer_l):
+  """Unit l's threshold-FF loss on its activations for [positives; negatives] (b each).
+  Returns (loss to differentiate, metrics, new peer running mean)."""
+  theta = objectives.num_neurons(y_l)
+  g = objectives.goodness(y_l)
+  loss_l = objectives.ff_loss(g[:b], g[b:], theta, config.objective.reduce,
+                              config.objective.temperature)
+  m = {f'loss_u{l + 1}': loss_l,
+       f'disc_acc_u{l + 1}': objectives.discrimination_accuracy(g[:b], g[b:], theta)}
+  total = loss_l if is_trained else 0.
+  if config.objective.peer_weight and is_trained:
+    peer_loss, peer_l = objectives.peer_norm_loss(y_l[:b], peer_l, config.objective.peer_momentum)
+    total += config.objective.peer_weight * peer_loss
+    m[f'peer_u{l + 1}'] = peer_loss
+  return total, m, peer_l
+
+
+def spatial_objective(l, is_trained, head, y_l, y):
+  """Unit l's ASGE loss: cross-entropy of its head's logits. Returns (loss, metrics)."""
+  logits = head(y_l)
+  loss_l = objectives.cross_entropy(logits, y)
+  m = {f'loss_u{l + 1}': loss_l, f'acc_u{l + 1}': jnp.mean(jnp.argmax(logits, -1) == y)}
+  return (loss_l if is_trained else 0.), m
+
+
+def head_loss(logits, y):
+  return objectives.cross_entropy(logits, y), {
+      'loss_head': objectives.cross_entropy(logits, y),
+      'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}
+
+
+def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
+  """Forward-Forward: per-unit threshold-goodness losses plus the linear head."""
+  net = nnx.merge(graphdef, params)
+  y_neg = negatives(config, net, encoder, x, y, key)
   b = x.shape[0]
   x_pn = jnp.concatenate([encoder.embed(x, y), encoder.embed(x, y_neg)])
   ys, _ = net_lib.forward(net, x_pn, local=True)
   metrics, total, new_peer = {}, 0., []
   for l, y_l in enumerate(ys):
-    theta = objectives.num_neurons(y_l)
-    g = objectives.goodness(y_l)
-    loss_l = objectives.ff_loss(g[:b], g[b:], theta, config.objective.reduce,
-                                  config.objective.temperature)
-    metrics[f'loss_u{l + 1}'] = loss_l
-    metrics[f'disc_acc_u{l + 1}'] = objectives.discrimination_accuracy(g[:b], g[b:], theta)
-    if l in trained:
-      total += loss_l
-    if config.objective.peer_weight:
-      run = peer[l]
-      if l in trained:
-        peer_l, run = objectives.peer_norm_loss(y_l[:b], peer[l], config.objective.peer_momentum)
-        total += config.objective.peer_weight * peer_l
-        metrics[f'peer_u{l + 1}'] = peer_l
-      new_peer.append(run)
+    peer_l = peer[l] if config.objective.peer_weight else None
+    loss_l, m, peer_l = threshold_objective(config, l, l in trained, y_l, b, peer_l)
+    total += loss_l
+    metrics.update(m)
+    new_peer.append(peer_l)
   if not config.objective.peer_weight:
     new_peer = peer
   # The head learns on features of the neutral-label image; stop_gradient keeps it
   # from training the units (it is a read-out, not a teacher).
   _, hs = net_lib.forward(net, encoder.embed_neutral(x), local=True)
   feats = jax.lax.stop_gradient(net_lib.head_features(hs, net.head_units))
-  logits = net.head(feats)
-  metrics['loss_head'] = objectives.cross_entropy(logits, y)
-  metrics['acc_head'] = jnp.mean(jnp.argmax(logits, -1) == y)
-  return total + metrics['loss_head'], (metrics, new_peer)
+  loss_h, m = head_loss(net.head(feats), y)
+  metrics.update(m)
+  return total + loss_h, (metrics, new_peer)
 
 
 def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   """ASGE: per-unit cross-entropy of the unit's spatial-goodness logits; one pass."""
   net = nnx.merge(graphdef, params)
-  logits_LxBxK = predict.unit_logits(net, x, local=True)
+  ys, _ = net_lib.forward(net, x, local=True)
   metrics, total = {}, 0.
-  for l, lg in enumerate(logits_LxBxK):
-    loss_l = objectives.cross_entropy(lg, y)
-    metrics[f'loss_u{l + 1}'] = loss_l
-    metrics[f'acc_u{l + 1}'] = jnp.mean(jnp.argmax(lg, -1) == y)
-    if l in trained:
-      total += loss_l
+  for l, (head, y_l) in enumerate(zip(net.aux, ys)):
+    loss_l, m = spatial_objective(l, l in trained, head, y_l, y)
+    total += loss_l
+    metrics.update(m)
   return total, (metrics, peer)
 
 
@@ -194,17 +218,114 @@ def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   return loss, ({'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}, peer)
 
 
+def _after(x, deps):
+  """x, made to wait for deps. The streamed step needs unit l's gradient done before
+  unit l+1 starts, so that unit l's activations can be freed. XLA:CPU drops
+  optimization barriers before it schedules, so this is a data dependency instead:
+  a zero made from deps that the compiler cannot fold (0 * NaN is NaN)."""
+  z = sum(jnp.sum(d.reshape(-1)[:1]) for d in jax.tree.leaves(deps))
+  return x + (0. * z).astype(x.dtype)
+
+
+def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
+  """The Forward-Forward step's gradients, one unit at a time (train.streamed=True).
+
+  Unit l's forward, loss and gradient are computed before unit l+1 starts (its input
+  is made to depend on unit l's gradient, `_after`): one unit's activations are
+  alive at a time, so peak memory does not grow with depth. By
+  locality these are the fused step's gradients exactly (tested). The linear head
+  (threshold objective) reads every unit's neutral-label output; its logits are
+  summed unit by unit, and its weight gradient comes from a second forward-only
+  pass that recomputes those outputs instead of keeping them.
+  Returns (total loss, metrics, new peer state, grads).
+  """
+  net = nnx.merge(graphdef, params)
+  grads = jax.tree.map(jnp.zeros_like, params)
+  metrics, total, new_peer = {}, 0., []
+  spatial = config.objective.get('kind', 'threshold') == 'spatial'
+  b = x.shape[0]
+  if spatial:
+    h = net_lib.network_input(net, x)
+  else:
+    y_neg = negatives(config, net, encoder, x, y, key)
+    h = net_lib.network_input(net, jnp.concatenate([encoder.embed(x, y), encoder.embed(x, y_neg)]))
+    x_neu = encoder.embed_neutral(x)
+    h_neu = net_lib.network_input(net, x_neu)
+    w = net.head.kernel[...]
+    logits = jnp.zeros((b, w.shape[-1])) + (net.head.bias[...] if net.head.bias is not None else 0.)
+    rows, start = {}, 0  # the head's kernel rows of each unit it reads
+  for l, unit in enumerate(net.units):
+    gd_u, p_u = nnx.split(unit)
+    if spatial:
+      gd_a, p_a = nnx.split(net.aux[l])
+
+      def f(p_u, p_a, h_in, l=l, gd_u=gd_u, gd_a=gd_a):
+        y_l, h_out = net_lib.apply_unit(nnx.merge(gd_u, p_u), h_in)
+        loss_l, m = spatial_objective(l, l in trained, nnx.merge(gd_a, p_a), y_l, y)
+        return loss_l, (h_out, m)
+
+      (loss_l, (h, m)), (g_u, g_a) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(p_u, p_a, h)
+      h = _after(h, (g_u, g_a))
+      grads['units'][l], grads['aux'][l] = g_u, g_a
+    else:
+      peer_l = peer[l] if config.objective.peer_weight else None
+
+      def f(p_u, h_in, l=l, gd_u=gd_u, peer_l=peer_l):
+        y_l, h_out = net_lib.apply_unit(nnx.merge(gd_u, p_u), h_in)
+        loss_l, m, peer_l = threshold_objective(config, l, l in trained, y_l, b, peer_l)
+        return loss_l, (h_out, m, peer_l)
+
+      (loss_l, (h, m, peer_l)), g_u = jax.value_and_grad(f, has_aux=True)(p_u, h)
+      new_peer.append(peer_l)
+      _, h_neu = net_lib.apply_unit(unit, h_neu)
+      if l in net.head_units:
+        flat = jax.lax.stop_gradient(h_neu).reshape(b, -1)
+        rows[l] = (start, start + flat.shape[1])
+        logits = logits + flat @ w[start:start + flat.shape[1]]
+        start += flat.shape[1]
+      h, h_neu = _after(h, g_u), _after(h_neu, g_u)
+      grads['units'][l] = g_u
+    total += loss_l
+    metrics.update(m)
+  if spatial:
+    return total, metrics, peer, grads
+  if not config.objective.peer_weight:
+    new_peer = peer
+  loss_h, m = head_loss(logits, y)
+  metrics.update(m)
+  # d(mean cross-entropy)/d(logits); the kernel's rows for unit l are h_l^T of it.
+  d_logits = (jax.nn.softmax(logits) - jax.nn.one_hot(y, logits.shape[-1])) / b
+  h_neu, g_rows = net_lib.network_input(net, x_neu), []
+  for l, unit in enumerate(net.units):
+    if l > max(net.head_units):
+      break
+    _, h_neu = net_lib.apply_unit(unit, h_neu)
+    if l in net.head_units:
+      g_rows.append(jax.lax.stop_gradient(h_neu).reshape(b, -1).T @ d_logits)
+      h_neu = _after(h_neu, g_rows[-1])
+  grads['head']['kernel'] = grads['head']['kernel'].replace(jnp.concatenate(g_rows))
+  if net.head.bias is not None:
+    grads['head']['bias'] = grads['head']['bias'].replace(d_logits.sum(0))
+  return total + loss_h, metrics, new_peer, grads
+
+
 def make_train_step(config, encoder, graphdef, tx, mesh, trained):
   loss_fn = {'bp': bp_loss_fn, 'threshold': ff_loss_fn, 'spatial': spatial_loss_fn}[
       'bp' if config.method == 'bp' else config.objective.get('kind', 'threshold')]
   base_key = jax.random.key(config.seed)
+  streamed = config.method != 'bp' and config.train.get('streamed', False)
 
   def step(state, x_u8, y):
     key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
     x = prepare_batch(config, x_u8, key)
-    grad_fn = jax.value_and_grad(
-        lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key), has_aux=True)
-    (total, (metrics, peer)), grads = grad_fn(state['params'])
+    if streamed:
+      total, metrics, peer, grads = streamed_grads(config, encoder, graphdef, trained,
+                                                   state['params'], state['peer'], x, y, key)
+    else:
+      grad_fn = jax.value_and_grad(
+          lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key),
+          has_aux=True)
+      (total, (metrics, peer)), grads = grad_fn(state['params'])
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
     params = optax.apply_updates(state['params'], updates)
     metrics['loss'] = total
@@ -377,11 +498,16 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
   elapsed0 = float(state['elapsed_s'])
   t_start = time.time()
   bsz, log_every = config.train.batch_size, config.train.log_every_steps
-  window, pending, t_win = [], None, time.time()
+  window, pending = [], None
+  # Steps run asynchronously: a window's time ends when its last metrics are fetched (the
+  # steps before it are then done), and starts where the previous window's ended.
+  clock = {'ready': time.time()}
 
   def report(p):
-    step_p, ms, secs, epoch = p
-    means = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}
+    step_p, ms, epoch = p
+    means = {k: float(np.mean([m[k] for m in ms])) for k in ms[0]}  # waits for step_p
+    now = time.time()
+    secs, clock['ready'] = now - clock['ready'], now
     _check_finite(step_p, means, workdir, last_saved)
     ips = len(ms) * bsz / max(secs, 1e-9)
     rec = {'epoch': epoch, 'lr': float(s['sched'](step_p)), 'images_per_sec': ips,
@@ -416,8 +542,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
           report(pending)
           pending = None
         if step % log_every == 0 or i == spe - 1:
-          now = time.time()
-          pending, window, t_win = (step, window, now - t_win, epoch + 1), [], now
+          pending, window = (step, window, epoch + 1), []
         if stop_at_step is not None and step >= stop_at_step:
           raise KeyboardInterrupt
         if config.train.checkpoint_every_steps and step % config.train.checkpoint_every_steps == 0:
@@ -438,14 +563,14 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
       rec['elapsed_s'] = elapsed0 + time.time() - t_start
       writer.write(step, rec)
       save()
-      t_win = time.time()  # images/s counts training only, not evaluation or saving
+      clock['ready'] = time.time()  # images/s counts training only, not evaluation or saving
   except KeyboardInterrupt:
     interrupted = True
     if window or pending:
       if pending is not None:
         report(pending)
       if window:
-        report((step, window, time.time() - t_win, step // spe + 1))
+        report((step, window, step // spe + 1))
     save()
     if stop_at_step is None:
       print(f'interrupted: saved a checkpoint at step {step}; run the same command to resume',

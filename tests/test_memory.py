@@ -1,0 +1,23 @@
+"""The memory benchmark's helper on tiny models: sane numbers, and the streamed step's
+temporaries do not grow with depth while the fused step's do."""
+from benchmarks import memory
+
+
+def test_step_memory_is_sane_on_a_tiny_model():
+  c = memory.make_config('ff', depth=2, width=8, batch=8)
+  r = memory.step_memory(c)
+  act = 8 * 32 * 32 * 8 * 4  # one unit's activations for 8 images, bytes
+  assert r['params'] > 0 and r['arguments'] >= r['params']  # state: params + Adam moments
+  assert r['temp'] > act                                      # at least one unit's activations
+  assert r['peak'] == r['arguments'] + r['outputs'] - r['aliased'] + r['temp']
+  assert r['aliased'] > 0  # the state is donated: updated in place
+  assert r['peak'] < 200 * 2 ** 20
+
+
+def test_streamed_temporaries_stay_flat_as_depth_grows():
+  act = 16 * 32 * 32 * 16 * 4  # one unit's activation map: 16 images, 16 channels, bytes
+  temp = {(mode, d): memory.step_memory(memory.make_config(mode, d, 16, 16))['temp']
+          for mode in ('asge', 'asge_streamed') for d in (4, 12)}
+  per_unit = {m: (temp[(m, 12)] - temp[(m, 4)]) / 8 for m in ('asge', 'asge_streamed')}
+  assert per_unit['asge'] > act, (per_unit, act)                # fused: maps of every unit
+  assert per_unit['asge_streamed'] < 0.25 * act, (per_unit, act)  # streamed: about none
