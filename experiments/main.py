@@ -2,18 +2,26 @@
 
 Variants are config arguments (--config=configs/mnist.py:tiny,method=bp), single
 values are flags (--config.optim.lr=1e-4). Running again with the same workdir resumes.
+
+Several processes (hosts): start the same command in each, with --coordinator=HOST:PORT
+--num_processes=N --process_id=I (or FFJAX_COORDINATOR / FFJAX_NUM_PROCESSES /
+FFJAX_PROCESS_ID), or --coordinator=auto under a cluster scheduler JAX knows (SLURM,
+Open MPI). The mesh then spans every process's devices; see README, "Many hosts".
 """
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ffjax import config_args, data, train
+from ffjax import config_args, data, parallel, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for metrics, checkpoints and the final record.')
+flags.DEFINE_string('coordinator', '', "Multi-process: 'host:port' of process 0, or 'auto'.")
+flags.DEFINE_integer('num_processes', 0, 'Multi-process: how many processes.')
+flags.DEFINE_integer('process_id', -1, "Multi-process: this process's index.")
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -22,6 +30,7 @@ def main(argv):
   if not FLAGS['verbosity'].present:  # orbax logs every save at INFO; keep the console readable
     logging.set_verbosity(logging.WARNING)
   try:
+    parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (config_args.ConfigError, data.DataError, train.TrainingDiverged) as e:
     # Bad settings, bad data and divergence are the user's to fix: one line, no traceback.

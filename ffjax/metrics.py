@@ -44,6 +44,17 @@ class Writer:
       self._tb.close()
 
 
+class NullWriter:
+  """What processes other than the first get: they compute the same metrics, and
+  process 0 alone writes them."""
+
+  def write(self, step: int, scalars: dict):
+    pass
+
+  def close(self):
+    pass
+
+
 def read(workdir) -> list[dict]:
   """All records of a run's metrics.jsonl."""
   p = Path(workdir) / 'metrics.jsonl'

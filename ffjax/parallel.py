@@ -3,10 +3,19 @@
 Plain `jax.jit` with `NamedSharding`s: parameters replicated, batches sharded on
 their leading axis; XLA inserts the gradient all-reduce. On one device this is
 ordinary jit.
+
+Several processes (hosts): `initialize` starts JAX's distributed runtime, after which
+`jax.devices()` lists every process's devices and the mesh spans them all. Every
+process reads the same data in the same (seeded) order and hands each of its devices
+that device's rows of the global batch (`put_batch`), so the program is the same
+whatever the number of processes; process 0 alone writes files and prints.
 """
 from __future__ import annotations
 
+import os
+
 import jax
+import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 
@@ -26,6 +35,47 @@ def replicated(mesh):
 
 
 def put_batch(mesh, *arrays):
-  """Host arrays -> device arrays split over the mesh's 'data' axis."""
+  """Global host arrays (the same in every process) -> device arrays split over the
+  mesh's 'data' axis; each process fills only its own devices' rows."""
   s = batch_sharding(mesh)
-  return tuple(jax.device_put(a, s) for a in arrays)
+  if jax.process_count() == 1:
+    return tuple(jax.device_put(a, s) for a in arrays)
+  return tuple(jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]) for a in arrays)
+
+
+def put_replicated(mesh, tree):
+  """A pytree with the same value in every process -> replicated over the mesh."""
+  rep = replicated(mesh)
+  if jax.process_count() == 1:
+    return jax.device_put(tree, rep)
+  return jax.tree.map(
+      lambda v: jax.make_array_from_callback(np.shape(v), rep, lambda idx, v=v: np.asarray(v)[idx]),
+      tree)
+
+
+def is_main_process() -> bool:
+  return jax.process_index() == 0
+
+
+def initialize(coordinator: str = '', num_processes: int = 0, process_id: int = -1) -> None:
+  """Starts JAX's distributed runtime when there is more than one process.
+
+  Explicit: coordinator 'host:port', num_processes, process_id (flags of
+  experiments.main, or FFJAX_COORDINATOR / FFJAX_NUM_PROCESSES / FFJAX_PROCESS_ID).
+  coordinator='auto': let JAX read the cluster's environment (SLURM, Open MPI, ...).
+  Nothing given: one process, nothing to start. On CPUs the collectives go over gloo.
+  """
+  coordinator = coordinator or os.environ.get('FFJAX_COORDINATOR', '')
+  num_processes = num_processes or int(os.environ.get('FFJAX_NUM_PROCESSES', '0') or 0)
+  if process_id < 0:
+    process_id = int(os.environ.get('FFJAX_PROCESS_ID', '-1') or -1)
+  if not coordinator:
+    return
+  if jax.distributed.is_initialized():
+    return
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  if coordinator == 'auto':
+    jax.distributed.initialize()
+  else:
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)

@@ -368,7 +368,8 @@ def make_eval_step(config, encoder, graphdef, mesh):
     return out
 
   rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-  return jax.jit(step, in_shardings=(rep, bat, bat), out_shardings=bat)
+  # Outputs replicated: per-example predictions are small, and every process can read them.
+  return jax.jit(step, in_shardings=(rep, bat, bat), out_shardings=rep)
 
 
 def evaluate(eval_step, params, split: data_lib.Split, batch_size: int, mesh, num_classes: int,
@@ -450,7 +451,7 @@ def init_state(config, dataset, mesh):
     peer = [jnp.full((objectives.num_neurons(y_l),), 0.5) for y_l in ys]
   state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
            'peer': peer, 'elapsed_s': jnp.zeros((), jnp.float32)}
-  state = jax.device_put(state, parallel.replicated(mesh))
+  state = parallel.put_replicated(mesh, state)
   return dict(encoder=encoder, graphdef=graphdef, tx=tx, sched=sched, trained=trained,
               steps_per_epoch=steps_per_epoch, total_steps=total, state=state)
 
@@ -481,17 +482,20 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
         'training examples')
   s = init_state(config, dataset, mesh)
   state, spe, total = s['state'], s['steps_per_epoch'], s['total_steps']
-  _write_config(config, workdir)
+  main = parallel.is_main_process()  # with several processes, one writes and prints
+  say = (lambda *a, **k: print(*a, **k)) if main else (lambda *a, **k: None)
+  if main:
+    _write_config(config, workdir)
 
   ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
   last_saved = ckpt.latest_step()
   if last_saved is not None:
     state = ckpt.restore(last_saved, state)
     logging.info('resumed from step %d of %d', last_saved, total)
-    print(f'resuming from {workdir}/checkpoints at step {last_saved}', flush=True)
+    say(f'resuming from {workdir}/checkpoints at step {last_saved}', flush=True)
   train_step = make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
   eval_step = make_eval_step(config, s['encoder'], s['graphdef'], mesh)
-  writer = metrics_lib.Writer(workdir, config.tensorboard)
+  writer = metrics_lib.Writer(workdir, config.tensorboard) if main else metrics_lib.NullWriter()
   ev = lambda split: evaluate_split(eval_step, state['params'], split, config, dataset, mesh)
 
   step = int(state['step'])
@@ -516,12 +520,12 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
     eta = (total - step_p) * bsz / max(ips, 1e-9)
     units = [(k[len('loss_'):], v) for k, v in means.items() if k.startswith('loss_u')]
     units = units or [('head', means['loss_head'])]  # backprop: one loss
-    print(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta),
+    say(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta),
           flush=True)
 
   def save():
     nonlocal last_saved, state
-    el = jax.device_put(jnp.float32(elapsed0 + time.time() - t_start), parallel.replicated(mesh))
+    el = parallel.put_replicated(mesh, np.float32(elapsed0 + time.time() - t_start))
     state = dict(state, elapsed_s=el)
     ckpt.save(int(state['step']), state)
     last_saved = int(state['step'])
@@ -558,7 +562,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
       per_epoch = dataset.val or (dataset.test if config.eval_on_test else None)
       if per_epoch is not None and ((epoch + 1) % config.train.eval_every_epochs == 0 or step == total):
         rec.update({f'{per_epoch.name}/{k}': v for k, v in ev(per_epoch)[0].items()})
-        print(f'  {per_epoch.name}: ' + ', '.join(f'{k.split("/")[1]} {v:.4f}' for k, v in rec.items()
+        say(f'  {per_epoch.name}: ' + ', '.join(f'{k.split("/")[1]} {v:.4f}' for k, v in rec.items()
                                                   if '/acc' in k), flush=True)
       rec['elapsed_s'] = elapsed0 + time.time() - t_start
       writer.write(step, rec)
@@ -573,7 +577,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
         report((step, window, step // spe + 1))
     save()
     if stop_at_step is None:
-      print(f'interrupted: saved a checkpoint at step {step}; run the same command to resume',
+      say(f'interrupted: saved a checkpoint at step {step}; run the same command to resume',
             flush=True)
       raise
   finally:
@@ -595,10 +599,13 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
                                                      dataset, mesh, best)
     best = best or record[split.name].get('best_unit')
     # Per-example predictions, for confusion matrices and error galleries.
-    np.savez_compressed(workdir / f'predictions_{split.name}.npz', y=split.y,
-                        **{k: v for k, v in per_example.items() if k.startswith('pred_')})
+    if main:
+      np.savez_compressed(workdir / f'predictions_{split.name}.npz', y=split.y,
+                          **{k: v for k, v in per_example.items() if k.startswith('pred_')})
   if config.data.name == 'cifar10' and len(dataset.test) < 10000:
     record['test_note'] = f'CIFAR-10 test set incomplete: {len(dataset.test)} of 10000 images'
+  if not main:
+    return record
   (workdir / 'eval.json').write_text(json.dumps(record, indent=1))
   for split in splits:
     r = record[split.name]

@@ -1,0 +1,170 @@
+"""The same training step in PyTorch and in ffjax, on the same machine in the same run.
+
+  pip install -e '.[bench]'      # torch (the CPU wheel is enough)
+  python -m benchmarks.torch_step configs/mnist.py:cpu configs/mnist.py:cpu,method=bp \\
+      configs/asge_mnist.py:cpu configs/asge_mnist.py:cpu,method=bp
+
+One JSON line per config: images/s of ffjax's jitted step (benchmarks.throughput) and
+of a PyTorch step written the way the papers' code does it (eager, one backward of the
+summed unit losses, inputs detached between units), and their ratio (> 1: ffjax is
+faster). The PyTorch step computes what ffjax's does: threshold FF (positives and
+negatives through every unit, goodness losses of the trained units, the linear head on
+the neutral-label image) or ASGE (per-unit spatial goodness -> linear -> cross-entropy),
+or backprop (the same units end to end, softmax on the last). Adam, same batch size,
+random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
+after warm-up.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks import throughput
+from ffjax import data, labels, network
+
+
+def torch_step_fn(config, image_shape, num_classes):
+  import torch
+  import torch.nn.functional as F
+  from torch import nn
+
+  m, o = config.model, config.objective
+  h, w, c = image_shape
+  spatial = config.method != 'bp' and o.get('kind', 'threshold') == 'spatial'
+  threshold = config.method != 'bp' and not spatial
+  grids = network.grids(config, image_shape) if spatial else None
+
+  def norm(y):
+    if m.norm == 'channel':
+      return F.layer_norm(y.permute(0, 2, 3, 1), y.shape[1:2]).permute(0, 3, 1, 2)
+    mu = y.mean((1, 2, 3), keepdim=True)
+    return (y - mu) / torch.sqrt(((y - mu) ** 2).mean((1, 2, 3), keepdim=True) + 1e-5)
+
+  class Unit(nn.Module):
+    def __init__(self, cin, cout, k, pool):
+      super().__init__()
+      self.conv, self.pool = nn.Conv2d(cin, cout, k, padding=k // 2), pool
+
+    def forward(self, x):
+      y = F.relu(self.conv(x))
+      if self.pool > 1:
+        y = (torch.sqrt(F.avg_pool2d(y * y, self.pool) + 1e-12) if m.pool_kind == 'rms'
+             else F.max_pool2d(y, self.pool))
+      return y, norm(y)
+
+  units, cin, shapes = nn.ModuleList(), c, network.unit_shapes(config, image_shape)
+  for l, width in enumerate(m.widths):
+    units.append(Unit(cin, width, m.kernels[l], m.pools[l]))
+    cin = width
+  if spatial:
+    heads = nn.ModuleList(nn.Linear(s[2] * p * p, num_classes) for s, p in zip(shapes, grids))
+  elif threshold:
+    head_units = list(range(1 if config.predict.skip_first else 0, len(units)))
+    heads = nn.ModuleList([nn.Linear(sum(int(np.prod(shapes[l])) for l in head_units), num_classes)])
+  else:
+    heads = nn.ModuleList([nn.Linear(int(np.prod(shapes[-1])), num_classes)])
+  params = list(units.parameters()) + list(heads.parameters())
+  opt = torch.optim.Adam(params, lr=1e-3)
+  pats = None
+  if threshold:
+    enc_pats = labels.fourier_patterns(num_classes, h, w, config.labels.label_set,
+                                       tuple(config.labels.cycles))
+    pats = torch.tensor(enc_pats)
+  kint = config.labels.intensity
+
+  def embed(x, pat):  # (1 - K) x + K L, min-max rescaled per image
+    z = (1 - kint) * x + kint * pat[:, None]
+    lo = z.amin((1, 2, 3), keepdim=True)
+    hi = z.amax((1, 2, 3), keepdim=True)
+    return (z - lo) / (hi - lo).clamp_min(1e-6)
+
+  def step(x_u8, y):
+    x = x_u8.float() / 255.
+    opt.zero_grad(set_to_none=True)
+    total = 0.
+    if threshold:
+      b = x.shape[0]
+      y_neg = (y + torch.randint(1, num_classes, y.shape)) % num_classes
+      hcur = torch.cat([embed(x, pats[y]), embed(x, pats[y_neg])])
+      for l, u in enumerate(units):
+        y_l, hcur = u(hcur.detach())
+        g = (y_l ** 2).sum((1, 2, 3))
+        theta = y_l[0].numel()
+        if l > 0 or config.objective.train_first_unit:
+          total = total + (F.softplus(theta - g[:b]) + F.softplus(g[b:] - theta)).mean()
+      with torch.no_grad():
+        hcur, feats = embed(x, pats.mean(0, keepdim=True).expand(b, -1, -1)), []
+        for l, u in enumerate(units):
+          _, hcur = u(hcur)
+          if l in head_units:
+            feats.append(hcur.flatten(1))
+      total = total + F.cross_entropy(heads[0](torch.cat(feats, 1)), y)
+    elif spatial:
+      hcur = x
+      for l, u in enumerate(units):
+        y_l, hcur = u(hcur.detach())
+        g = F.adaptive_avg_pool2d(y_l * y_l, grids[l]).permute(0, 2, 3, 1).flatten(1)
+        total = total + F.cross_entropy(heads[l](g), y)
+    else:
+      hcur = x
+      for u in units:
+        _, hcur = u(hcur)
+      total = F.cross_entropy(heads[0](hcur.flatten(1)), y)
+    total.backward()
+    opt.step()
+    return total
+
+  return step
+
+
+def measure_torch(config, steps, repeats):
+  import torch
+  k, h, w, c, _, _ = data.DATASETS[config.data.name]
+  bsz = config.train.batch_size
+  step = torch_step_fn(config, (h, w, c), k)
+  rng = np.random.default_rng(0)
+  xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8)) for _ in range(4)]
+  ys = [torch.tensor(rng.integers(0, k, bsz)) for _ in range(4)]
+  for i in range(3):
+    step(xs[i % 4], ys[i % 4])
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    for i in range(steps):
+      loss = step(xs[i % 4], ys[i % 4])
+    float(loss.detach())
+    times.append(time.perf_counter() - t0)
+  med = statistics.median(times)
+  return dict(images_per_sec=steps * bsz / med, spread=(max(times) - min(times)) / med)
+
+
+def main():
+  import torch
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument('configs', nargs='+')
+  ap.add_argument('--steps', type=int, default=10)
+  ap.add_argument('--repeats', type=int, default=5)
+  a = ap.parse_args()
+  import jax
+  dev = jax.devices()[0]
+  for spec in a.configs:
+    config = throughput.load(spec)
+    j = throughput.measure(config, a.steps, a.repeats)
+    t = measure_torch(config, a.steps, a.repeats)
+    print(json.dumps({
+        'bench': 'torch_step', 'config': spec, 'method': config.method,
+        'objective': 'bp' if config.method == 'bp' else config.objective.get('kind', 'threshold'),
+        'batch_size': config.train.batch_size,
+        'device': f'{dev.platform}:{dev.device_kind}', 'cores': os.cpu_count(),
+        'jax': jax.__version__, 'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
+        'ffjax_images_per_sec': round(j['images_per_sec'], 1),
+        'torch_images_per_sec': round(t['images_per_sec'], 1),
+        'ratio_ffjax_over_torch': round(j['images_per_sec'] / t['images_per_sec'], 3),
+        'spread_ffjax': round(j['spread'], 3), 'spread_torch': round(t['spread'], 3)}), flush=True)
+
+
+if __name__ == '__main__':
+  main()
