@@ -13,7 +13,7 @@ from ffjax.units import NORMS, POOLS
 
 METHODS = ('ff', 'bp')
 LABEL_KINDS = ('none', 'onehot', 'fourier', 'morph')
-OBJECTIVES = ('threshold', 'spatial')
+OBJECTIVES = ('threshold', 'spatial', 'per_class', 'channel_groups')
 
 
 class ConfigError(ValueError):
@@ -83,10 +83,16 @@ def validate(config, num_devices: int = 1) -> None:
   if c.method == 'ff' and kind == 'threshold':
     _need(c.labels.kind != 'none', 'labels.kind', c.labels.kind,
           "objective.kind='threshold' needs a label in the input (onehot or fourier)")
-  if kind == 'spatial':
+  if kind != 'threshold':
     _need(c.labels.kind == 'none', 'labels.kind', c.labels.kind,
-          "objective.kind='spatial' (ASGE) is label-free: use labels.kind='none'")
-    _need(c.model.kind == 'conv', 'model.kind', c.model.kind, "objective.kind='spatial' needs conv units")
+          f"objective.kind={kind!r} is label-free: use labels.kind='none'")
+    _need(c.model.kind == 'conv', 'model.kind', c.model.kind, f"objective.kind={kind!r} needs conv units")
+  if kind == 'channel_groups' and c.method != 'bp':
+    from ffjax.data import DATASETS
+    k = DATASETS[c.data.name][0] if c.data.name in DATASETS else 1
+    _need(all(w % k == 0 for w in c.model.widths), 'model.widths', c.model.widths,
+          f'objective.kind=channel_groups cuts each unit into {k} class groups: widths must be multiples of {k}')
+  if kind == 'spatial':
     _need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
     _need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')
     _need(o.projection in ('trained', 'fixed'), 'objective.projection', o.projection,

@@ -69,10 +69,14 @@ def get_base() -> ml_collections.ConfigDict:
   c.objective = ml_collections.ConfigDict(dict(
       kind='threshold',        # 'threshold': goodness vs threshold on positive/negative images
                                # (label in the input) | 'spatial': ASGE, label-free, cross-entropy
-                               # of a linear map of each unit's spatial goodness
+                               # of a linear map of each unit's spatial goodness | 'per_class':
+                               # scalable FF, an aux conv with one channel per class, its mean
+                               # square the class's goodness | 'channel_groups': CwComp, the
+                               # unit's channels cut into one group per class
       grid_min=2,              # spatial: the grid P of the widest unit (objectives.adaptive_grid)
       alpha=1.,                # spatial: P_l = grid_min * (C_max / C_l)^(alpha / 2)
       projection='trained',    # spatial: 'trained' linear map | 'fixed' random projection
+      aux_kernel=3,            # per_class: kernel of the auxiliary conv (one channel per class)
       train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
       reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
       temperature=1.,          # sigmoid((G - theta) / T); 1 is the papers' loss (see objectives.ff_loss)

@@ -3,6 +3,10 @@
 A head reads only its own unit's activations `y`, and its gradient comes only from
 that unit's loss, so it is as local as the unit it serves.
 
+ClassConvHead (scalable FF, papers/002): an auxiliary conv with one output channel per
+class; the mean square of channel k is class k's goodness, used as its logit.
+ChannelGroupHead (channel-wise competitive FF, CwComp): no parameters; the unit's own
+channels are cut into one group per class and a group's mean square is its goodness.
 SpatialHead (ASGE): spatial goodness of y on the unit's grid -> linear map -> class
 logits. The map is trained (default) or a fixed random projection, as the paper
 reports; a fixed one is stored (it is part of the model) but never updated: it
@@ -39,3 +43,26 @@ class SpatialHead(nnx.Module):
     if hasattr(self, 'proj'):
       return self.proj(g)
     return g @ jax.lax.stop_gradient(self.fixed_proj[...])
+
+
+class ClassConvHead(nnx.Module):
+
+  def __init__(self, channels: int, num_classes: int, *, kernel: int = 3, rngs: nnx.Rngs):
+    self.conv = nnx.Conv(channels, num_classes, (kernel, kernel), padding='SAME', rngs=rngs)
+
+  def __call__(self, y_BxHxWxC):
+    return objectives.class_goodness(self.conv(y_BxHxWxC))
+
+
+class ChannelGroupHead(nnx.Module):
+
+  def __init__(self, channels: int, num_classes: int):
+    if channels % num_classes:
+      raise ValueError(f'objective.kind=channel_groups: a unit of {channels} channels cannot be cut '
+                       f'into {num_classes} equal class groups; use widths that are multiples of '
+                       f'{num_classes}')
+    self.num_classes = num_classes
+
+  def __call__(self, y_BxHxWxC):
+    b, h, w, c = y_BxHxWxC.shape
+    return objectives.class_goodness(y_BxHxWxC.reshape(b, h, w, self.num_classes, c // self.num_classes))

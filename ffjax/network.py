@@ -63,6 +63,10 @@ def head_features(hs, head_units):
   return jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in head_units], axis=-1)
 
 
+# Objectives whose units score every class in one pass (no label in the input).
+ONE_PASS = ('spatial', 'per_class', 'channel_groups')
+
+
 def per_unit(value, n: int) -> tuple:
   """A config value given once for all units, or once per unit."""
   if isinstance(value, (tuple, list)):
@@ -126,12 +130,19 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
     head_units = tuple(range(1 if config.predict.skip_first and n > 1 else 0, n))
   kind = config.objective.get('kind', 'threshold')
   aux = []
-  if kind == 'spatial' and config.method != 'bp':
-    # ASGE: every unit reads out its own class logits; no shared linear head.
+  if kind in ONE_PASS and config.method != 'bp':
+    # Every unit reads out its own class logits; no shared linear head.
     head, head_units = None, ()
-    trained = config.objective.projection == 'trained'
-    aux = [heads_lib.SpatialHead(out_shapes[l][2], p, num_classes, trained=trained, rngs=rngs)
-           for l, p in enumerate(grids(config, image_shape))]
+    chans = [shp[2] for shp in out_shapes]
+    if kind == 'spatial':
+      trained = config.objective.projection == 'trained'
+      aux = [heads_lib.SpatialHead(chans[l], p, num_classes, trained=trained, rngs=rngs)
+             for l, p in enumerate(grids(config, image_shape))]
+    elif kind == 'per_class':
+      aux = [heads_lib.ClassConvHead(ch, num_classes, kernel=config.objective.get('aux_kernel', 3),
+                                     rngs=rngs) for ch in chans]
+    else:
+      aux = [heads_lib.ChannelGroupHead(ch, num_classes) for ch in chans]
   else:
     feat = sum(shapes[l] for l in head_units)
     kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}

@@ -119,3 +119,16 @@ def spatial_goodness(y_BxHxWxC, grid: int):
 def fuse_probs(logits_LxBxK):
   """Fusion: the average of every unit's softmax probabilities."""
   return jnp.mean(jax.nn.softmax(logits_LxBxK, axis=-1), axis=0)
+
+
+# ----------------------------------------------------------------------------- per-class goodness
+# Scalable FF (papers/002) and channel-wise competitive FF: one pass, no negatives; the
+# goodness of class k is the mean square of the activations assigned to k, and the
+# goodnesses are the logits of a cross-entropy.
+
+
+def class_goodness(a_BxHxWxKx):
+  """logits_BxK: mean of a^2 over every axis but the batch and the class axis (axis 3).
+  a: B x H x W x K (one channel per class) or B x H x W x K x G (K groups of G)."""
+  axes = tuple(i for i in range(1, a_BxHxWxKx.ndim) if i != 3)
+  return jnp.mean(jnp.square(a_BxHxWxKx), axis=axes)

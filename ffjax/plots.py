@@ -196,6 +196,8 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   right = np.flatnonzero(pred_lin == y)[:num_cams]
   wrong = np.flatnonzero(pred_lin != y)[:num_cams]
   idx = np.concatenate([right, wrong])
-  if len(idx):
+  # CAMs read the linear head, or ASGE's spatial heads; other per-unit heads have no map.
+  has_map = net.head is not None or all(hasattr(h, 'grid') for h in net.aux)
+  if len(idx) and has_map:
     out.append(cam_figure(net, encoder, x[idx], y[idx], pred_lin[idx], workdir / 'cams.png'))
   return out

@@ -160,7 +160,8 @@ def threshold_objective(config, l, is_trained, y_l, b, peer_l):
 
 
 def spatial_objective(l, is_trained, head, y_l, y):
-  """Unit l's ASGE loss: cross-entropy of its head's logits. Returns (loss, metrics)."""
+  """Unit l's one-pass loss (ASGE, per-class goodness, channel groups): cross-entropy
+  of its own head's logits. Returns (loss, metrics)."""
   logits = head(y_l)
   loss_l = objectives.cross_entropy(logits, y)
   m = {f'loss_u{l + 1}': loss_l, f'acc_u{l + 1}': jnp.mean(jnp.argmax(logits, -1) == y)}
@@ -199,7 +200,8 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
 
 
 def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
-  """ASGE: per-unit cross-entropy of the unit's spatial-goodness logits; one pass."""
+  """One-pass objectives (ASGE, per-class goodness): per-unit cross-entropy of each
+  unit's own head's logits."""
   net = nnx.merge(graphdef, params)
   ys, _ = net_lib.forward(net, x, local=True)
   metrics, total = {}, 0.
@@ -242,7 +244,7 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
   net = nnx.merge(graphdef, params)
   grads = jax.tree.map(jnp.zeros_like, params)
   metrics, total, new_peer = {}, 0., []
-  spatial = config.objective.get('kind', 'threshold') == 'spatial'
+  spatial = config.objective.get('kind', 'threshold') in net_lib.ONE_PASS
   b = x.shape[0]
   if spatial:
     h = net_lib.network_input(net, x)
@@ -310,8 +312,9 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
 
 
 def make_train_step(config, encoder, graphdef, tx, mesh, trained):
-  loss_fn = {'bp': bp_loss_fn, 'threshold': ff_loss_fn, 'spatial': spatial_loss_fn}[
-      'bp' if config.method == 'bp' else config.objective.get('kind', 'threshold')]
+  kind = config.objective.get('kind', 'threshold')
+  loss_fn = (bp_loss_fn if config.method == 'bp' else
+             spatial_loss_fn if kind in net_lib.ONE_PASS else ff_loss_fn)
   base_key = jax.random.key(config.seed)
   streamed = config.method != 'bp' and config.train.get('streamed', False)
 
@@ -339,7 +342,7 @@ def make_train_step(config, encoder, graphdef, tx, mesh, trained):
 def make_eval_step(config, encoder, graphdef, mesh):
   """Per-example predictions of every predictor, and per-unit FF diagnostics."""
   method_ff = config.method != 'bp'
-  spatial = method_ff and config.objective.get('kind', 'threshold') == 'spatial'
+  spatial = method_ff and config.objective.get('kind', 'threshold') in net_lib.ONE_PASS
   key = jax.random.key(config.seed + 1)  # fixed negatives: comparable across epochs
 
   def step(params, x_u8, y):
@@ -422,7 +425,7 @@ def evaluate_split(eval_step, params, split, config, dataset, mesh, best_unit=No
   calib = data_lib.Split(dataset.train.x[:1000], dataset.train.y[:1000], 'calib')
   if config.method == 'bp':
     return run(split)
-  if config.objective.get('kind', 'threshold') == 'spatial':
+  if config.objective.get('kind', 'threshold') in net_lib.ONE_PASS:
     if best_unit is None and split.name != 'val':
       best_unit = run(calib)[0]['best_unit']
     return run(split, best=best_unit)
