@@ -92,6 +92,9 @@ def validate(config, num_devices: int = 1) -> None:
     k = DATASETS[c.data.name][0] if c.data.name in DATASETS else 1
     _need(all(w % k == 0 for w in c.model.widths), 'model.widths', c.model.widths,
           f'objective.kind=channel_groups cuts each unit into {k} class groups: widths must be multiples of {k}')
+  if c.model.get('batch_norm') and c.method == 'ff' and kind == 'threshold':
+    _need(False, 'model.batch_norm', True, 'not with the threshold objective: positives and '
+          'negatives would share batch statistics, which tells a unit the batch\'s label mix')
   if kind == 'spatial':
     _need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
     _need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')

@@ -63,6 +63,8 @@ def get_base() -> ml_collections.ConfigDict:
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
+      batch_norm=False,        # conv units: batch norm between conv and ReLU (one-pass objectives
+                               # and backprop; running averages at evaluation)
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))

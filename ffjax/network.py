@@ -113,7 +113,8 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   for l in range(n):
     if m.kind == 'conv':
       unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], stride=strides[l], pool=m.pools[l],
-                                pool_kind=m.get('pool_kind', 'max'), norm=norms[l], rngs=rngs)
+                                pool_kind=m.get('pool_kind', 'max'), norm=norms[l],
+                                batch_norm=m.get('batch_norm', False), rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':

@@ -88,6 +88,8 @@ def _param_group(path, per_unit: bool) -> str:
   keys = [getattr(k, 'key', None) for k in path]
   if 'fixed_proj' in keys:
     return 'frozen'  # ASGE's fixed random projections: part of the model, never trained
+  if 'bn' in keys and ('mean' in keys or 'var' in keys):
+    return 'frozen'  # batch-norm running statistics: set from the forward pass, not trained
   if keys[0] == 'head':
     return 'head'
   return f'unit{keys[1]}' if per_unit else 'units'  # a unit and its own head (aux) together
@@ -196,7 +198,7 @@ def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   feats = jax.lax.stop_gradient(net_lib.head_features(hs, net.head_units))
   loss_h, m = head_loss(net.head(feats), y)
   metrics.update(m)
-  return total + loss_h, (metrics, new_peer)
+  return total + loss_h, (metrics, new_peer, nnx.state(net, nnx.BatchStat))
 
 
 def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
@@ -209,7 +211,7 @@ def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key)
     loss_l, m = spatial_objective(l, l in trained, head, y_l, y)
     total += loss_l
     metrics.update(m)
-  return total, (metrics, peer)
+  return total, (metrics, peer, nnx.state(net, nnx.BatchStat))
 
 
 def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
@@ -217,7 +219,8 @@ def bp_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
   net = nnx.merge(graphdef, params)
   logits = predict.linear_logits(net, encoder, x, local=False)
   loss = objectives.cross_entropy(logits, y)
-  return loss, ({'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}, peer)
+  return loss, ({'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}, peer,
+                nnx.state(net, nnx.BatchStat))
 
 
 def _after(x, deps):
@@ -243,7 +246,7 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
   """
   net = nnx.merge(graphdef, params)
   grads = jax.tree.map(jnp.zeros_like, params)
-  metrics, total, new_peer = {}, 0., []
+  metrics, total, new_peer, unit_stats = {}, 0., [], []
   spatial = config.objective.get('kind', 'threshold') in net_lib.ONE_PASS
   b = x.shape[0]
   if spatial:
@@ -262,13 +265,16 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
       gd_a, p_a = nnx.split(net.aux[l])
 
       def f(p_u, p_a, h_in, l=l, gd_u=gd_u, gd_a=gd_a):
-        y_l, h_out = net_lib.apply_unit(nnx.merge(gd_u, p_u), h_in)
+        u = nnx.merge(gd_u, p_u)
+        y_l, h_out = net_lib.apply_unit(u, h_in)
         loss_l, m = spatial_objective(l, l in trained, nnx.merge(gd_a, p_a), y_l, y)
-        return loss_l, (h_out, m)
+        return loss_l, (h_out, m, nnx.state(u, nnx.BatchStat))
 
-      (loss_l, (h, m)), (g_u, g_a) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(p_u, p_a, h)
+      (loss_l, (h, m, st)), (g_u, g_a) = jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(
+          p_u, p_a, h)
       h = _after(h, (g_u, g_a))
       grads['units'][l], grads['aux'][l] = g_u, g_a
+      unit_stats.append(st)
     else:
       peer_l = peer[l] if config.objective.peer_weight else None
 
@@ -290,7 +296,9 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
     total += loss_l
     metrics.update(m)
   if spatial:
-    return total, metrics, peer, grads
+    for unit, st in zip(net.units, unit_stats):  # batch-norm statistics, unit by unit
+      nnx.update(unit, st)
+    return total, metrics, peer, grads, nnx.state(net, nnx.BatchStat)
   if not config.objective.peer_weight:
     new_peer = peer
   loss_h, m = head_loss(logits, y)
@@ -308,7 +316,7 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
   grads['head']['kernel'] = grads['head']['kernel'].replace(jnp.concatenate(g_rows))
   if net.head.bias is not None:
     grads['head']['bias'] = grads['head']['bias'].replace(d_logits.sum(0))
-  return total + loss_h, metrics, new_peer, grads
+  return total + loss_h, metrics, new_peer, grads, nnx.state(net, nnx.BatchStat)
 
 
 def make_train_step(config, encoder, graphdef, tx, mesh, trained):
@@ -322,15 +330,21 @@ def make_train_step(config, encoder, graphdef, tx, mesh, trained):
     key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
     x = prepare_batch(config, x_u8, key)
     if streamed:
-      total, metrics, peer, grads = streamed_grads(config, encoder, graphdef, trained,
-                                                   state['params'], state['peer'], x, y, key)
+      total, metrics, peer, grads, stats = streamed_grads(
+          config, encoder, graphdef, trained, state['params'], state['peer'], x, y, key)
     else:
       grad_fn = jax.value_and_grad(
           lambda p: loss_fn(config, encoder, graphdef, trained, p, state['peer'], x, y, key),
           has_aux=True)
-      (total, (metrics, peer)), grads = grad_fn(state['params'])
+      (total, (metrics, peer, stats)), grads = grad_fn(state['params'])
     updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
     params = optax.apply_updates(state['params'], updates)
+    if jax.tree.leaves(stats):
+      # Batch norm: the optimizer leaves running statistics alone ('frozen'); the
+      # forward pass's new running averages replace them.
+      net = nnx.merge(graphdef, params)
+      nnx.update(net, stats)
+      params = nnx.state(net)
     metrics['loss'] = total
     new = dict(state, step=state['step'] + 1, params=params, opt_state=opt_state, peer=peer)
     return new, metrics
@@ -347,6 +361,7 @@ def make_eval_step(config, encoder, graphdef, mesh):
 
   def step(params, x_u8, y):
     net = nnx.merge(graphdef, params)
+    net.eval()  # batch norm: running averages
     x = to_float(config, x_u8)
     if spatial:
       logits_LxBxK = predict.unit_logits(net, x)
@@ -677,7 +692,9 @@ def restore_run(workdir, *, with_state: bool = False):
     raise FileNotFoundError(f'{workdir}/checkpoints: no checkpoint yet')
   state = ckpt.restore(step, s['state'])
   ckpt.close()
-  out = config, dataset, nnx.merge(s['graphdef'], state['params']), s['encoder']
+  net = nnx.merge(s['graphdef'], state['params'])
+  net.eval()  # inference: batch norm uses its running averages
+  out = config, dataset, net, s['encoder']
   return out + ((state, s['graphdef'], mesh),) if with_state else out
 
 

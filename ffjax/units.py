@@ -65,19 +65,24 @@ def hinton_init(key, shape, dtype=jnp.float32):
 
 
 class ConvUnit(nnx.Module):
-  """conv (SAME, optional stride) -> ReLU -> optional pool -> (y, normalized y).
+  """conv (SAME, optional stride) -> [batch norm] -> ReLU -> optional pool -> (y, normalized y).
 
   FF-CNN: max pool, layer norm over the whole map. ASGE: RMS pool, layer norm over
   channels at every position.
   """
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
-               pool_kind: str = 'max', norm: str = 'layer', rngs: nnx.Rngs):
+               pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
+               rngs: nnx.Rngs):
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME', rngs=rngs)
+    # Batch norm between conv and ReLU: batch statistics in training (running averages
+    # updated by the trainer), the running averages in evaluation (net.eval()).
+    self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
     self.pool, self.pool_kind, self.norm = pool, pool_kind, norm
 
   def __call__(self, h_BxHxWxC):
-    y = jax.nn.relu(self.conv(h_BxHxWxC))
+    z = self.conv(h_BxHxWxC)
+    y = jax.nn.relu(self.bn(z) if self.bn is not None else z)
     if self.pool > 1:
       y = POOLS[self.pool_kind](y, self.pool)
     return y, NORMS[self.norm](y)
