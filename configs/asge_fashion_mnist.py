@@ -3,7 +3,9 @@
 Paper (test): 93.41%.
   python -m experiments.main --config=configs/asge_fashion_mnist.py --workdir=runs/asge_fashion_mnist
   python -m experiments.main --config=configs/asge_fashion_mnist.py:cpu --workdir=runs/asge_fashion_mnist_cpu
-Ours: see docs/RESULTS.md (ASGE section), with dates and commands.
+Ours (measured 2026-11-22, 2-core CPU, official test set, docs/RESULTS.md section 7):
+cpu,epochs=4, 25 minutes on a shared machine: test 91.90% fusion, 91.73% last, 91.74% best
+(paper 93.41).
 """
 import importlib.util
 import pathlib

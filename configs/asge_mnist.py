@@ -11,7 +11,9 @@ are our VGG-like reading (GPU).
   python -m experiments.main --config=configs/asge_mnist.py --workdir=runs/asge_mnist
 CPU-sized (4 units 32-32-64-64, pooling after units 2 and 4, 8 epochs):
   python -m experiments.main --config=configs/asge_mnist.py:cpu --workdir=runs/asge_mnist_cpu
-Expected: see docs/RESULTS.md (ASGE section) for the measured numbers and their date.
+Ours (measured 2026-11-22, 2-core CPU, official test set, docs/RESULTS.md section 7):
+cpu, 8 epochs, 23 minutes on a shared machine: test 99.48% fusion, 99.40% last and best
+(paper 99.65); the same net by backprop (cpu,method=bp,epochs=3): 99.34%.
 
 Arguments: cpu, tiny, method=bp (the same units end to end, softmax on the last),
 seed=N, epochs=N, grid=N (objective.grid_min), alpha=X, projection=trained|fixed.

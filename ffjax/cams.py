@@ -56,11 +56,11 @@ def class_activation_maps(net, encoder, x_BxHxWxC, c_B):
 
 
 def spatial_class_maps(net, x_BxHxWxC, c_B):
-  """[map_BxPlxPl for every unit], each unit's spatial-goodness vote for class c_B."""
+  """[map_BxPlxPl for every scored unit], each unit's spatial-goodness vote for class c_B."""
   from ffjax import objectives
   ys, _ = net_lib.forward(net, x_BxHxWxC)
   maps = []
-  for head, y in zip(net.aux, ys):
+  for head, y in ((net.aux[l], ys[l]) for l in net.scored):
     p, ch = head.grid, y.shape[-1]
     g = objectives.spatial_goodness(y, p).reshape(-1, p, p, ch)
     w = head.proj.kernel[...] if hasattr(head, 'proj') else head.fixed_proj[...]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ffjax.units import NORMS, POOLS
 
-METHODS = ('ff', 'bp')
+METHODS = ('ff', 'bp', 'hybrid')
 LABEL_KINDS = ('none', 'onehot', 'fourier', 'morph')
 OBJECTIVES = ('threshold', 'spatial', 'per_class', 'channel_groups')
 
@@ -95,6 +95,17 @@ def validate(config, num_devices: int = 1) -> None:
   if c.model.get('batch_norm') and c.method == 'ff' and kind == 'threshold':
     _need(False, 'model.batch_norm', True, 'not with the threshold objective: positives and '
           'negatives would share batch statistics, which tells a unit the batch\'s label mix')
+  if c.method == 'hybrid':
+    _need(kind != 'threshold', 'method', c.method,
+          "hybrid (backprop inside blocks) needs a one-pass objective: objective.kind="
+          "'spatial', 'per_class' or 'channel_groups'")
+    _need(not c.train.get('streamed'), 'train.streamed', True, 'streams units, not blocks: '
+          'use method=ff, or streamed=False with hybrid')
+  blocks = c.model.get('blocks', ())
+  if blocks:
+    _need(len(blocks) == len(c.model.widths), 'model.blocks', blocks, 'needs one block id per unit')
+    _need(all(b1 <= b2 for b1, b2 in zip(blocks, blocks[1:])), 'model.blocks', blocks,
+          'block ids must not decrease (a block is a run of consecutive units)')
   if kind == 'spatial':
     _need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
     _need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')

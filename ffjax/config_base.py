@@ -11,7 +11,8 @@ import ml_collections
 def get_base() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0                   # parameters, negatives and data order all derive from it
-  c.method = 'ff'              # 'ff' (Forward-Forward, local losses) | 'bp' (backprop baseline)
+  c.method = 'ff'              # 'ff' (Forward-Forward, local losses) | 'bp' (backprop baseline) |
+                               # 'hybrid' (backprop inside model.blocks, local between them)
   c.eval_on_test = True        # final record also on the official test set (False while tuning)
   c.plots = True               # figures (PNG) in the workdir at the end (needs matplotlib)
   c.tensorboard = False        # also write scalars for TensorBoard (needs tensorboardX)
@@ -65,6 +66,8 @@ def get_base() -> ml_collections.ConfigDict:
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
       batch_norm=False,        # conv units: batch norm between conv and ReLU (one-pass objectives
                                # and backprop; running averages at evaluation)
+      blocks=(),               # block id per unit, e.g. (0, 0, 1, 1): hybrid trains a block by
+                               # its last unit's loss (empty: every unit its own block)
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))
@@ -117,11 +120,21 @@ def get_base() -> ml_collections.ConfigDict:
 
 
 def apply_common_args(c, args: dict) -> None:
-  """Arguments every config understands: method=bp|ff, tiny, seed=N, epochs=N."""
-  if args.get('method', 'ff') == 'bp':
+  """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N."""
+  method = args.get('method', 'ff')
+  if method not in ('ff', 'bp', 'hybrid'):
+    from ffjax.config_args import ConfigError
+    raise ConfigError(f"method={method!r}: one of 'ff', 'bp', 'hybrid'")
+  if method == 'bp':
     c.method = 'bp'
     c.labels.kind = 'none'
     c.optim.lr = 1e-3
+  if method == 'hybrid':
+    # Scalable FF's hybrid: backprop inside blocks of two consecutive units (unless the
+    # config names its blocks), a loss at each block's end, nothing across blocks.
+    c.method = 'hybrid'
+    if not c.model.blocks:
+      c.model.blocks = tuple(l // 2 for l in range(len(c.model.widths)))
   if 'seed' in args:
     c.seed = int(args['seed'])
   if 'epochs' in args:

@@ -4,6 +4,8 @@
 previous unit's output when `local=True` (Forward-Forward), so the gradient of
 unit l's loss reaches unit l's parameters and nothing else. `local=False` is the
 backprop baseline: the same code, the same parameters, gradients flow end to end.
+method='hybrid' (scalable FF) cuts only between blocks (`model.blocks`): a block's
+loss, at its last unit, trains every unit of the block and nothing before it.
 """
 from __future__ import annotations
 
@@ -22,8 +24,13 @@ class Network(nnx.Module):
   spatial heads), or none."""
 
   def __init__(self, units, head: nnx.Linear | None, head_units: tuple[int, ...],
-               input_norm: str = 'none', aux=(), remat: bool = False):
+               input_norm: str = 'none', aux=(), remat: bool = False, cuts=None, scored=None):
     self.remat = remat  # recompute each unit's activations in the backward pass (BP memory)
+    # cuts[l]: unit l's input is stop_gradient-ed in local training: every unit (ff), or
+    # the first unit of each block (hybrid: backprop inside blocks, none between them).
+    self.cuts = tuple(cuts) if cuts is not None else (True,) * len(units)
+    # scored: the units whose own heads are trained and predict: all (ff), block ends (hybrid).
+    self.scored = tuple(scored) if scored is not None else tuple(range(len(units)))
     self.units = nnx.List(units)
     self.head = head
     self.aux = nnx.List(aux)
@@ -35,8 +42,8 @@ def forward(net: Network, x, *, local: bool = True):
   """Runs the stack. Returns ([y_l], [h_l]) for every unit l."""
   ys, hs = [], []
   h = network_input(net, x)
-  for unit in net.units:
-    y, h = apply_unit(unit, h, local=local, remat=net.remat)
+  for unit, cut in zip(net.units, net.cuts):
+    y, h = apply_unit(unit, h, local=local and cut, remat=net.remat)
     ys.append(y)
     hs.append(h)
   return ys, hs
@@ -125,15 +132,17 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
     else:
       raise ValueError(f"model.kind must be 'conv' or 'dense', got {m.kind!r}")
     units.append(unit)
-  if config.method == 'bp':
+  kind = config.objective.get('kind', 'threshold')
+  if config.method == 'bp' or kind in ONE_PASS:
     head_units = (n - 1,)  # backprop: a softmax layer on the last unit
   else:
     head_units = tuple(range(1 if config.predict.skip_first and n > 1 else 0, n))
-  kind = config.objective.get('kind', 'threshold')
   aux = []
-  if kind in ONE_PASS and config.method != 'bp':
-    # Every unit reads out its own class logits; no shared linear head.
-    head, head_units = None, ()
+  if kind in ONE_PASS:
+    # Every unit reads out its own class logits. The heads and the backprop head on the
+    # last unit exist in every mode (ff, hybrid, bp), so the three share one parameter
+    # layout and a checkpoint of one can start another; a mode leaves the others' heads
+    # untouched (zero gradients).
     chans = [shp[2] for shp in out_shapes]
     if kind == 'spatial':
       trained = config.objective.projection == 'trained'
@@ -144,8 +153,18 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
                                      rngs=rngs) for ch in chans]
     else:
       aux = [heads_lib.ChannelGroupHead(ch, num_classes) for ch in chans]
-  else:
-    feat = sum(shapes[l] for l in head_units)
-    kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
-    head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
-  return Network(units, head, head_units, m.input_norm, aux, remat=m.get('remat', False))
+  feat = sum(shapes[l] for l in head_units)
+  kw = dict(kernel_init=nnx.initializers.zeros) if config.predict.head_zero_init else {}
+  head = nnx.Linear(feat, num_classes, use_bias=config.predict.head_bias, rngs=rngs, **kw)
+  blocks = block_ids(config)
+  cuts = tuple(config.method != 'hybrid' or l == 0 or blocks[l] != blocks[l - 1] for l in range(n))
+  scored = tuple(l for l in range(n) if config.method != 'hybrid' or l == n - 1
+                 or blocks[l] != blocks[l + 1])
+  return Network(units, head, head_units, m.input_norm, aux, remat=m.get('remat', False),
+                 cuts=cuts, scored=scored)
+
+
+def block_ids(config) -> tuple[int, ...]:
+  """model.blocks, or every unit its own block."""
+  n = len(config.model.widths)
+  return tuple(config.model.get('blocks', ())) or tuple(range(n))

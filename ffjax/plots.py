@@ -139,7 +139,7 @@ def cam_figure(net, encoder, x_BxHxWxC, y_B, pred_B, path):
   x = jnp.asarray(x_BxHxWxC)
   if len(net.aux):
     maps = cams_lib.spatial_class_maps(net, x, jnp.asarray(pred_B))
-    titles = [f'unit {l + 1} patches' for l in range(len(maps))]
+    titles = [f'unit {l + 1} patches' for l in net.scored]
   else:
     maps = cams_lib.class_activation_maps(net, encoder, x, jnp.asarray(pred_B))
     titles = [f'unit {l + 1} CAM' for l in net.head_units]
@@ -197,7 +197,7 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   wrong = np.flatnonzero(pred_lin != y)[:num_cams]
   idx = np.concatenate([right, wrong])
   # CAMs read the linear head, or ASGE's spatial heads; other per-unit heads have no map.
-  has_map = net.head is not None or all(hasattr(h, 'grid') for h in net.aux)
+  has_map = all(hasattr(h, 'grid') for h in net.aux) if len(net.aux) else net.head is not None
   if len(idx) and has_map:
     out.append(cam_figure(net, encoder, x[idx], y[idx], pred_lin[idx], workdir / 'cams.png'))
   return out

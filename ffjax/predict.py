@@ -44,14 +44,17 @@ def linear_logits(net, encoder, x_BxHxWxC, *, local: bool = True):
 
 
 def unit_logits(net, x_BxHxWxC, *, local: bool = True):
-  """logits_LxBxK: every unit's head on its own activations (one pass, no label)."""
+  """logits_SxBxK: the heads of the scored units (net.scored: all units, or the block
+  ends of a hybrid net) on their own activations (one pass, no label)."""
   ys, _ = net_lib.forward(net, x_BxHxWxC, local=local)
-  return jnp.stack([head(y) for head, y in zip(net.aux, ys)])
+  return jnp.stack([net.aux[l](ys[l]) for l in net.scored])
 
 
-def per_unit_predictions(logits_LxBxK):
-  """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: class predictions of each strategy."""
-  out = {f'u{l + 1}': jnp.argmax(lg, -1) for l, lg in enumerate(logits_LxBxK)}
+def per_unit_predictions(logits_LxBxK, units=None):
+  """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: class predictions of each strategy.
+  units: the unit index of each row of logits (default 0, 1, ...)."""
+  units = range(len(logits_LxBxK)) if units is None else units
+  out = {f'u{l + 1}': jnp.argmax(lg, -1) for l, lg in zip(units, logits_LxBxK)}
   out['last'] = jnp.argmax(logits_LxBxK[-1], -1)
   out['fusion'] = jnp.argmax(objectives.fuse_probs(logits_LxBxK), -1)
   return out

@@ -114,7 +114,11 @@ def make_optimizer(config, total_steps: int):
 
 
 def trained_units(config, num_units: int):
-  """Units whose loss counts: all, or all but the first (which then keeps its random weights)."""
+  """Units whose loss counts: all, or all but the first (which then keeps its random
+  weights); hybrid: the last unit of every block (its loss trains the whole block)."""
+  if config.method == 'hybrid':
+    blocks = net_lib.block_ids(config)
+    return tuple(l for l in range(num_units) if l == num_units - 1 or blocks[l] != blocks[l + 1])
   if (config.method == 'bp' or config.objective.train_first_unit or num_units == 1
       or config.objective.get('kind', 'threshold') != 'threshold'):
     return tuple(range(num_units))
@@ -207,8 +211,8 @@ def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key)
   net = nnx.merge(graphdef, params)
   ys, _ = net_lib.forward(net, x, local=True)
   metrics, total = {}, 0.
-  for l, (head, y_l) in enumerate(zip(net.aux, ys)):
-    loss_l, m = spatial_objective(l, l in trained, head, y_l, y)
+  for l in net.scored:  # every unit, or (hybrid) the last unit of every block
+    loss_l, m = spatial_objective(l, l in trained, net.aux[l], ys[l], y)
     total += loss_l
     metrics.update(m)
   return total, (metrics, peer, nnx.state(net, nnx.BatchStat))
@@ -321,10 +325,10 @@ def streamed_grads(config, encoder, graphdef, trained, params, peer, x, y, key):
 
 def make_train_step(config, encoder, graphdef, tx, mesh, trained):
   kind = config.objective.get('kind', 'threshold')
-  loss_fn = (bp_loss_fn if config.method == 'bp' else
+  loss_fn = (bp_loss_fn if config.method == 'bp' else  # hybrid: one-pass loss, cuts between blocks
              spatial_loss_fn if kind in net_lib.ONE_PASS else ff_loss_fn)
   base_key = jax.random.key(config.seed)
-  streamed = config.method != 'bp' and config.train.get('streamed', False)
+  streamed = config.method == 'ff' and config.train.get('streamed', False)
 
   def step(state, x_u8, y):
     key = jax.random.fold_in(base_key, state['step'])  # a restart needs no saved RNG
@@ -365,8 +369,9 @@ def make_eval_step(config, encoder, graphdef, mesh):
     x = to_float(config, x_u8)
     if spatial:
       logits_LxBxK = predict.unit_logits(net, x)
-      out = {f'pred_{k}': v for k, v in predict.per_unit_predictions(logits_LxBxK).items()}
-      for l, lg in enumerate(logits_LxBxK):
+      out = {f'pred_{k}': v for k, v in
+             predict.per_unit_predictions(logits_LxBxK, net.scored).items()}
+      for l, lg in zip(net.scored, logits_LxBxK):
         out[f'loss_u{l + 1}'] = optax.softmax_cross_entropy_with_integer_labels(lg, y)
       return out
     out = {'pred_linear': jnp.argmax(predict.linear_logits(net, encoder, x, local=method_ff), -1)}
