@@ -1,0 +1,71 @@
+"""Inference cost per image of each predictor, one JSON line per (config, predictor).
+
+  python -m benchmarks.inference configs/mnist.py:cpu configs/asge_mnist.py:cpu
+
+goodness  threshold FF: the image once per label (K passes, vmapped), goodness summed
+linear    threshold FF: one pass with the neutral label, the linear head
+one_pass  ASGE / per-class goodness: one pass, every unit's head (last / fusion / best
+          all come from it)
+bp        backprop: one pass, softmax head
+Random images of the dataset's shape, batch --batch; median of --repeats timings of
+--steps jitted calls after warm-up.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from benchmarks import throughput
+from ffjax import data, labels, network, predict, train
+
+
+def predictors(config, net, encoder):
+  if config.method == 'bp':
+    return {'bp': lambda x: predict.linear_logits(net, encoder, x, local=False)}
+  if config.objective.get('kind', 'threshold') in network.ONE_PASS:
+    return {'one_pass': lambda x: predict.unit_logits(net, x)}
+  return {'goodness': lambda x: predict.goodness_scores(net, encoder, x, net.head_units),
+          'linear': lambda x: predict.linear_logits(net, encoder, x)}
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument('configs', nargs='+')
+  ap.add_argument('--batch', type=int, default=500)
+  ap.add_argument('--steps', type=int, default=5)
+  ap.add_argument('--repeats', type=int, default=3)
+  a = ap.parse_args()
+  dev = jax.devices()[0]
+  for spec in a.configs:
+    config = throughput.load(spec)
+    k, h, w, c, _, _ = data.DATASETS[config.data.name]
+    net = network.build(config, (h, w, c), k, nnx.Rngs(0))
+    net.eval()
+    encoder = labels.make_encoder(config.labels, k, h, w)
+    x_u8 = np.random.default_rng(0).integers(0, 256, (a.batch, h, w, c), dtype=np.uint8)
+    for name, fn in predictors(config, net, encoder).items():
+      f = jax.jit(lambda x, fn=fn: fn(train.to_float(config, x)))
+      xs = jnp.asarray(x_u8)
+      jax.block_until_ready(f(xs))
+      times = []
+      for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+          out = f(xs)
+        jax.block_until_ready(out)
+        times.append(time.perf_counter() - t0)
+      med = statistics.median(times)
+      print(json.dumps({'bench': 'inference', 'config': spec, 'predictor': name,
+                        'batch': a.batch, 'device': f'{dev.platform}:{dev.device_kind}',
+                        'jax': jax.__version__, 'images_per_sec': round(a.steps * a.batch / med, 1),
+                        'us_per_image': round(1e6 * med / (a.steps * a.batch), 1),
+                        'spread': round((max(times) - min(times)) / med, 3)}), flush=True)
+
+
+if __name__ == '__main__':
+  main()
