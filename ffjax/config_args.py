@@ -101,6 +101,12 @@ def validate(config, num_devices: int = 1) -> None:
           "'spatial', 'per_class' or 'channel_groups'")
     _need(not c.train.get('streamed'), 'train.streamed', True, 'streams units, not blocks: '
           'use method=ff, or streamed=False with hybrid')
+  skips = c.model.get('skips', ())
+  if skips:
+    _need(len(skips) == len(c.model.widths), 'model.skips', skips, 'needs one value per unit')
+    _need(all(-1 <= j < l for l, j in enumerate(skips)), 'model.skips', skips,
+          'each -1 or the index of an earlier unit')
+    _need(not c.train.get('streamed'), 'train.streamed', True, 'not with residual units yet')
   blocks = c.model.get('blocks', ())
   if blocks:
     _need(len(blocks) == len(c.model.widths), 'model.blocks', blocks, 'needs one block id per unit')

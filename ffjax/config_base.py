@@ -66,6 +66,8 @@ def get_base() -> ml_collections.ConfigDict:
       init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
       batch_norm=False,        # conv units: batch norm between conv and ReLU (one-pass objectives
                                # and backprop; running averages at evaluation)
+      skips=(),                # per unit: -1, or j: add the input unit j received before the ReLU
+                               # (residual connections, ResNet); empty: none
       blocks=(),               # block id per unit, e.g. (0, 0, 1, 1): hybrid trains a block by
                                # its last unit's loss (empty: every unit its own block)
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);

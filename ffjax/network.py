@@ -24,13 +24,16 @@ class Network(nnx.Module):
   spatial heads), or none."""
 
   def __init__(self, units, head: nnx.Linear | None, head_units: tuple[int, ...],
-               input_norm: str = 'none', aux=(), remat: bool = False, cuts=None, scored=None):
+               input_norm: str = 'none', aux=(), remat: bool = False, cuts=None, scored=None,
+               skips=None):
     self.remat = remat  # recompute each unit's activations in the backward pass (BP memory)
     # cuts[l]: unit l's input is stop_gradient-ed in local training: every unit (ff), or
     # the first unit of each block (hybrid: backprop inside blocks, none between them).
     self.cuts = tuple(cuts) if cuts is not None else (True,) * len(units)
     # scored: the units whose own heads are trained and predict: all (ff), block ends (hybrid).
     self.scored = tuple(scored) if scored is not None else tuple(range(len(units)))
+    # skips[l] >= 0: unit l adds the input unit skips[l] received (a residual connection).
+    self.skips = tuple(skips) if skips is not None else (-1,) * len(units)
     self.units = nnx.List(units)
     self.head = head
     self.aux = nnx.List(aux)
@@ -42,8 +45,12 @@ def forward(net: Network, x, *, local: bool = True):
   """Runs the stack. Returns ([y_l], [h_l]) for every unit l."""
   ys, hs = [], []
   h = network_input(net, x)
-  for unit, cut in zip(net.units, net.cuts):
-    y, h = apply_unit(unit, h, local=local and cut, remat=net.remat)
+  inputs = []  # what each unit received: the source of later units' skips
+  for l, (unit, cut) in enumerate(zip(net.units, net.cuts)):
+    skip = inputs[net.skips[l]] if net.skips[l] >= 0 else None
+    y, h_next = apply_unit(unit, h, local=local and cut, remat=net.remat, skip=skip)
+    inputs.append(jax.lax.stop_gradient(h) if local and cut else h)
+    h = h_next
     ys.append(y)
     hs.append(h)
   return ys, hs
@@ -54,15 +61,17 @@ def network_input(net: Network, x):
   return units_lib.NORMS[net.input_norm](x)
 
 
-def apply_unit(unit, h, *, local: bool = True, remat: bool = False):
+def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None):
   """One unit on the previous unit's output h. FF: the unit takes stop_gradient(h), so
   no gradient of its loss reaches earlier units. Every path (forward, and the streamed
   step that runs one unit at a time) goes through here. remat: keep only the unit's
-  input for the backward pass and recompute the rest (jax.checkpoint)."""
+  input for the backward pass and recompute the rest (jax.checkpoint). skip: a
+  residual unit's second input, the input an earlier unit of its block received (as
+  that unit received it: already cut where that unit's input was)."""
   h_in = jax.lax.stop_gradient(h) if local else h
   if remat:
-    return nnx.remat(lambda u, x: u(x))(unit, h_in)
-  return unit(h_in)
+    return nnx.remat(lambda u, x, s: u(x, s))(unit, h_in, skip)
+  return unit(h_in, skip) if skip is not None else unit(h_in)
 
 
 def head_features(hs, head_units):
@@ -117,11 +126,17 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
   out_shapes = unit_shapes(config, image_shape)
   units, shapes = [], []
+  skips = tuple(m.get('skips', ())) or (-1,) * n
+  in_shapes = [image_shape] + out_shapes[:-1]  # what each unit receives
   for l in range(n):
     if m.kind == 'conv':
+      skip = None
+      if skips[l] >= 0:
+        src_h, _, src_c = in_shapes[skips[l]]
+        skip = (src_c, src_h // out_shapes[l][0])
       unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], stride=strides[l], pool=m.pools[l],
                                 pool_kind=m.get('pool_kind', 'max'), norm=norms[l],
-                                batch_norm=m.get('batch_norm', False), rngs=rngs)
+                                batch_norm=m.get('batch_norm', False), skip=skip, rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':
@@ -161,7 +176,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   scored = tuple(l for l in range(n) if config.method != 'hybrid' or l == n - 1
                  or blocks[l] != blocks[l + 1])
   return Network(units, head, head_units, m.input_norm, aux, remat=m.get('remat', False),
-                 cuts=cuts, scored=scored)
+                 cuts=cuts, scored=scored, skips=skips)
 
 
 def block_ids(config) -> tuple[int, ...]:

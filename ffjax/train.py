@@ -541,7 +541,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
            **{f'train/{k}': v for k, v in means.items()}}
     writer.write(step_p, rec)
     eta = (total - step_p) * bsz / max(ips, 1e-9)
-    units = [(k[len('loss_'):], v) for k, v in means.items() if k.startswith('loss_u')]
+    units = sorted(((k[len('loss_'):], v) for k, v in means.items() if k.startswith('loss_u')),
+                   key=lambda kv: int(kv[0][1:]))
     units = units or [('head', means['loss_head'])]  # backprop: one loss
     say(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta),
           flush=True)

@@ -65,7 +65,8 @@ def hinton_init(key, shape, dtype=jnp.float32):
 
 
 class ConvUnit(nnx.Module):
-  """conv (SAME, optional stride) -> [batch norm] -> ReLU -> optional pool -> (y, normalized y).
+  """conv (SAME, optional stride) -> [batch norm] -> [+ skip] -> ReLU -> optional pool
+  -> (y, normalized y).
 
   FF-CNN: max pool, layer norm over the whole map. ASGE: RMS pool, layer norm over
   channels at every position.
@@ -73,16 +74,29 @@ class ConvUnit(nnx.Module):
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
-               rngs: nnx.Rngs):
+               skip: tuple[int, int] | None = None, rngs: nnx.Rngs):
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME', rngs=rngs)
     # Batch norm between conv and ReLU: batch statistics in training (running averages
     # updated by the trainer), the running averages in evaluation (net.eval()).
     self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
+    # Residual units (ResNet): skip = (channels, stride) of the earlier input added before
+    # the ReLU; a 1x1 conv (+ batch norm) projects it when its shape differs.
+    project = skip is not None and (skip[0] != width or skip[1] != 1)
+    self.proj = (nnx.Conv(skip[0], width, (1, 1), strides=skip[1], use_bias=not batch_norm,
+                          rngs=rngs) if project else None)
+    self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if project and batch_norm else None
     self.pool, self.pool_kind, self.norm = pool, pool_kind, norm
 
-  def __call__(self, h_BxHxWxC):
+  def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):
     z = self.conv(h_BxHxWxC)
-    y = jax.nn.relu(self.bn(z) if self.bn is not None else z)
+    z = self.bn(z) if self.bn is not None else z
+    if skip_BxHxWxC is not None:
+      sk = skip_BxHxWxC
+      if self.proj is not None:
+        sk = self.proj(sk)
+        sk = self.proj_bn(sk) if self.proj_bn is not None else sk
+      z = z + sk
+    y = jax.nn.relu(z)
     if self.pool > 1:
       y = POOLS[self.pool_kind](y, self.pool)
     return y, NORMS[self.norm](y)

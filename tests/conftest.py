@@ -78,3 +78,15 @@ def make_cifar100_dir(root: pathlib.Path, n_train=1000, n_test=200, seed=0):
     x = learnable_images(rng, fine, (32, 32, 3), 100)
     write_cifar(root / 'cifar100' / 'cifar-100-binary' / fname, x, [fine // 5, fine])
   return root
+
+
+def make_cifar10_dir(root: pathlib.Path, n_train=1000, n_test=200, seed=0):
+  """CIFAR-10 binary batches of learnable images (5 training batches and a test batch)."""
+  rng = np.random.default_rng(seed)
+  base = root / 'cifar10' / 'cifar-10-batches-bin'
+  for i in range(5):
+    y = rng.integers(0, 10, n_train // 5)
+    write_cifar(base / f'data_batch_{i + 1}.bin', learnable_images(rng, y, (32, 32, 3), 10), [y])
+  y = rng.integers(0, 10, n_test)
+  write_cifar(base / 'test_batch.bin', learnable_images(rng, y, (32, 32, 3), 10), [y])
+  return root

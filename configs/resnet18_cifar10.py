@@ -1,0 +1,75 @@
+"""ResNet-18 (32x32-input variant) trained forward-only, hybrid, or by backprop, with
+scalable FF's per-class goodness (papers/002, METHODS.md section 2), on CIFAR-10.
+
+The net: a 3x3 stem conv, then 4 stages x 2 basic blocks (64-128-256-512 filters,
+stride 2 at the first block of stages 2-4); a block is two conv units, the second adding
+the block's input (projected by a 1x1 conv when its shape changes) before its ReLU; batch
+norm after every conv. 17 conv units.
+  method=ff      layer-wise: every conv unit has its own auxiliary class conv and loss,
+                 stop_gradient at every unit's input (and on the skip)
+  method=hybrid  backprop inside each block, a loss at each block's end, stop_gradient
+                 between blocks; block outputs layer-normed
+  method=bp      the same units end to end, softmax on the last unit
+Inference: each unit's class goodness alone, last, fusion (mean of probabilities), best.
+The paper's tables were not retrieved; not measured at paper size here (no GPU lent).
+  python -m experiments.main --config=configs/resnet18_cifar10.py:method=hybrid --workdir=runs/r18_hybrid
+CPU-sized (filters 16-32-64-128, 3 epochs):
+  python -m experiments.main --config=configs/resnet18_cifar10.py:cpu,method=hybrid --workdir=runs/r18_cpu_hybrid
+Data here: 45,000 training / the last 5,000 held out; test = the FIRST 1,000 official
+test images (eval.json says so). Small-data runs: fraction=0.01 or 0.1 trains on that
+share of the 45,000.
+
+Arguments: cpu, tiny, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
+"""
+from ffjax import config_args
+from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
+
+ARGS = COMMON_ARGS + ('cpu', 'fraction')
+
+
+def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
+  """Per-unit widths, strides, skips and block ids of a ResNet with basic blocks."""
+  widths, strides, skips, blocks = [stage_widths[0]], [1], [-1], [0]
+  for s, (w, nb) in enumerate(zip(stage_widths, blocks_per_stage)):
+    for b in range(nb):
+      a = len(widths)  # unit A of this block; unit B adds A's input
+      widths += [w, w]
+      strides += [2 if (s > 0 and b == 0) else 1, 1]
+      skips += [-1, a]
+      blocks += [blocks[-1] + 1] * 2
+  return tuple(widths), tuple(strides), tuple(skips), tuple(blocks)
+
+
+def get_config(arg=None):
+  args = config_args.parse(arg)
+  config_args.check_known(args, ARGS)
+  c = get_base()
+  c.data.name = 'cifar10'
+  c.data.num_val = 5000
+  c.data.normalize = 'standardize'
+  c.data.augment = 'crop_flip'
+  c.labels.kind = 'none'
+  c.objective.kind = 'per_class'
+  c.objective.aux_kernel = 1
+  widths = (16, 32, 64, 128) if args.get('cpu') else (64, 128, 256, 512)
+  c.model.widths, c.model.strides, c.model.skips, c.model.blocks = resnet_units(widths)
+  n = len(c.model.widths)
+  c.model.kernels = (3,) * n
+  c.model.pools = (1,) * n
+  c.model.batch_norm = True
+  # Layer norm at block outputs (the stem and every unit B), none inside blocks.
+  c.model.norms = tuple('layer' if (l == 0 or c.model.skips[l] >= 0) else 'none' for l in range(n))
+  c.optim.lr = 1e-3
+  c.train.batch_size = 128
+  c.train.eval_batch_size = 500
+  c.train.num_epochs = 3 if args.get('cpu') else 100
+  if 'fraction' in args:
+    c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
+  blocks = c.model.blocks
+  apply_common_args(c, args)
+  c.model.blocks = blocks  # the ResNet's own blocks, for hybrid (not pairs of units)
+  if c.method == 'bp':
+    c.model.norms = ('none',) * n  # a standard ResNet end to end
+  if args.get('tiny'):
+    c.train.batch_size, c.train.num_epochs = 50, 2
+  return c
