@@ -6,7 +6,9 @@ FIRST 1,000 official test images exist on these machines, and the test accuracy 
 is on those 1,000 (eval.json says so). Training uses random crop (pad 4) and flips.
   python -m experiments.main --config=configs/asge_cifar10.py --workdir=runs/asge_cifar10
   python -m experiments.main --config=configs/asge_cifar10.py:cpu --workdir=runs/asge_cifar10_cpu
-Ours: see docs/RESULTS.md (ASGE section), with dates and commands.
+Ours (measured 2026-11-22, 2-core CPU, docs/RESULTS.md section 7): cpu,epochs=4, 22 minutes
+on a shared machine: 76.42% fusion on the 5,000 held-out images, 76.50% on the first 1,000
+test images; the same net by backprop (cpu,method=bp,epochs=4): 74.90% / 75.50%.
 """
 import importlib.util
 import pathlib

@@ -5,7 +5,7 @@ No CIFAR-100 data exists on these machines: the code path is tested on generated
 in the official binary format; nothing is measured.
   python -m experiments.main --config=configs/asge_cifar100.py --workdir=runs/asge_cifar100
   python -m experiments.main --config=configs/asge_cifar100.py:cpu --workdir=runs/asge_cifar100_cpu
-Ours: see docs/RESULTS.md (ASGE section), with dates and commands.
+Ours: not measured (no CIFAR-100 data on these machines).
 """
 import importlib.util
 import pathlib
