@@ -12,8 +12,6 @@ Random images of the dataset's shape, batch --batch; median of --repeats timings
 """
 import argparse
 import json
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -52,19 +50,18 @@ def main():
       f = jax.jit(lambda x, fn=fn: fn(train.to_float(config, x)))
       xs = jnp.asarray(x_u8)
       jax.block_until_ready(f(xs))
-      times = []
-      for _ in range(a.repeats):
-        t0 = time.perf_counter()
+
+      def run(f=f, xs=xs):
         for _ in range(a.steps):
           out = f(xs)
         jax.block_until_ready(out)
-        times.append(time.perf_counter() - t0)
-      med = statistics.median(times)
+
+      med, spread = throughput.timed(run, a.repeats)
       print(json.dumps({'bench': 'inference', 'config': spec, 'predictor': name,
                         'batch': a.batch, 'device': f'{dev.platform}:{dev.device_kind}',
                         'jax': jax.__version__, 'images_per_sec': round(a.steps * a.batch / med, 1),
                         'us_per_image': round(1e6 * med / (a.steps * a.batch), 1),
-                        'spread': round((max(times) - min(times)) / med, 3)}), flush=True)
+                        'spread': round(spread, 3)}), flush=True)
 
 
 if __name__ == '__main__':

@@ -27,6 +27,18 @@ def load(spec: str):
   return mod.get_config(arg or None)
 
 
+def timed(run, repeats: int):
+  """(median seconds, spread) of `repeats` calls of run(), which must finish its work
+  (block) before returning; spread = (max - min) / median."""
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - t0)
+  med = statistics.median(times)
+  return med, (max(times) - min(times)) / med
+
+
 def measure(config, steps: int, repeats: int):
   k, h, w, c, _, _ = data.DATASETS[config.data.name]
   bsz = config.train.batch_size
@@ -48,16 +60,16 @@ def measure(config, steps: int, repeats: int):
   for i in range(2):
     state, m = step(state, *batches[i % 4])
   jax.block_until_ready(m)
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
+
+  def run():
+    nonlocal state
     for i in range(steps):
       state, m = step(state, *batches[i % 4])
     jax.block_until_ready((state, m))
-    times.append(time.perf_counter() - t0)
-  med = statistics.median(times)
+
+  med, spread = timed(run, repeats)
   return dict(images_per_sec=steps * bsz / med, step_ms=1e3 * med / steps, compile_s=compile_s,
-              spread=(max(times) - min(times)) / med)
+              spread=spread)
 
 
 def main():

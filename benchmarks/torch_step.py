@@ -17,8 +17,6 @@ after warm-up.
 import argparse
 import json
 import os
-import statistics
-import time
 
 import numpy as np
 
@@ -130,15 +128,14 @@ def measure_torch(config, steps, repeats):
   ys = [torch.tensor(rng.integers(0, k, bsz)) for _ in range(4)]
   for i in range(3):
     step(xs[i % 4], ys[i % 4])
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
+
+  def run():
     for i in range(steps):
       loss = step(xs[i % 4], ys[i % 4])
     float(loss.detach())
-    times.append(time.perf_counter() - t0)
-  med = statistics.median(times)
-  return dict(images_per_sec=steps * bsz / med, spread=(max(times) - min(times)) / med)
+
+  med, spread = throughput.timed(run, repeats)
+  return dict(images_per_sec=steps * bsz / med, spread=spread)
 
 
 def main():

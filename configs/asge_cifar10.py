@@ -10,12 +10,9 @@ Ours (measured 2026-11-22, 2-core CPU, docs/RESULTS.md section 7): cpu,epochs=4,
 on a shared machine: 76.42% fusion on the 5,000 held-out images, 76.50% on the first 1,000
 test images; the same net by backprop (cpu,method=bp,epochs=4): 74.90% / 75.50%.
 """
-import importlib.util
-import pathlib
+from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_asge', pathlib.Path(__file__).with_name('asge_mnist.py'))
-_asge = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_asge)
+_asge = config_args.load_sibling(__file__, 'asge_mnist.py')
 
 
 def get_config(arg=None):

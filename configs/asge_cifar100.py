@@ -7,12 +7,9 @@ in the official binary format; nothing is measured.
   python -m experiments.main --config=configs/asge_cifar100.py:cpu --workdir=runs/asge_cifar100_cpu
 Ours: not measured (no CIFAR-100 data on these machines).
 """
-import importlib.util
-import pathlib
+from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_asge', pathlib.Path(__file__).with_name('asge_mnist.py'))
-_asge = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_asge)
+_asge = config_args.load_sibling(__file__, 'asge_mnist.py')
 
 
 def get_config(arg=None):

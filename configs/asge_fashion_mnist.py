@@ -7,12 +7,9 @@ Ours (measured 2026-11-22, 2-core CPU, official test set, docs/RESULTS.md sectio
 cpu,epochs=4, 25 minutes on a shared machine: test 91.90% fusion, 91.73% last, 91.74% best
 (paper 93.41).
 """
-import importlib.util
-import pathlib
+from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_asge', pathlib.Path(__file__).with_name('asge_mnist.py'))
-_asge = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_asge)
+_asge = config_args.load_sibling(__file__, 'asge_mnist.py')
 
 
 def get_config(arg=None):

@@ -10,14 +10,9 @@ Expected: not measured (no data here).
 
 Arguments: as configs/cifar10.py; labels=morph_random (default) | fourier3.
 """
-import importlib.util
-import pathlib
-
 from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_cifar10', pathlib.Path(__file__).with_name('cifar10.py'))
-_cifar10 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_cifar10)
+_cifar10 = config_args.load_sibling(__file__, 'cifar10.py')
 
 
 def get_config(arg=None):

@@ -19,14 +19,9 @@ Expected: see docs/RESULTS.md.
 Arguments: cpu, tiny, method=bp, seed=N, epochs=N, variant=per_class|channel_groups,
 dataset=mnist|fashion_mnist.
 """
-import importlib.util
-import pathlib
-
 from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_asge', pathlib.Path(__file__).with_name('asge_mnist.py'))
-_asge = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_asge)
+_asge = config_args.load_sibling(__file__, 'asge_mnist.py')
 
 
 def get_config(arg=None):

@@ -8,12 +8,9 @@ in 30 minutes (shared machine); cpu,method=bp,epochs=2: 90.33%.
 
 Arguments: as configs/mnist.py (cpu, tiny, method=bp, seed, epochs, K, label_set, width, kernel).
 """
-import importlib.util
-import pathlib
+from ffjax import config_args
 
-_spec = importlib.util.spec_from_file_location('_mnist', pathlib.Path(__file__).with_name('mnist.py'))
-_mnist = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mnist)
+_mnist = config_args.load_sibling(__file__, 'mnist.py')
 
 
 def get_config(arg=None):

@@ -46,6 +46,17 @@ def parse(arg: str | None) -> dict:
   return out
 
 
+def load_sibling(config_file: str, name: str):
+  """The config module `name` (e.g. 'mnist.py') beside `config_file`: configs that are
+  another config with a change call its get_config instead of repeating it."""
+  import importlib.util
+  import pathlib
+  spec = importlib.util.spec_from_file_location(f'_{name[:-3]}', pathlib.Path(config_file).with_name(name))
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
 def check_known(args: dict, known) -> None:
   unknown = sorted(set(args) - set(known))
   if unknown:
@@ -88,8 +99,7 @@ def validate(config, num_devices: int = 1) -> None:
           f"objective.kind={kind!r} is label-free: use labels.kind='none'")
     _need(c.model.kind == 'conv', 'model.kind', c.model.kind, f"objective.kind={kind!r} needs conv units")
   if kind == 'channel_groups' and c.method != 'bp':
-    from ffjax.data import DATASETS
-    k = DATASETS[c.data.name][0] if c.data.name in DATASETS else 1
+    k = DATASETS[c.data.name][0]
     _need(all(w % k == 0 for w in c.model.widths), 'model.widths', c.model.widths,
           f'objective.kind=channel_groups cuts each unit into {k} class groups: widths must be multiples of {k}')
   if c.model.get('batch_norm') and c.method == 'ff' and kind == 'threshold':

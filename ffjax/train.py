@@ -175,9 +175,8 @@ def spatial_objective(l, is_trained, head, y_l, y):
 
 
 def head_loss(logits, y):
-  return objectives.cross_entropy(logits, y), {
-      'loss_head': objectives.cross_entropy(logits, y),
-      'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}
+  loss = objectives.cross_entropy(logits, y)
+  return loss, {'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y)}
 
 
 def ff_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key):
