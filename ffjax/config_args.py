@@ -137,6 +137,21 @@ def validate(config, num_devices: int = 1) -> None:
       _need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
     _need(m.get('pool_kind', 'max') in POOLS, 'model.pool_kind', m.get('pool_kind'),
           f'one of {sorted(POOLS)}')
+  if m.kind == 'conv':
+    from ffjax.units import ACTS
+    n = len(m.widths)
+    for key in ('acts', 'depthwise', 'se'):
+      if m.get(key):
+        _need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
+    _need(all(a in ACTS for a in m.get('acts', ())), 'model.acts', m.get('acts'),
+          f'each one of {sorted(ACTS)}')
+    if m.get('depthwise'):
+      ins = (None,) + tuple(m.widths[:-1])
+      bad = [l for l in range(n) if m.depthwise[l] and l > 0 and m.widths[l] != ins[l]]
+      _need(not bad and not m.depthwise[0], 'model.depthwise', m.depthwise,
+            f'a depthwise unit keeps its input channels (not the first unit; units {bad} change them)')
+    _need(m.get('conv_impl', 'lax') in ('lax', 'patches'), 'model.conv_impl', m.get('conv_impl'),
+          "must be 'lax' or 'patches'")
   _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
   if m.get('norms'):
     _need(len(m.norms) == len(m.widths), 'model.norms', m.norms, 'needs one value per unit')

@@ -70,6 +70,14 @@ def get_base() -> ml_collections.ConfigDict:
                                # (residual connections, ResNet); empty: none
       blocks=(),               # block id per unit, e.g. (0, 0, 1, 1): hybrid trains a block by
                                # its last unit's loss (empty: every unit its own block)
+      acts=(),                 # conv units: activation per unit, 'relu' | 'hardswish' | 'none'
+                               # (a linear projection, MobileNetV3); empty: all 'relu'
+      depthwise=(),            # conv units: per unit, True for a depthwise conv (one filter per
+                               # input channel; width = input channels); empty: none
+      se=(),                   # conv units: per unit, True for squeeze-excite after the activation
+      conv_impl='lax',         # 'lax': XLA's convolution and its gradient | 'patches': the same
+                               # convolution, weight gradient as patches x matrix (conv.py;
+                               # faster on XLA:CPU, benchmarks/conv_grad.py)
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))

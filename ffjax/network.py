@@ -127,6 +127,9 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   out_shapes = unit_shapes(config, image_shape)
   units, shapes = [], []
   skips = tuple(m.get('skips', ())) or (-1,) * n
+  acts = tuple(m.get('acts', ())) or ('relu',) * n
+  depthwise = tuple(m.get('depthwise', ())) or (False,) * n
+  se = tuple(m.get('se', ())) or (False,) * n
   in_shapes = [image_shape] + out_shapes[:-1]  # what each unit receives
   for l in range(n):
     if m.kind == 'conv':
@@ -136,7 +139,9 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
         skip = (src_c, src_h // out_shapes[l][0])
       unit = units_lib.ConvUnit(c, m.widths[l], m.kernels[l], stride=strides[l], pool=m.pools[l],
                                 pool_kind=m.get('pool_kind', 'max'), norm=norms[l],
-                                batch_norm=m.get('batch_norm', False), skip=skip, rngs=rngs)
+                                batch_norm=m.get('batch_norm', False), skip=skip,
+                                act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
+                                conv_impl=m.get('conv_impl', 'lax'), rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':

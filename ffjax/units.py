@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ffjax import conv as ffconv
+
 
 def rms_norm(y, eps: float = 1e-8):
   """Hinton's normalization: divide each example by its root mean square."""
@@ -64,18 +66,43 @@ def hinton_init(key, shape, dtype=jnp.float32):
   return jax.random.normal(key, shape, dtype) / jnp.sqrt(shape[-1]).astype(dtype)
 
 
+ACTS = {'relu': jax.nn.relu, 'hardswish': jax.nn.hard_swish, 'none': lambda z: z}
+
+
+class SqueezeExcite(nnx.Module):
+  """MobileNetV3's channel gate: global mean -> 1x1 (C/4, ReLU) -> 1x1 (C, hard sigmoid)."""
+
+  def __init__(self, ch: int, *, rngs: nnx.Rngs):
+    mid = max(8, (ch // 4 + 4) // 8 * 8)  # a quarter of the channels, rounded to 8
+    self.reduce = nnx.Linear(ch, mid, rngs=rngs)
+    self.expand = nnx.Linear(mid, ch, rngs=rngs)
+
+  def __call__(self, y_BxHxWxC):
+    s_BxC = jnp.mean(y_BxHxWxC, axis=(1, 2))
+    g_BxC = jax.nn.hard_sigmoid(self.expand(jax.nn.relu(self.reduce(s_BxC))))
+    return y_BxHxWxC * g_BxC[:, None, None, :]
+
+
 class ConvUnit(nnx.Module):
-  """conv (SAME, optional stride) -> [batch norm] -> [+ skip] -> ReLU -> optional pool
-  -> (y, normalized y).
+  """conv (SAME, optional stride, optionally depthwise) -> [batch norm] -> [+ skip]
+  -> activation -> [squeeze-excite] -> optional pool -> (y, normalized y).
 
   FF-CNN: max pool, layer norm over the whole map. ASGE: RMS pool, layer norm over
-  channels at every position.
+  channels at every position. ResNet: batch norm, skips. MobileNetV3: depthwise units,
+  hard-swish, squeeze-excite, linear projections (act='none').
   """
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
-               skip: tuple[int, int] | None = None, rngs: nnx.Rngs):
-    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME', rngs=rngs)
+               skip: tuple[int, int] | None = None, act: str = 'relu', depthwise: bool = False,
+               se: bool = False, conv_impl: str = 'lax', rngs: nnx.Rngs):
+    if depthwise and width != in_ch:
+      raise ValueError(f'a depthwise unit keeps its {in_ch} channels, not {width}')
+    # conv_impl 'patches': the same convolution, its weight gradient computed as
+    # patches x matrix (ffjax/conv.py), faster under XLA:CPU.
+    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
+                         feature_group_count=in_ch if depthwise else 1, rngs=rngs)
+    self.use_patches = conv_impl == 'patches' and not depthwise
     # Batch norm between conv and ReLU: batch statistics in training (running averages
     # updated by the trainer), the running averages in evaluation (net.eval()).
     self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
@@ -85,10 +112,17 @@ class ConvUnit(nnx.Module):
     self.proj = (nnx.Conv(skip[0], width, (1, 1), strides=skip[1], use_bias=not batch_norm,
                           rngs=rngs) if project else None)
     self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if project and batch_norm else None
-    self.pool, self.pool_kind, self.norm = pool, pool_kind, norm
+    self.se = SqueezeExcite(width, rngs=rngs) if se else None
+    self.pool, self.pool_kind, self.norm, self.act, self.stride = pool, pool_kind, norm, act, stride
+
+  def _conv(self, h):
+    if not self.use_patches:
+      return self.conv(h)
+    z = ffconv.conv(h, self.conv.kernel[...], self.stride)
+    return z + self.conv.bias[...] if self.conv.bias is not None else z
 
   def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):
-    z = self.conv(h_BxHxWxC)
+    z = self._conv(h_BxHxWxC)
     z = self.bn(z) if self.bn is not None else z
     if skip_BxHxWxC is not None:
       sk = skip_BxHxWxC
@@ -96,7 +130,8 @@ class ConvUnit(nnx.Module):
         sk = self.proj(sk)
         sk = self.proj_bn(sk) if self.proj_bn is not None else sk
       z = z + sk
-    y = jax.nn.relu(z)
+    y = ACTS[self.act](z)
+    y = self.se(y) if self.se is not None else y
     if self.pool > 1:
       y = POOLS[self.pool_kind](y, self.pool)
     return y, NORMS[self.norm](y)

@@ -1,0 +1,112 @@
+"""Where a conv unit's training step spends its time on this machine, op by op.
+
+  python -m benchmarks.conv_grad                     # the conv shapes of the CPU configs
+  python -m benchmarks.conv_grad --shape 128,28,28,32,32,3
+
+FF trains every unit from its own loss with its input under stop_gradient, so a unit's
+backward pass needs the weight gradient of its convolution and never the input
+gradient. This prints one JSON line per (shape, op, implementation): milliseconds
+(median of --repeats timings) and GFLOP/s (2 B H W Cin Cout k^2 per conv), for
+  fwd     the convolution itself
+  dw      its weight gradient given the output gradient
+  dx      its input gradient (what backprop needs as well; FF does not)
+in XLA's own lowering (`lax`: what jax.grad emits), as patches x matrix (`patches`:
+im2col by lax.conv_general_dilated_patches, then one matrix product), and in PyTorch
+(`torch`, if installed) on the same machine.
+"""
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ffjax import conv as ffconv
+
+# (batch, height, width, in channels, out channels, kernel): the units of
+# asge_mnist.py:cpu (batch 128) and mnist.py:cpu (batch 50, 3 passes -> 150).
+SHAPES = [
+    (128, 28, 28, 1, 32, 3), (128, 28, 28, 32, 32, 3), (128, 14, 14, 32, 64, 3),
+    (128, 14, 14, 64, 64, 3),
+    (150, 28, 28, 1, 16, 7), (150, 28, 28, 16, 16, 7), (150, 14, 14, 16, 16, 7),
+]
+
+
+def median_ms(fn, repeats, inner=5):
+  fn()  # compile / warm up
+  ts = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    for _ in range(inner):
+      fn()
+    ts.append((time.perf_counter() - t0) / inner)
+  return 1e3 * float(np.median(ts))
+
+
+def jax_ops(b, h, w, ci, co, k):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((b, h, w, ci), np.float32))
+  wt = jnp.asarray(rng.standard_normal((k, k, ci, co), np.float32) * 0.1)
+  g = jnp.asarray(rng.standard_normal((b, h, w, co), np.float32))
+  lax_fwd = jax.jit(ffconv.conv_lax)
+  lax_dw = jax.jit(lambda x, g: jax.vjp(lambda w_: ffconv.conv_lax(x, w_), wt)[1](g)[0])
+  lax_dx = jax.jit(lambda x, g: jax.vjp(lambda x_: ffconv.conv_lax(x_, wt), x)[1](g)[0])
+  p_fwd = jax.jit(ffconv.conv_patches)
+  p_dw = jax.jit(lambda x, g: ffconv.weight_grad_patches(x, g, k))
+  ops = {('fwd', 'lax'): lambda: lax_fwd(x, wt).block_until_ready(),
+         ('dw', 'lax'): lambda: lax_dw(x, g).block_until_ready(),
+         ('dx', 'lax'): lambda: lax_dx(x, g).block_until_ready(),
+         ('fwd', 'patches'): lambda: p_fwd(x, wt).block_until_ready(),
+         ('dw', 'patches'): lambda: p_dw(x, g).block_until_ready()}
+  # Same numbers, or the timing means nothing.
+  np.testing.assert_allclose(p_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  return ops
+
+
+def torch_ops(b, h, w, ci, co, k):
+  import torch
+  import torch.nn.functional as F
+  x = torch.randn(b, ci, h, w)
+  wt = torch.randn(co, ci, k, k) * 0.1
+  g = torch.randn(b, co, h, w)
+
+  conv_bwd = torch.ops.aten.convolution_backward
+
+  def bwd(mask):  # only the gradient the mask asks for, as autograd would call it
+    with torch.no_grad():
+      return conv_bwd(g, x, wt, None, [1, 1], [k // 2] * 2, [1, 1], False, [0, 0], 1, mask)
+
+  def fwd():
+    with torch.no_grad():
+      return F.conv2d(x, wt, padding=k // 2)
+
+  return {('fwd', 'torch'): fwd, ('dw', 'torch'): lambda: bwd([False, True, False]),
+          ('dx', 'torch'): lambda: bwd([True, False, False])}
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument('--shape', action='append', default=[], help='B,H,W,Cin,Cout,k')
+  ap.add_argument('--repeats', type=int, default=5)
+  ap.add_argument('--no_torch', action='store_true')
+  a = ap.parse_args()
+  shapes = [tuple(int(v) for v in s.split(',')) for s in a.shape] or SHAPES
+  for shape in shapes:
+    b, h, w, ci, co, k = shape
+    gflop = 2 * b * h * w * ci * co * k * k / 1e9
+    ops = jax_ops(*shape)
+    if not a.no_torch:
+      try:
+        ops.update(torch_ops(*shape))
+      except ImportError:
+        pass
+    for (op, impl), fn in ops.items():
+      ms = median_ms(fn, a.repeats)
+      print(json.dumps(dict(shape=list(shape), op=op, impl=impl, ms=round(ms, 3),
+                            gflops=round(gflop / ms * 1e3, 1), device=jax.devices()[0].device_kind)),
+            flush=True)
+
+
+if __name__ == '__main__':
+  main()

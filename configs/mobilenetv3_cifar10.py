@@ -1,0 +1,114 @@
+"""MobileNetV3-Small trained forward-only, hybrid, or by backprop, with scalable FF's
+per-class goodness (papers/002, METHODS.md section 2), on CIFAR-10.
+
+The net (Howard et al. 2019, MobileNetV3-Small, table 2): a 3x3 stem conv (16, hard-swish),
+11 inverted-residual blocks, a final 1x1 conv (576, hard-swish, squeeze-excite). A block is
+up to three conv units, each with batch norm:
+  expand   1x1 to the block's expansion width, ReLU or hard-swish (left out when the
+           expansion equals the input width, as in the first block)
+  depthwise k x k, one filter per channel, the block's stride, the activation, and
+           squeeze-excite where the table has it
+  project  1x1 to the block's output width, no activation (a linear bottleneck); the
+           block's input is added when the shapes match (stride 1, same width)
+32x32 variant (variant=cifar, the default): the stem and the first block keep stride 1,
+so the map goes 32 -> 16 -> 8 -> 4 through the three remaining stride-2 blocks; the
+standard variant (variant=standard) is the table's, for large images (224: 7x7 at the end).
+  method=ff      layer-wise: every conv unit has its own auxiliary class conv and loss,
+                 stop_gradient at every unit's input (and on the skip)
+  method=hybrid  backprop inside each block (the stem and the final conv: blocks of their
+                 own), a loss at each block's end, block outputs layer-normed
+  method=bp      the same units end to end, softmax on the last unit
+The paper's tables were not retrieved; its MobileNetV3 details (which variant, where the
+losses sit) are not in our sources: this is our reading, stated above.
+  python -m experiments.main --config=configs/mobilenetv3_cifar10.py:method=hybrid --workdir=runs/mnv3_hybrid
+CPU-sized (half the widths, 3 epochs):
+  python -m experiments.main --config=configs/mobilenetv3_cifar10.py:cpu,method=hybrid --workdir=runs/mnv3_cpu_hybrid
+Data here: 45,000 training / the last 5,000 held out; test = the FIRST 1,000 official
+test images (eval.json says so).
+
+Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
+"""
+from ffjax import config_args
+from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
+
+ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
+
+# MobileNetV3-Small: (kernel, expansion, out, squeeze-excite, activation, stride).
+SMALL = (
+    (3, 16, 16, True, 'relu', 2),
+    (3, 72, 24, False, 'relu', 2),
+    (3, 88, 24, False, 'relu', 1),
+    (5, 96, 40, True, 'hardswish', 2),
+    (5, 240, 40, True, 'hardswish', 1),
+    (5, 240, 40, True, 'hardswish', 1),
+    (5, 120, 48, True, 'hardswish', 1),
+    (5, 144, 48, True, 'hardswish', 1),
+    (5, 288, 96, True, 'hardswish', 2),
+    (5, 576, 96, True, 'hardswish', 1),
+    (5, 576, 96, True, 'hardswish', 1),
+)
+
+
+def mobilenet_units(table=SMALL, stem=16, last=576, stem_stride=2, first_stride=None, scale=1.):
+  """Per-unit fields (widths, kernels, strides, acts, depthwise, se, skips, blocks) of a
+  MobileNetV3 from its block table; scale multiplies every width (rounded to 8)."""
+  r = lambda c: max(8, int(c * scale + 4) // 8 * 8)
+  u = dict(widths=[r(stem)], kernels=[3], strides=[stem_stride], acts=['hardswish'],
+           depthwise=[False], se=[False], skips=[-1], blocks=[0])
+
+  def add(w, k, s, act, dw, se, skip, block):
+    for key, v in zip(('widths', 'kernels', 'strides', 'acts', 'depthwise', 'se', 'skips', 'blocks'),
+                      (w, k, s, act, dw, se, skip, block)):
+      u[key].append(v)
+
+  cin = r(stem)
+  for i, (k, exp, out, se, act, s) in enumerate(table):
+    s = first_stride if (i == 0 and first_stride is not None) else s
+    block, first = u['blocks'][-1] + 1, len(u['widths'])  # unit `first` receives the block input
+    e, o = r(exp), r(out)
+    if e != cin:
+      add(e, 1, 1, act, False, False, -1, block)
+    add(e, k, s, act, True, se, -1, block)
+    add(o, 1, 1, 'none', False, False, first if (s == 1 and o == cin) else -1, block)
+    cin = o
+  add(r(last), 1, 1, 'hardswish', False, True, -1, u['blocks'][-1] + 1)
+  return {key: tuple(v) for key, v in u.items()}
+
+
+def get_config(arg=None):
+  args = config_args.parse(arg)
+  config_args.check_known(args, ARGS)
+  c = get_base()
+  c.data.name = 'cifar10'
+  c.data.num_val = 5000
+  c.data.normalize = 'standardize'
+  c.data.augment = 'crop_flip'
+  c.labels.kind = 'none'
+  c.objective.kind = 'per_class'
+  c.objective.aux_kernel = 1
+  variant = args.get('variant', 'cifar')
+  if variant not in ('cifar', 'standard'):
+    raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
+  strides = dict(stem_stride=1, first_stride=1) if variant == 'cifar' else {}
+  u = mobilenet_units(scale=0.5 if args.get('cpu') else 1., **strides)
+  for key, v in u.items():
+    c.model[key] = v
+  n = len(c.model.widths)
+  c.model.pools = (1,) * n
+  c.model.batch_norm = True
+  # Layer norm at block outputs (the last unit of every block), none inside blocks.
+  b = c.model.blocks
+  c.model.norms = tuple('layer' if (l == n - 1 or b[l] != b[l + 1]) else 'none' for l in range(n))
+  c.optim.lr = 1e-3
+  c.train.batch_size = 128
+  c.train.eval_batch_size = 500
+  c.train.num_epochs = 3 if args.get('cpu') else 100
+  if 'fraction' in args:
+    c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
+  apply_common_args(c, args)
+  c.model.blocks = b  # the net's own blocks, for hybrid (not pairs of units)
+  if c.method == 'bp':
+    c.model.norms = ('none',) * n  # a standard MobileNetV3 end to end
+  if args.get('tiny'):
+    c.train.batch_size, c.train.num_epochs = 50, 2
+  return c
