@@ -182,6 +182,11 @@ def validate(config, num_devices: int = 1) -> None:
   _need(c.labels.get('hard_negative_score', 'goodness') in ('goodness', 'linear'),
         'labels.hard_negative_score', c.labels.get('hard_negative_score'),
         "must be 'goodness' or 'linear'")
+  tr = c.get('transfer', {})
+  _need(tr.get('train', 'all') in ('all', 'heads'), 'transfer.train', tr.get('train'),
+        "must be 'all' (fine-tune) or 'heads' (linear probe)")
+  _need(not (tr.get('train', 'all') == 'heads' and c.train.get('streamed')), 'train.streamed', True,
+        'not with transfer.train=heads (nothing to stream: the units are frozen)')
   _need(o.name in ('adam', 'sgd'), 'optim.name', o.name, "must be 'adam' or 'sgd'")
   _need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
   _need(o.schedule in ('constant', 'half_cooldown'), 'optim.schedule', o.schedule,

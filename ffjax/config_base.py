@@ -116,6 +116,11 @@ def get_base() -> ml_collections.ConfigDict:
       head_weight_decay=0.,    # coupled L2 on the head
       schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant'
   ))
+  c.transfer = ml_collections.ConfigDict(dict(
+      init_from='',            # a finished run's workdir: start the units from its checkpoint
+                               # (same model and input shape; the heads start new)
+      train='all',             # 'all': fine-tune everything | 'heads': linear probe (units frozen)
+  ))
   c.train = ml_collections.ConfigDict(dict(
       batch_size=50,
       num_epochs=200,

@@ -84,8 +84,10 @@ def _one_tx(name, schedule, momentum, weight_decay):
   return optax.chain(optax.add_decayed_weights(weight_decay), base) if weight_decay else base
 
 
-def _param_group(path, per_unit: bool) -> str:
+def _param_group(path, per_unit: bool, probe: bool = False) -> str:
   keys = [getattr(k, 'key', None) for k in path]
+  if probe and keys[0] == 'units':
+    return 'frozen'  # transfer by linear probe: only the heads learn
   if 'fixed_proj' in keys:
     return 'frozen'  # ASGE's fixed random projections: part of the model, never trained
   if 'bn' in keys and ('mean' in keys or 'var' in keys):
@@ -106,10 +108,11 @@ def make_optimizer(config, total_steps: int):
         'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay),
         'frozen': optax.set_to_zero()}
   scales = tuple(o.get('unit_lr_scale', ()))
+  probe = config.get('transfer', {}).get('train', 'all') == 'heads'
   for l, f in enumerate(scales):  # deeper nets: a learning rate per unit
     tx[f'unit{l}'] = _one_tx(o.name, lambda s, f=f: sched(s) * f, o.momentum, o.weight_decay)
   label = lambda params: jax.tree_util.tree_map_with_path(
-      lambda path, _: _param_group(path, bool(scales)), params)
+      lambda path, _: _param_group(path, bool(scales), probe), params)
   return optax.multi_transform(tx, label), sched
 
 
@@ -454,25 +457,43 @@ def evaluate_split(eval_step, params, split, config, dataset, mesh, best_unit=No
 # ----------------------------------------------------------------------------- the loop
 
 
-def init_state(config, dataset, mesh):
-  """Network, encoder and the training state pytree (replicated over the mesh)."""
-  h, w, _ = dataset.image_shape
-  encoder = labels_lib.make_encoder(config.labels, dataset.num_classes, h, w)
-  net = net_lib.build(config, dataset.image_shape, dataset.num_classes, nnx.Rngs(config.seed))
-  graphdef, params = nnx.split(net)
-  steps_per_epoch = len(dataset.train) // config.train.batch_size
-  total = steps_per_epoch * config.train.num_epochs
-  tx, sched = make_optimizer(config, total)
-  trained = trained_units(config, len(net.units))
+def fresh_state(config, image_shape, num_classes: int, total_steps: int, *,
+                load_transfer: bool = True):
+  """(network, graphdef, optimizer, schedule, state) of a new run, on the host."""
+  net = net_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
+  tr = config.get('transfer', {})
+  if tr.get('init_from') and load_transfer:
+    # Transfer: the units (and their batch-norm statistics) of another run; the heads
+    # are new, for this dataset's classes.
+    from ffjax import transfer
+    transfer.load_units(tr.init_from, net)
+  if tr.get('train', 'all') == 'heads':
+    for u in net.units:
+      u.eval()  # linear probe: frozen units, batch norm on its running averages
+  tx, sched = make_optimizer(config, total_steps)
   # Peer normalization keeps a running mean of every trained unit's positive activity.
   peer = []
   if config.method == 'ff' and config.objective.peer_weight:
-    x0 = jnp.zeros((1,) + dataset.image_shape)
+    x0 = jnp.zeros((1,) + tuple(image_shape))
     ys, _ = net_lib.forward(net, x0)
     # Initial running mean 0.5, as in the reference FF-MLP implementation.
     peer = [jnp.full((objectives.num_neurons(y_l),), 0.5) for y_l in ys]
+  graphdef, params = nnx.split(net)
   state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
            'peer': peer, 'elapsed_s': jnp.zeros((), jnp.float32)}
+  return net, graphdef, tx, sched, state
+
+
+def init_state(config, dataset, mesh, *, load_transfer: bool = True):
+  """Network, encoder and the training state pytree (replicated over the mesh).
+  load_transfer=False: a run that restores its own checkpoint needs no source run."""
+  h, w, _ = dataset.image_shape
+  encoder = labels_lib.make_encoder(config.labels, dataset.num_classes, h, w)
+  steps_per_epoch = len(dataset.train) // config.train.batch_size
+  total = steps_per_epoch * config.train.num_epochs
+  net, graphdef, tx, sched, state = fresh_state(config, dataset.image_shape, dataset.num_classes,
+                                                total, load_transfer=load_transfer)
+  trained = trained_units(config, len(net.units))
   state = parallel.put_replicated(mesh, state)
   return dict(encoder=encoder, graphdef=graphdef, tx=tx, sched=sched, trained=trained,
               steps_per_epoch=steps_per_epoch, total_steps=total, state=state)
@@ -502,15 +523,15 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> d
     raise config_args.ConfigError(
         f'config.train.batch_size={config.train.batch_size}: larger than the {len(dataset.train)} '
         'training examples')
-  s = init_state(config, dataset, mesh)
+  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
+  last_saved = ckpt.latest_step()
+  s = init_state(config, dataset, mesh, load_transfer=last_saved is None)
   state, spe, total = s['state'], s['steps_per_epoch'], s['total_steps']
   main = parallel.is_main_process()  # with several processes, one writes and prints
   say = (lambda *a, **k: print(*a, **k)) if main else (lambda *a, **k: None)
   if main:
     _write_config(config, workdir)
 
-  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
-  last_saved = ckpt.latest_step()
   if last_saved is not None:
     state = ckpt.restore(last_saved, state)
     logging.info('resumed from step %d of %d', last_saved, total)
@@ -690,7 +711,7 @@ def restore_run(workdir, *, with_state: bool = False):
   config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
   mesh = parallel.make_mesh()
   dataset = data_lib.load(config.data)
-  s = init_state(config, dataset, mesh)
+  s = init_state(config, dataset, mesh, load_transfer=False)
   ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
   step = ckpt.latest_step()
   if step is None:

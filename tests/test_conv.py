@@ -1,0 +1,63 @@
+"""conv.conv: lax's convolution with a hand-written weight gradient (patches x matrix)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import load_config
+from ffjax import config_args, conv, network, train, units
+
+
+@pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (7, 1, 2, 4), (1, 2, 3, 3)])
+def test_conv_gradients_equal_lax(k, stride, cin, cout):
+  kx, kw = jax.random.split(jax.random.key(k * 10 + stride))
+  x = jax.random.normal(kx, (2, 9, 9, cin))
+  w = jax.random.normal(kw, (k, k, cin, cout))
+  f = lambda fn: (lambda x, w: jnp.sum(jnp.sin(fn(x, w, stride))))
+  np.testing.assert_allclose(conv.conv(x, w, stride), conv.conv_lax(x, w, stride), rtol=1e-6)
+  g_ref = jax.grad(f(conv.conv_lax), (0, 1))(x, w)
+  g = jax.grad(f(conv.conv), (0, 1))(x, w)
+  np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)  # weights: patches x matrix
+  np.testing.assert_allclose(g[0], g_ref[0], rtol=1e-5, atol=1e-5)  # input: XLA's own
+  np.testing.assert_allclose(conv.conv_patches(x, w, stride), conv.conv_lax(x, w, stride),
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_patches_unit_equals_nnx_conv_unit():
+  a = units.ConvUnit(3, 6, 5, stride=2, rngs=nnx.Rngs(0))
+  b = units.ConvUnit(3, 6, 5, stride=2, conv_impl='patches', rngs=nnx.Rngs(0))
+  assert b.use_patches and not a.use_patches
+  x = jax.random.normal(jax.random.key(0), (2, 10, 10, 3))
+  loss = lambda u: jnp.sum(u(x)[0] ** 2)
+  np.testing.assert_allclose(a(x)[0], b(x)[0], rtol=1e-6)
+  ga, gb = nnx.grad(loss)(a), nnx.grad(loss)(b)
+  for (p, va), (_, vb) in zip(jax.tree_util.tree_leaves_with_path(nnx.state(ga)),
+                              jax.tree_util.tree_leaves_with_path(nnx.state(gb))):
+    np.testing.assert_allclose(va, vb, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(p))
+
+
+@pytest.mark.parametrize('name', ['mnist', 'asge_mnist'])
+def test_a_training_step_is_the_same_with_patches(name):
+  # The whole FF step (threshold with labels and head; ASGE): same parameters after it.
+  out = []
+  for impl in ('lax', 'patches'):
+    c = load_config(name, 'tiny')
+    c.model.conv_impl = impl
+    config_args.validate(c)
+    net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+    graphdef, params = nnx.split(net)
+    tx, _ = train.make_optimizer(c, 10)
+    from ffjax import labels, parallel
+    enc = labels.make_encoder(c.labels, 10, 28, 28)
+    mesh = parallel.make_mesh()
+    step = train.make_train_step(c, enc, graphdef, tx, mesh, train.trained_units(c, len(net.units)))
+    state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
+             'peer': [], 'elapsed_s': jnp.zeros(())}
+    x = jax.random.randint(jax.random.key(1), (50, 28, 28, 1), 0, 256).astype(jnp.uint8)
+    y = jnp.arange(50) % 10
+    state, _ = step(state, x, y)
+    state, _ = step(state, x, y)
+    out.append(jax.tree.leaves(state['params']))
+  for a, b in zip(*out):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
