@@ -11,8 +11,11 @@ gradient. This prints one JSON line per (shape, op, implementation): millisecond
   dw      its weight gradient given the output gradient
   dx      its input gradient (what backprop needs as well; FF does not)
 in XLA's own lowering (`lax`: what jax.grad emits), as patches x matrix (`patches`:
-im2col by lax.conv_general_dilated_patches, then one matrix product), and in PyTorch
-(`torch`, if installed) on the same machine.
+im2col by slicing, then one matrix product), as k*k products of shifted views
+(`shifted`: no patches array; `shifted, transposed lhs`: the same with the transpose left
+to the dot), as the swapped-role convolution written out (`swapped conv`), and in PyTorch (`torch`, if installed) on the same
+machine; `im2col` times building the patches alone (by XLA's patches op, itself a
+convolution, or by slicing).
 """
 import argparse
 import json
@@ -31,6 +34,22 @@ SHAPES = [
     (128, 14, 14, 64, 64, 3),
     (150, 28, 28, 1, 16, 7), (150, 28, 28, 16, 16, 7), (150, 14, 14, 16, 16, 7),
 ]
+
+
+def weight_grad_swapped(x, g, k):
+  """dw as a forward-style convolution with the roles swapped (what XLA lowers jax.grad's
+  weight gradient to: channels as batch, examples as features, g as a H x W kernel)."""
+  (ph, _), (pw, _) = ffconv.same_pads(x.shape[1], k, 1), ffconv.same_pads(x.shape[2], k, 1)
+  out = jax.lax.conv_general_dilated(jnp.transpose(x, (3, 1, 2, 0)), jnp.transpose(g, (1, 2, 0, 3)),
+                                     (1, 1), (ph, pw), dimension_numbers=ffconv.DIMS)
+  return jnp.transpose(out, (1, 2, 0, 3))
+
+
+def weight_grad_transposed_lhs(x, g, k):
+  """k*k products shifted-input^T (C, N) times g (N, O), the transpose left to the dot."""
+  c, o = x.shape[-1], g.shape[-1]
+  g_NxO = g.reshape(-1, o)
+  return jnp.stack([v.reshape(-1, c).T @ g_NxO for v in ffconv.shifted(x, k)]).reshape(k, k, c, o)
 
 
 def median_ms(fn, repeats, inner=5):
@@ -54,13 +73,27 @@ def jax_ops(b, h, w, ci, co, k):
   lax_dx = jax.jit(lambda x, g: jax.vjp(lambda x_: ffconv.conv_lax(x_, wt), x)[1](g)[0])
   p_fwd = jax.jit(ffconv.conv_patches)
   p_dw = jax.jit(lambda x, g: ffconv.weight_grad_patches(x, g, k))
+  s_dw = jax.jit(lambda x, g: ffconv.weight_grad_shifted(x, g, k))
+  c_dw = jax.jit(lambda x, g: weight_grad_swapped(x, g, k))
+  t_dw = jax.jit(lambda x, g: weight_grad_transposed_lhs(x, g, k))
+  xla_p = jax.jit(lambda x: jax.lax.conv_general_dilated_patches(
+      x, (k, k), (1, 1), 'SAME', dimension_numbers=('NHWC', 'OIHW', 'NHWC')))
+  sl_p = jax.jit(lambda x: ffconv.patches(x, k))
   ops = {('fwd', 'lax'): lambda: lax_fwd(x, wt).block_until_ready(),
          ('dw', 'lax'): lambda: lax_dw(x, g).block_until_ready(),
          ('dx', 'lax'): lambda: lax_dx(x, g).block_until_ready(),
          ('fwd', 'patches'): lambda: p_fwd(x, wt).block_until_ready(),
-         ('dw', 'patches'): lambda: p_dw(x, g).block_until_ready()}
+         ('dw', 'patches'): lambda: p_dw(x, g).block_until_ready(),
+         ('dw', 'shifted'): lambda: s_dw(x, g).block_until_ready(),
+         ('dw', 'swapped conv'): lambda: c_dw(x, g).block_until_ready(),
+         ('dw', 'shifted, transposed lhs'): lambda: t_dw(x, g).block_until_ready(),
+         ('im2col', 'lax patches op'): lambda: xla_p(x).block_until_ready(),
+         ('im2col', 'slices'): lambda: sl_p(x).block_until_ready()}
   # Same numbers, or the timing means nothing.
   np.testing.assert_allclose(p_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(s_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(c_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(t_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
   return ops
 
 

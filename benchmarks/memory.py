@@ -31,8 +31,9 @@ from ffjax import config_base, data, parallel, train
 MODES = ('bp', 'bp_remat', 'ff', 'ff_streamed', 'asge', 'asge_streamed')
 
 
-def make_config(mode: str, depth: int, width: int, batch: int):
+def make_config(mode: str, depth: int, width: int, batch: int, conv: str = 'auto'):
   c = config_base.get_base()
+  c.model.conv_impl = conv
   c.data.name = 'cifar10'
   c.model.widths = (width,) * depth
   c.model.kernels = (3,) * depth
@@ -73,6 +74,7 @@ def main():
   ap.add_argument('--modes', default=','.join(MODES))
   ap.add_argument('--width', type=int, default=32)
   ap.add_argument('--batch', type=int, default=64)
+  ap.add_argument('--conv', default='auto', help='model.conv_impl: auto | lax | matmul')
   a = ap.parse_args()
   dev = jax.devices()[0]
   mib = lambda v: round(v / 2 ** 20, 2)
@@ -80,9 +82,9 @@ def main():
     if mode not in MODES:
       raise SystemExit(f'error: unknown mode {mode!r}; one of {MODES}')
     for depth in map(int, a.depths.split(',')):
-      r = step_memory(make_config(mode, depth, a.width, a.batch))
+      r = step_memory(make_config(mode, depth, a.width, a.batch, a.conv))
       print(json.dumps({'bench': 'memory', 'mode': mode, 'depth': depth, 'width': a.width,
-                        'batch': a.batch, 'device': f'{dev.platform}:{dev.device_kind}',
+                        'batch': a.batch, 'conv': a.conv, 'device': f'{dev.platform}:{dev.device_kind}',
                         'jax': jax.__version__, **{f'{k}_MiB': mib(v) for k, v in r.items()}}),
             flush=True)
 

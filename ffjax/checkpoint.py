@@ -33,5 +33,13 @@ class Checkpointer:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
 
+  def restore_part(self, step: int, like):
+    """Restores only the subtree `like` names (e.g. {'params': {'units': ...}}); the rest
+    of the saved state (optimizer, heads of another layout) is not read."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    return self._mngr.restore(step, args=ocp.args.PyTreeRestore(
+        item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+        partial_restore=True))
+
   def close(self):
     self._mngr.close()

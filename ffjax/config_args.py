@@ -150,8 +150,8 @@ def validate(config, num_devices: int = 1) -> None:
       bad = [l for l in range(n) if m.depthwise[l] and l > 0 and m.widths[l] != ins[l]]
       _need(not bad and not m.depthwise[0], 'model.depthwise', m.depthwise,
             f'a depthwise unit keeps its input channels (not the first unit; units {bad} change them)')
-    _need(m.get('conv_impl', 'lax') in ('lax', 'patches'), 'model.conv_impl', m.get('conv_impl'),
-          "must be 'lax' or 'patches'")
+    _need(m.get('conv_impl', 'auto') in ('auto', 'lax', 'matmul'), 'model.conv_impl',
+          m.get('conv_impl'), "must be 'auto', 'lax' or 'matmul'")
   _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
   if m.get('norms'):
     _need(len(m.norms) == len(m.widths), 'model.norms', m.norms, 'needs one value per unit')

@@ -75,9 +75,10 @@ def get_base() -> ml_collections.ConfigDict:
       depthwise=(),            # conv units: per unit, True for a depthwise conv (one filter per
                                # input channel; width = input channels); empty: none
       se=(),                   # conv units: per unit, True for squeeze-excite after the activation
-      conv_impl='lax',         # 'lax': XLA's convolution and its gradient | 'patches': the same
-                               # convolution, weight gradient as patches x matrix (conv.py;
-                               # faster on XLA:CPU, benchmarks/conv_grad.py)
+      conv_impl='auto',        # 'lax': XLA's convolution and its gradient | 'matmul': the same
+                               # convolution, weight gradient as matrix products (conv.py;
+                               # faster on XLA:CPU, benchmarks/conv_grad.py) | 'auto': matmul
+                               # on CPU for kernels up to 3x3, else lax
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))
@@ -135,7 +136,8 @@ def get_base() -> ml_collections.ConfigDict:
 
 
 def apply_common_args(c, args: dict) -> None:
-  """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N."""
+  """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N,
+  conv=auto|lax|matmul (model.conv_impl)."""
   method = args.get('method', 'ff')
   if method not in ('ff', 'bp', 'hybrid'):
     from ffjax.config_args import ConfigError
@@ -154,6 +156,8 @@ def apply_common_args(c, args: dict) -> None:
     c.seed = int(args['seed'])
   if 'epochs' in args:
     c.train.num_epochs = int(args['epochs'])
+  if 'conv' in args:
+    c.model.conv_impl = args['conv']
   if args.get('tiny'):
     # Seconds on a CPU: for tests and for trying the pipeline.
     c.model.widths = tuple(8 for _ in c.model.widths)
@@ -168,4 +172,4 @@ def apply_common_args(c, args: dict) -> None:
     c.train.eval_batch_size = 250
 
 
-COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny')
+COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny', 'conv')

@@ -141,7 +141,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
                                 pool_kind=m.get('pool_kind', 'max'), norm=norms[l],
                                 batch_norm=m.get('batch_norm', False), skip=skip,
                                 act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
-                                conv_impl=m.get('conv_impl', 'lax'), rngs=rngs)
+                                conv_impl=m.get('conv_impl', 'auto'), rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':

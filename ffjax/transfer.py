@@ -1,8 +1,9 @@
 """Transfer: start a run's units from another run's (pre-train on one dataset, then a
 linear probe or a fine-tune on another).
 
-config.transfer.init_from names the source run's workdir; its config.json says how to
-build the source network, its latest checkpoint holds the parameters. Only the units
+config.transfer.init_from names the source run's workdir; its latest checkpoint holds
+the parameters, read into this config's units (so the model and input shape must be the
+same; configs/transfer.py takes them from the source's config.json). Only the units
 (conv/dense weights, batch-norm statistics, skip projections) are copied: every head
 (the units' own class heads, the linear or softmax head) is new, sized for the target's
 classes. config.transfer.train='heads' then trains the heads alone (a linear probe: the
@@ -30,26 +31,29 @@ def source_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(p.read_text()))
 
 
-def load_source_params(workdir):
-  """(source config, the source network with its latest checkpoint's parameters)."""
-  from ffjax import parallel, train
-  from ffjax.data import DATASETS
+def load_source_units(workdir, like_units):
+  """The source run's unit parameters (and batch-norm statistics), restored from its
+  latest checkpoint into the structure of `like_units` (nnx.state of this net's units).
+  Only that part of the checkpoint is read, so the source's optimizer and heads may
+  differ (another code version, another mode)."""
+  from ffjax import parallel
   src = source_config(workdir)
-  k, h, w, c, _, _ = DATASETS[src.data.name]
   ckpt = ckpt_lib.Checkpointer(Path(workdir) / 'checkpoints')
   step = ckpt.latest_step()
   if step is None:
     ckpt.close()
     raise ConfigError(f'config.transfer.init_from={str(workdir)!r}: no checkpoint there yet')
-  # The source run's own state layout (optimizer included) is what the checkpoint holds.
-  with src.unlocked():
-    if 'transfer' in src:
-      src.transfer.init_from = ''  # its own source is not needed: its checkpoint has it all
-  _, graphdef, _, _, state = train.fresh_state(src, (h, w, c), k, 1)
-  mesh = parallel.make_mesh()
-  state = ckpt.restore(step, parallel.put_replicated(mesh, state))
-  ckpt.close()
-  return src, nnx.merge(graphdef, state['params'])
+  like = parallel.put_replicated(parallel.make_mesh(), {'params': {'units': like_units}})
+  try:
+    got = ckpt.restore_part(step, like)
+  except (ValueError, KeyError) as e:
+    raise ConfigError(
+        f'config.transfer.init_from={str(workdir)!r}: its units differ from this config\'s '
+        f'(same model and input shape needed; source model: {src.model.to_dict()}): '
+        f'{str(e).splitlines()[0]}') from None
+  finally:
+    ckpt.close()
+  return got['params']['units']
 
 
 def _layout(module):
@@ -59,12 +63,12 @@ def _layout(module):
 
 def load_units(workdir, net) -> None:
   """Copies the source run's units into net.units (in place); same architecture or a
-  clear error naming the first difference."""
-  src, src_net = load_source_params(workdir)
-  a, b = _layout(src_net.units), _layout(net.units)
+  clear error."""
+  like = nnx.state(net.units)
+  got = load_source_units(workdir, like)
+  a, b = _layout(like), [(jax.tree_util.keystr(p), np.shape(v))
+                         for p, v in jax.tree_util.tree_leaves_with_path(got)]
   if a != b:
-    diff = next(((x, y) for x, y in zip(a, b) if x != y), (a[len(b):][:1], b[len(a):][:1]))
-    raise ConfigError(
-        f'config.transfer.init_from={str(workdir)!r}: its units differ from this config\'s '
-        f'(source {diff[0]} vs here {diff[1]}); transfer needs the same model and input shape')
-  nnx.update(net.units, jax.device_get(nnx.state(src_net.units)))
+    raise ConfigError(f'config.transfer.init_from={str(workdir)!r}: its units differ from this '
+                      f'config\'s (source {b[:1]} vs here {a[:1]})')
+  nnx.update(net.units, jax.device_get(got))

@@ -95,14 +95,16 @@ class ConvUnit(nnx.Module):
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
                skip: tuple[int, int] | None = None, act: str = 'relu', depthwise: bool = False,
-               se: bool = False, conv_impl: str = 'lax', rngs: nnx.Rngs):
+               se: bool = False, conv_impl: str = 'auto', rngs: nnx.Rngs):
     if depthwise and width != in_ch:
       raise ValueError(f'a depthwise unit keeps its {in_ch} channels, not {width}')
-    # conv_impl 'patches': the same convolution, its weight gradient computed as
-    # patches x matrix (ffjax/conv.py), faster under XLA:CPU.
+    # conv_impl 'matmul': the same convolution, its weight gradient written as matrix
+    # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
                          feature_group_count=in_ch if depthwise else 1, rngs=rngs)
-    self.use_patches = conv_impl == 'patches' and not depthwise
+    if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3
+      conv_impl = 'matmul' if jax.default_backend() == 'cpu' and kernel <= 3 else 'lax'
+    self.use_matmul = conv_impl == 'matmul' and not depthwise
     # Batch norm between conv and ReLU: batch statistics in training (running averages
     # updated by the trainer), the running averages in evaluation (net.eval()).
     self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
@@ -116,7 +118,7 @@ class ConvUnit(nnx.Module):
     self.pool, self.pool_kind, self.norm, self.act, self.stride = pool, pool_kind, norm, act, stride
 
   def _conv(self, h):
-    if not self.use_patches:
+    if not self.use_matmul:
       return self.conv(h)
     z = ffconv.conv(h, self.conv.kernel[...], self.stride)
     return z + self.conv.bias[...] if self.conv.bias is not None else z

@@ -1,4 +1,4 @@
-"""conv.conv: lax's convolution with a hand-written weight gradient (patches x matrix)."""
+"""conv.conv: lax's convolution with a hand-written weight gradient (matrix products)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +9,9 @@ from conftest import load_config
 from ffjax import config_args, conv, network, train, units
 
 
-@pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (7, 1, 2, 4), (1, 2, 3, 3)])
+# Each of weight_grad's three paths: patches (C k^2 <= 36), shifted products, lax (k > 3).
+@pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (3, 1, 8, 5), (3, 2, 8, 4),
+                                             (7, 1, 2, 4), (1, 2, 3, 3), (1, 1, 40, 3)])
 def test_conv_gradients_equal_lax(k, stride, cin, cout):
   kx, kw = jax.random.split(jax.random.key(k * 10 + stride))
   x = jax.random.normal(kx, (2, 9, 9, cin))
@@ -18,17 +20,22 @@ def test_conv_gradients_equal_lax(k, stride, cin, cout):
   np.testing.assert_allclose(conv.conv(x, w, stride), conv.conv_lax(x, w, stride), rtol=1e-6)
   g_ref = jax.grad(f(conv.conv_lax), (0, 1))(x, w)
   g = jax.grad(f(conv.conv), (0, 1))(x, w)
-  np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)  # weights: patches x matrix
+  np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)  # weights: matrix products
   np.testing.assert_allclose(g[0], g_ref[0], rtol=1e-5, atol=1e-5)  # input: XLA's own
   np.testing.assert_allclose(conv.conv_patches(x, w, stride), conv.conv_lax(x, w, stride),
                              rtol=1e-4, atol=1e-4)
+  g_out = jax.random.normal(kx, conv.conv_lax(x, w, stride).shape)
+  dw_ref = jax.vjp(lambda w_: conv.conv_lax(x, w_, stride), w)[1](g_out)[0]
+  for fn in (conv.weight_grad_patches, conv.weight_grad_shifted):
+    np.testing.assert_allclose(fn(x, g_out, k, stride), dw_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_patches_unit_equals_nnx_conv_unit():
-  a = units.ConvUnit(3, 6, 5, stride=2, rngs=nnx.Rngs(0))
-  b = units.ConvUnit(3, 6, 5, stride=2, conv_impl='patches', rngs=nnx.Rngs(0))
-  assert b.use_patches and not a.use_patches
-  x = jax.random.normal(jax.random.key(0), (2, 10, 10, 3))
+def test_matmul_unit_equals_lax_unit():
+  a = units.ConvUnit(8, 6, 3, stride=2, conv_impl='lax', rngs=nnx.Rngs(0))
+  b = units.ConvUnit(8, 6, 3, stride=2, conv_impl='matmul', rngs=nnx.Rngs(0))
+  assert b.use_matmul and not a.use_matmul
+  assert units.ConvUnit(8, 6, 3, rngs=nnx.Rngs(0)).use_matmul  # 'auto' on a CPU
+  x = jax.random.normal(jax.random.key(0), (2, 10, 10, 8))
   loss = lambda u: jnp.sum(u(x)[0] ** 2)
   np.testing.assert_allclose(a(x)[0], b(x)[0], rtol=1e-6)
   ga, gb = nnx.grad(loss)(a), nnx.grad(loss)(b)
@@ -38,10 +45,10 @@ def test_patches_unit_equals_nnx_conv_unit():
 
 
 @pytest.mark.parametrize('name', ['mnist', 'asge_mnist'])
-def test_a_training_step_is_the_same_with_patches(name):
+def test_a_training_step_is_the_same_with_matmul(name):
   # The whole FF step (threshold with labels and head; ASGE): same parameters after it.
   out = []
-  for impl in ('lax', 'patches'):
+  for impl in ('lax', 'matmul'):
     c = load_config(name, 'tiny')
     c.model.conv_impl = impl
     config_args.validate(c)
