@@ -31,9 +31,11 @@ from ffjax import config_base, data, parallel, train
 MODES = ('bp', 'bp_remat', 'ff', 'ff_streamed', 'asge', 'asge_streamed')
 
 
-def make_config(mode: str, depth: int, width: int, batch: int, conv: str = 'auto'):
+def make_config(mode: str, depth: int, width: int, batch: int, conv: str = 'auto',
+                head: str = 'all'):
   c = config_base.get_base()
   c.model.conv_impl = conv
+  c.predict.head_units = head
   c.data.name = 'cifar10'
   c.model.widths = (width,) * depth
   c.model.kernels = (3,) * depth
@@ -75,6 +77,7 @@ def main():
   ap.add_argument('--width', type=int, default=32)
   ap.add_argument('--batch', type=int, default=64)
   ap.add_argument('--conv', default='auto', help='model.conv_impl: auto | lax | matmul')
+  ap.add_argument('--head', default='all', help="threshold FF's linear head reads 'all' units or the 'last'")
   a = ap.parse_args()
   dev = jax.devices()[0]
   mib = lambda v: round(v / 2 ** 20, 2)
@@ -82,9 +85,9 @@ def main():
     if mode not in MODES:
       raise SystemExit(f'error: unknown mode {mode!r}; one of {MODES}')
     for depth in map(int, a.depths.split(',')):
-      r = step_memory(make_config(mode, depth, a.width, a.batch, a.conv))
+      r = step_memory(make_config(mode, depth, a.width, a.batch, a.conv, a.head))
       print(json.dumps({'bench': 'memory', 'mode': mode, 'depth': depth, 'width': a.width,
-                        'batch': a.batch, 'conv': a.conv, 'device': f'{dev.platform}:{dev.device_kind}',
+                        'batch': a.batch, 'conv': a.conv, 'head': a.head, 'device': f'{dev.platform}:{dev.device_kind}',
                         'jax': jax.__version__, **{f'{k}_MiB': mib(v) for k, v in r.items()}}),
             flush=True)
 

@@ -182,6 +182,8 @@ def validate(config, num_devices: int = 1) -> None:
   _need(c.labels.get('hard_negative_score', 'goodness') in ('goodness', 'linear'),
         'labels.hard_negative_score', c.labels.get('hard_negative_score'),
         "must be 'goodness' or 'linear'")
+  _need(c.predict.get('head_units', 'all') in ('all', 'last'), 'predict.head_units',
+        c.predict.get('head_units'), "must be 'all' or 'last'")
   tr = c.get('transfer', {})
   _need(tr.get('train', 'all') in ('all', 'heads'), 'transfer.train', tr.get('train'),
         "must be 'all' (fine-tune) or 'heads' (linear probe)")

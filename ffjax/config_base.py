@@ -104,6 +104,9 @@ def get_base() -> ml_collections.ConfigDict:
       # label). spatial objective: 'u<l>' (unit l alone), 'last', 'fusion' (mean of the
       # units' probabilities), 'best' (the unit best on validation; on test, that unit).
       skip_first=True,         # goodness sum and linear head leave out unit 1
+      head_units='all',        # threshold FF's linear head reads 'all' units' outputs (as
+                               # the paper) or the 'last' only (its size then does not grow
+                               # with depth: streamed memory stays flat)
       head_bias=True,          # linear head with a bias
       head_zero_init=False,    # linear head starts at zero (FF-MLP reference)
   ))

@@ -25,7 +25,7 @@ class Network(nnx.Module):
 
   def __init__(self, units, head: nnx.Linear | None, head_units: tuple[int, ...],
                input_norm: str = 'none', aux=(), remat: bool = False, cuts=None, scored=None,
-               skips=None):
+               skips=None, goodness_units=None):
     self.remat = remat  # recompute each unit's activations in the backward pass (BP memory)
     # cuts[l]: unit l's input is stop_gradient-ed in local training: every unit (ff), or
     # the first unit of each block (hybrid: backprop inside blocks, none between them).
@@ -38,6 +38,8 @@ class Network(nnx.Module):
     self.head = head
     self.aux = nnx.List(aux)
     self.head_units = head_units  # which units' normalized outputs the head reads
+    # which units' goodness the goodness predictor sums (threshold FF)
+    self.goodness_units = tuple(goodness_units) if goodness_units is not None else head_units
     self.input_norm = input_norm  # the FF-MLP normalizes its input like a unit output
 
 
@@ -157,6 +159,9 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
     head_units = (n - 1,)  # backprop: a softmax layer on the last unit
   else:
     head_units = tuple(range(1 if config.predict.skip_first and n > 1 else 0, n))
+  goodness_units = head_units
+  if config.predict.get('head_units', 'all') == 'last':
+    head_units = (n - 1,)  # a head that does not grow with depth (streamed memory stays flat)
   aux = []
   if kind in ONE_PASS:
     # Every unit reads out its own class logits. The heads and the backprop head on the
@@ -181,7 +186,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   scored = tuple(l for l in range(n) if config.method != 'hybrid' or l == n - 1
                  or blocks[l] != blocks[l + 1])
   return Network(units, head, head_units, m.input_norm, aux, remat=m.get('remat', False),
-                 cuts=cuts, scored=scored, skips=skips)
+                 cuts=cuts, scored=scored, skips=skips, goodness_units=goodness_units)
 
 
 def block_ids(config) -> tuple[int, ...]:

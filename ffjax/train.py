@@ -129,8 +129,8 @@ def trained_units(config, num_units: int):
 
 
 def scored_units(net):
-  """Units whose goodness the goodness predictor sums: the ones the head reads."""
-  return net.head_units
+  """Units whose goodness the goodness predictor sums."""
+  return net.goodness_units
 
 
 # ----------------------------------------------------------------------------- loss and step

@@ -10,7 +10,6 @@ from ffjax import train
 
 def _two_steps(c, x_u8, y):
   tr = data_lib.Split(x_u8, y, 'train')
-  shape = x_u8.shape[1:]
   ds = data_lib.Dataset(c.data.name, 10, tr, None, tr)
   mesh = train.parallel.make_mesh()
   s = train.init_state(c, ds, mesh)
@@ -28,6 +27,7 @@ def _two_steps(c, x_u8, y):
     ('asge_mnist', 'tiny', {}),                              # ASGE: per-unit heads
     ('asge_mnist', 'tiny,projection=fixed', {}),
     ('cifar10', 'cpu,tiny', {'labels.hard_negatives': 0.5}),  # morph labels, hard negatives
+    ('mnist', 'tiny', {'predict.head_units': 'last'}),      # a head on the last unit only
 ])
 def test_streamed_equals_fused(name, arg, over):
   c = load_config(name, arg)
@@ -50,3 +50,13 @@ def test_streamed_equals_fused(name, arg, over):
     np.testing.assert_allclose(m_s[-1][k], m_f[-1][k], rtol=1e-3, atol=1e-5, err_msg=k)
   for a, b in zip(jax.tree.leaves(fused['peer']), jax.tree.leaves(streamed['peer'])):
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_a_last_unit_head_reads_one_unit_and_goodness_still_sums_all():
+  from flax import nnx
+  from ffjax import network
+  c = load_config('mnist', 'tiny')
+  c.predict.head_units = 'last'
+  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  assert net.head_units == (2,) and net.goodness_units == (1, 2)
+  assert net.head.kernel.shape[0] == np.prod(network.unit_shapes(c, (28, 28, 1))[-1])
