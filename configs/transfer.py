@@ -11,8 +11,9 @@ trains change. Same input shape needed (MNIST <-> Fashion-MNIST, CIFAR-10 <-> CI
   python -m experiments.main --config=configs/transfer.py:from=runs/asge_fmnist_cpu,dataset=mnist,mode=probe,fraction=0.01 \\
       --workdir=runs/xfer_probe
 
-Measured (docs/RESULTS.md section 13): ASGE cpu pre-trained on Fashion-MNIST, MNIST with
-1% of its training labels.
+Measured (docs/RESULTS.md section 14, 2026-11-22, CPU): ASGE cpu pre-trained on
+Fashion-MNIST, then MNIST with 1% of its labels (fraction=0.01, epochs=30), test:
+scratch 94.00%, probe 93.68%, finetune 94.41%; with 10% (epochs=10): 98.49 / 97.97 / 98.56.
 
 Arguments: from=WORKDIR (required), dataset=NAME (required), mode=probe|finetune|scratch,
 fraction=X (share of the target's training set), epochs=N, lr=X, seed=N.

@@ -140,7 +140,7 @@ def validate(config, num_devices: int = 1) -> None:
   if m.kind == 'conv':
     from ffjax.units import ACTS
     n = len(m.widths)
-    for key in ('acts', 'depthwise', 'se'):
+    for key in ('acts', 'depthwise', 'se', 'groups'):
       if m.get(key):
         _need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
     _need(all(a in ACTS for a in m.get('acts', ())), 'model.acts', m.get('acts'),
@@ -150,6 +150,13 @@ def validate(config, num_devices: int = 1) -> None:
       bad = [l for l in range(n) if m.depthwise[l] and l > 0 and m.widths[l] != ins[l]]
       _need(not bad and not m.depthwise[0], 'model.depthwise', m.depthwise,
             f'a depthwise unit keeps its input channels (not the first unit; units {bad} change them)')
+    if m.get('groups'):
+      ins = (DATASETS[c.data.name][3],) + tuple(m.widths[:-1])
+      bad = [l for l, g in enumerate(m.groups) if g < 1 or ins[l] % g or m.widths[l] % g]
+      _need(not bad, 'model.groups', m.groups,
+            f'a unit\'s input and output channels must be multiples of its groups (units {bad})')
+    _need(m.get('bn_position', 'pre_act') in ('pre_act', 'post_pool'), 'model.bn_position',
+          m.get('bn_position'), "must be 'pre_act' or 'post_pool'")
     _need(m.get('conv_impl', 'auto') in ('auto', 'lax', 'matmul'), 'model.conv_impl',
           m.get('conv_impl'), "must be 'auto', 'lax' or 'matmul'")
   _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
@@ -172,6 +179,20 @@ def validate(config, num_devices: int = 1) -> None:
       raise ConfigError('config.tensorboard=True: needs tensorboardX (pip install tensorboardX); '
                         'metrics.jsonl is written either way') from None
   o = c.optim
+  if o.get('unit_stop_epochs'):
+    _need(len(o.unit_stop_epochs) == len(c.model.widths), 'optim.unit_stop_epochs',
+          o.unit_stop_epochs, 'needs one epoch per unit (0: never stops)')
+    _need(all(e >= 0 for e in o.unit_stop_epochs), 'optim.unit_stop_epochs', o.unit_stop_epochs,
+          'epochs must be >= 0')
+  _need(o.get('head_name', '') in ('', 'adam', 'sgd'), 'optim.head_name', o.get('head_name'),
+        "must be '', 'adam' or 'sgd'")
+  if c.data.get('mean') or c.data.get('std'):
+    ch = DATASETS[c.data.name][3]
+    _need(len(c.data.mean) == ch and len(c.data.std) == ch and all(s > 0 for s in c.data.std),
+          'data.mean/std', (c.data.mean, c.data.std), f'one value per channel ({ch}), std > 0')
+  if c.predict.get('linear_head'):
+    _need(not c.train.get('streamed'), 'train.streamed', True,
+          'not with predict.linear_head (the streamed step has no such head)')
   if o.get('unit_lr_scale'):
     _need(len(o.unit_lr_scale) == len(c.model.widths), 'optim.unit_lr_scale', o.unit_lr_scale,
           'needs one factor per unit')

@@ -29,6 +29,8 @@ def get_base() -> ml_collections.ConfigDict:
       augment='none',          # 'none' | 'crop_flip' (random crop after zero padding, h-flip;
                                # on device, fixed by (seed, step), before any label is embedded)
       crop_pad=4,              # crop_flip: padding in pixels
+      mean=(),                 # standardize with these per-channel constants instead of
+      std=(),                  # ffjax's training-set ones (a recipe's own; empty: ours)
   ))
   c.labels = ml_collections.ConfigDict(dict(
       kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended) |
@@ -75,6 +77,10 @@ def get_base() -> ml_collections.ConfigDict:
       depthwise=(),            # conv units: per unit, True for a depthwise conv (one filter per
                                # input channel; width = input channels); empty: none
       se=(),                   # conv units: per unit, True for squeeze-excite after the activation
+      groups=(),               # conv units: per unit, grouped conv (CwComp: one group per class);
+                               # empty: 1 (a full conv)
+      bn_position='pre_act',   # batch_norm between conv and activation ('pre_act'), or after
+                               # the activation and pool ('post_pool', CwComp)
       conv_impl='auto',        # 'lax': XLA's convolution and its gradient | 'matmul': the same
                                # convolution, weight gradient as matrix products (conv.py;
                                # faster on XLA:CPU, benchmarks/conv_grad.py) | 'auto': matmul
@@ -104,6 +110,8 @@ def get_base() -> ml_collections.ConfigDict:
       # label). spatial objective: 'u<l>' (unit l alone), 'last', 'fusion' (mean of the
       # units' probabilities), 'best' (the unit best on validation; on test, that unit).
       skip_first=True,         # goodness sum and linear head leave out unit 1
+      linear_head=False,       # one-pass objectives: also train a softmax classifier on the last
+                               # unit's output as a constant (acc_linear; CwComp's "Sf")
       head_units='all',        # threshold FF's linear head reads 'all' units' outputs (as
                                # the paper) or the 'last' only (its size then does not grow
                                # with depth: streamed memory stays flat)
@@ -117,6 +125,9 @@ def get_base() -> ml_collections.ConfigDict:
       weight_decay=0.,         # coupled L2 on the units (torch semantics)
       head_lr=0.,              # 0: same as lr
       unit_lr_scale=(),        # one factor per unit multiplying lr (empty: all 1)
+      unit_stop_epochs=(),     # per unit, the epoch after which it is frozen (0: never; empty:
+                               # none): CwComp's layer schedule
+      head_name='',            # optimizer of the linear head ('' : the units' one) 'adam' | 'sgd'
       head_weight_decay=0.,    # coupled L2 on the head
       schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant'
   ))

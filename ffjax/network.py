@@ -132,6 +132,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
   acts = tuple(m.get('acts', ())) or ('relu',) * n
   depthwise = tuple(m.get('depthwise', ())) or (False,) * n
   se = tuple(m.get('se', ())) or (False,) * n
+  groups = tuple(m.get('groups', ())) or (1,) * n
   in_shapes = [image_shape] + out_shapes[:-1]  # what each unit receives
   for l in range(n):
     if m.kind == 'conv':
@@ -143,7 +144,8 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
                                 pool_kind=m.get('pool_kind', 'max'), norm=norms[l],
                                 batch_norm=m.get('batch_norm', False), skip=skip,
                                 act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
-                                conv_impl=m.get('conv_impl', 'auto'), rngs=rngs)
+                                conv_impl=m.get('conv_impl', 'auto'), groups=groups[l],
+                                bn_position=m.get('bn_position', 'pre_act'), rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':

@@ -57,6 +57,8 @@ def to_float(config, x_u8):
   x = x_u8.astype(jnp.float32) / 255.
   if config.data.normalize == 'standardize':
     mean, std = STATS[config.data.name]
+    if config.data.get('mean'):  # a recipe's own constants
+      mean, std = config.data.mean, config.data.std
     x = (x - jnp.asarray(mean)) / jnp.asarray(std)
   return x
 
@@ -99,20 +101,28 @@ def _param_group(path, per_unit: bool, probe: bool = False) -> str:
 
 def make_optimizer(config, total_steps: int):
   """Units (with their own heads) and the linear head each get their own transform (the
-  head may have its own lr); fixed projections get none."""
+  head may have its own lr and optimizer); fixed projections get none. Per unit: an lr
+  factor (optim.unit_lr_scale) and an epoch after which it stops (optim.unit_stop_epochs)."""
   o = config.optim
   sched = make_schedule(config, total_steps)
   head_lr = o.head_lr or o.lr
   head_sched = lambda s: sched(s) * (head_lr / o.lr)
   tx = {'units': _one_tx(o.name, sched, o.momentum, o.weight_decay),
-        'head': _one_tx(o.name, head_sched, o.momentum, o.head_weight_decay),
+        'head': _one_tx(o.get('head_name') or o.name, head_sched, o.momentum, o.head_weight_decay),
         'frozen': optax.set_to_zero()}
-  scales = tuple(o.get('unit_lr_scale', ()))
+  n = len(config.model.widths)
+  scales = tuple(o.get('unit_lr_scale', ())) or (1.,) * n
+  stops = tuple(o.get('unit_stop_epochs', ())) or (0,) * n
+  per_unit = bool(o.get('unit_lr_scale')) or bool(o.get('unit_stop_epochs'))
+  spe = max(1, total_steps // max(1, config.train.num_epochs))
   probe = config.get('transfer', {}).get('train', 'all') == 'heads'
-  for l, f in enumerate(scales):  # deeper nets: a learning rate per unit
-    tx[f'unit{l}'] = _one_tx(o.name, lambda s, f=f: sched(s) * f, o.momentum, o.weight_decay)
+  for l in range(n) if per_unit else ():
+    # A unit past its stop epoch is frozen (CwComp trains each layer for its own epochs).
+    stop = stops[l] * spe if stops[l] else None
+    f = lambda s, f=scales[l], stop=stop: sched(s) * f * (1. if stop is None else (s < stop))
+    tx[f'unit{l}'] = _one_tx(o.name, f, o.momentum, o.weight_decay)
   label = lambda params: jax.tree_util.tree_map_with_path(
-      lambda path, _: _param_group(path, bool(scales), probe), params)
+      lambda path, _: _param_group(path, per_unit, probe), params)
   return optax.multi_transform(tx, label), sched
 
 
@@ -211,11 +221,18 @@ def spatial_loss_fn(config, encoder, graphdef, trained, params, peer, x, y, key)
   """One-pass objectives (ASGE, per-class goodness): per-unit cross-entropy of each
   unit's own head's logits."""
   net = nnx.merge(graphdef, params)
-  ys, _ = net_lib.forward(net, x, local=True)
+  ys, hs = net_lib.forward(net, x, local=True)
   metrics, total = {}, 0.
   for l in net.scored:  # every unit, or (hybrid) the last unit of every block
     loss_l, m = spatial_objective(l, l in trained, net.aux[l], ys[l], y)
     total += loss_l
+    metrics.update(m)
+  if config.predict.get('linear_head'):
+    # A softmax classifier on the last unit's output, trained on it as a constant (CwComp's
+    # "Sf" predictor): no gradient reaches any unit.
+    feats = jax.lax.stop_gradient(net_lib.head_features(hs, net.head_units))
+    loss_h, m = head_loss(net.head(feats), y)
+    total += loss_h
     metrics.update(m)
   return total, (metrics, peer, nnx.state(net, nnx.BatchStat))
 
@@ -375,6 +392,8 @@ def make_eval_step(config, encoder, graphdef, mesh):
              predict.per_unit_predictions(logits_LxBxK, net.scored).items()}
       for l, lg in zip(net.scored, logits_LxBxK):
         out[f'loss_u{l + 1}'] = optax.softmax_cross_entropy_with_integer_labels(lg, y)
+      if config.predict.get('linear_head'):
+        out['pred_linear'] = jnp.argmax(predict.linear_logits(net, encoder, x, local=True), -1)
       return out
     out = {'pred_linear': jnp.argmax(predict.linear_logits(net, encoder, x, local=method_ff), -1)}
     if method_ff:

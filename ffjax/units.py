@@ -95,19 +95,23 @@ class ConvUnit(nnx.Module):
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
                skip: tuple[int, int] | None = None, act: str = 'relu', depthwise: bool = False,
-               se: bool = False, conv_impl: str = 'auto', rngs: nnx.Rngs):
+               se: bool = False, conv_impl: str = 'auto', groups: int = 1,
+               bn_position: str = 'pre_act', rngs: nnx.Rngs):
     if depthwise and width != in_ch:
       raise ValueError(f'a depthwise unit keeps its {in_ch} channels, not {width}')
+    groups = in_ch if depthwise else groups
     # conv_impl 'matmul': the same convolution, its weight gradient written as matrix
     # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
-                         feature_group_count=in_ch if depthwise else 1, rngs=rngs)
+                         feature_group_count=groups, rngs=rngs)
     if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3
       conv_impl = 'matmul' if jax.default_backend() == 'cpu' and kernel <= 3 else 'lax'
-    self.use_matmul = conv_impl == 'matmul' and not depthwise
-    # Batch norm between conv and ReLU: batch statistics in training (running averages
-    # updated by the trainer), the running averages in evaluation (net.eval()).
+    self.use_matmul = conv_impl == 'matmul' and groups == 1
+    # Batch norm between conv and ReLU (bn_position 'pre_act'), or last, after the pool
+    # ('post_pool', CwComp): batch statistics in training (running averages updated by
+    # the trainer), the running averages in evaluation (net.eval()).
     self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
+    self.bn_post = bn_position == 'post_pool'
     # Residual units (ResNet): skip = (channels, stride) of the earlier input added before
     # the ReLU; a 1x1 conv (+ batch norm) projects it when its shape differs.
     project = skip is not None and (skip[0] != width or skip[1] != 1)
@@ -125,7 +129,7 @@ class ConvUnit(nnx.Module):
 
   def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):
     z = self._conv(h_BxHxWxC)
-    z = self.bn(z) if self.bn is not None else z
+    z = self.bn(z) if self.bn is not None and not self.bn_post else z
     if skip_BxHxWxC is not None:
       sk = skip_BxHxWxC
       if self.proj is not None:
@@ -136,6 +140,7 @@ class ConvUnit(nnx.Module):
     y = self.se(y) if self.se is not None else y
     if self.pool > 1:
       y = POOLS[self.pool_kind](y, self.pool)
+    y = self.bn(y) if self.bn is not None and self.bn_post else y
     return y, NORMS[self.norm](y)
 
 
