@@ -2,6 +2,7 @@
 
   python -m benchmarks.conv_grad                     # the conv shapes of the CPU configs
   python -m benchmarks.conv_grad --shape 128,28,28,32,32,3
+  python -m benchmarks.conv_grad --shape 128,14,14,240,480,3,10      # a grouped conv (CwComp)
 
 FF trains every unit from its own loss with its input under stop_gradient, so a unit's
 backward pass needs the weight gradient of its convolution and never the input
@@ -63,6 +64,38 @@ def median_ms(fn, repeats, inner=5):
   return 1e3 * float(np.median(ts))
 
 
+def grouped_ops(b, h, w, ci, co, k, groups):
+  """XLA's grouped convolution (feature_group_count; CwComp's class groups) and PyTorch's."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((b, h, w, ci), np.float32))
+  wt = jnp.asarray(rng.standard_normal((k, k, ci // groups, co), np.float32) * 0.1)
+  g = jnp.asarray(rng.standard_normal((b, h, w, co), np.float32))
+  conv = lambda x, w_: jax.lax.conv_general_dilated(x, w_, (1, 1), 'SAME', dimension_numbers=ffconv.DIMS,
+                                                    feature_group_count=groups)
+  fwd = jax.jit(conv)
+  dw = jax.jit(lambda x, g: jax.vjp(lambda w_: conv(x, w_), wt)[1](g)[0])
+  ops = {('fwd', 'lax grouped'): lambda: fwd(x, wt).block_until_ready(),
+         ('dw', 'lax grouped'): lambda: dw(x, g).block_until_ready()}
+  try:
+    import torch
+    import torch.nn.functional as F
+    xt, wtt = torch.randn(b, ci, h, w), torch.randn(co, ci // groups, k, k) * 0.1
+    gt = torch.randn(b, co, h, w)
+
+    def t_fwd():
+      with torch.no_grad():
+        return F.conv2d(xt, wtt, padding=k // 2, groups=groups)
+
+    def t_dw():
+      with torch.no_grad():
+        return torch.ops.aten.convolution_backward(gt, xt, wtt, None, [1, 1], [k // 2] * 2, [1, 1],
+                                                   False, [0, 0], groups, [False, True, False])
+    ops.update({('fwd', 'torch grouped'): t_fwd, ('dw', 'torch grouped'): t_dw})
+  except ImportError:
+    pass
+  return ops
+
+
 def jax_ops(b, h, w, ci, co, k):
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((b, h, w, ci), np.float32))
@@ -120,16 +153,20 @@ def torch_ops(b, h, w, ci, co, k):
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument('--shape', action='append', default=[], help='B,H,W,Cin,Cout,k')
+  ap.add_argument('--shape', action='append', default=[], help='B,H,W,Cin,Cout,k[,groups]')
   ap.add_argument('--repeats', type=int, default=5)
   ap.add_argument('--no_torch', action='store_true')
   a = ap.parse_args()
   shapes = [tuple(int(v) for v in s.split(',')) for s in a.shape] or SHAPES
   for shape in shapes:
-    b, h, w, ci, co, k = shape
-    gflop = 2 * b * h * w * ci * co * k * k / 1e9
-    ops = jax_ops(*shape)
-    if not a.no_torch:
+    b, h, w, ci, co, k = shape[:6]
+    groups = shape[6] if len(shape) > 6 else 1
+    gflop = 2 * b * h * w * ci * co * k * k / groups / 1e9
+    if groups > 1:
+      ops = grouped_ops(b, h, w, ci, co, k, groups)
+    else:
+      ops = jax_ops(*shape)
+    if not a.no_torch and groups == 1:
       try:
         ops.update(torch_ops(*shape))
       except ImportError:

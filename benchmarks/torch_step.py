@@ -9,8 +9,9 @@ of a PyTorch step written the way the papers' code does it (eager, one backward 
 summed unit losses, inputs detached between units), and their ratio (> 1: ffjax is
 faster). The PyTorch step computes what ffjax's does: threshold FF (positives and
 negatives through every unit, goodness losses of the trained units, the linear head on
-the neutral-label image) or ASGE (per-unit spatial goodness -> linear -> cross-entropy),
-or backprop (the same units end to end, softmax on the last). Adam, same batch size,
+the neutral-label image), ASGE (per-unit spatial goodness -> linear -> cross-entropy),
+CwComp (grouped convs, batch norm, class goodness of channel groups -> cross-entropy,
+the softmax head on the last unit), or backprop (the same units end to end, softmax on the last). Adam, same batch size,
 random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
 after warm-up.
 """
@@ -31,31 +32,43 @@ def torch_step_fn(config, image_shape, num_classes):
 
   m, o = config.model, config.objective
   h, w, c = image_shape
-  spatial = config.method != 'bp' and o.get('kind', 'threshold') == 'spatial'
-  threshold = config.method != 'bp' and not spatial
+  kind = 'bp' if config.method == 'bp' else o.get('kind', 'threshold')
+  spatial, groups_obj = kind == 'spatial', kind == 'channel_groups'
+  threshold = kind == 'threshold'
+  if kind not in ('bp', 'spatial', 'channel_groups', 'threshold'):
+    raise SystemExit(f'error: torch_step has no PyTorch version of objective {kind!r}')
   grids = network.grids(config, image_shape) if spatial else None
 
   def norm(y):
+    if m.norm == 'none':
+      return y
     if m.norm == 'channel':
       return F.layer_norm(y.permute(0, 2, 3, 1), y.shape[1:2]).permute(0, 3, 1, 2)
     mu = y.mean((1, 2, 3), keepdim=True)
     return (y - mu) / torch.sqrt(((y - mu) ** 2).mean((1, 2, 3), keepdim=True) + 1e-5)
 
+  bn_post = m.get('bn_position', 'pre_act') == 'post_pool'
+
   class Unit(nn.Module):
-    def __init__(self, cin, cout, k, pool):
+    def __init__(self, cin, cout, k, pool, groups):
       super().__init__()
-      self.conv, self.pool = nn.Conv2d(cin, cout, k, padding=k // 2), pool
+      self.conv, self.pool = nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups), pool
+      self.bn = nn.BatchNorm2d(cout) if m.get('batch_norm') else None
 
     def forward(self, x):
-      y = F.relu(self.conv(x))
+      z = self.conv(x)
+      z = self.bn(z) if self.bn is not None and not bn_post else z
+      y = F.relu(z)
       if self.pool > 1:
         y = (torch.sqrt(F.avg_pool2d(y * y, self.pool) + 1e-12) if m.pool_kind == 'rms'
              else F.max_pool2d(y, self.pool))
+      y = self.bn(y) if self.bn is not None and bn_post else y
       return y, norm(y)
 
   units, cin, shapes = nn.ModuleList(), c, network.unit_shapes(config, image_shape)
+  groups = tuple(m.get('groups', ())) or (1,) * len(m.widths)
   for l, width in enumerate(m.widths):
-    units.append(Unit(cin, width, m.kernels[l], m.pools[l]))
+    units.append(Unit(cin, width, m.kernels[l], m.pools[l], groups[l]))
     cin = width
   if spatial:
     heads = nn.ModuleList(nn.Linear(s[2] * p * p, num_classes) for s, p in zip(shapes, grids))
@@ -64,8 +77,14 @@ def torch_step_fn(config, image_shape, num_classes):
     heads = nn.ModuleList([nn.Linear(sum(int(np.prod(shapes[l])) for l in head_units), num_classes)])
   else:
     heads = nn.ModuleList([nn.Linear(int(np.prod(shapes[-1])), num_classes)])
-  params = list(units.parameters()) + list(heads.parameters())
-  opt = torch.optim.Adam(params, lr=1e-3)
+  lin_head = groups_obj and config.predict.get('linear_head')
+  if groups_obj:
+    heads = nn.ModuleList([nn.Linear(int(np.prod(shapes[-1])), num_classes)] if lin_head else [])
+  sgd_head = lin_head and config.optim.get('head_name') == 'sgd'
+  params = list(units.parameters()) + ([] if sgd_head else list(heads.parameters()))
+  opts = [torch.optim.Adam(params, lr=1e-3)]
+  if sgd_head:  # CwComp: the softmax head has its own SGD
+    opts.append(torch.optim.SGD(heads.parameters(), lr=0.01))
   pats = None
   if threshold:
     enc_pats = labels.fourier_patterns(num_classes, h, w, config.labels.label_set,
@@ -81,7 +100,8 @@ def torch_step_fn(config, image_shape, num_classes):
 
   def step(x_u8, y):
     x = x_u8.float() / 255.
-    opt.zero_grad(set_to_none=True)
+    for opt in opts:
+      opt.zero_grad(set_to_none=True)
     total = 0.
     if threshold:
       b = x.shape[0]
@@ -106,13 +126,23 @@ def torch_step_fn(config, image_shape, num_classes):
         y_l, hcur = u(hcur.detach())
         g = F.adaptive_avg_pool2d(y_l * y_l, grids[l]).permute(0, 2, 3, 1).flatten(1)
         total = total + F.cross_entropy(heads[l](g), y)
+    elif groups_obj:  # CwComp: class goodness = mean square of each channel group
+      hcur = x
+      for u in units:
+        y_l, hcur = u(hcur.detach())
+        b, ch, hh, ww = y_l.shape
+        g = (y_l * y_l).reshape(b, num_classes, ch // num_classes, hh, ww).mean((2, 3, 4))
+        total = total + F.cross_entropy(g, y)
+      if lin_head:
+        total = total + F.cross_entropy(heads[0](hcur.detach().flatten(1)), y)
     else:
       hcur = x
       for u in units:
         _, hcur = u(hcur)
       total = F.cross_entropy(heads[0](hcur.flatten(1)), y)
     total.backward()
-    opt.step()
+    for opt in opts:
+      opt.step()
     return total
 
   return step

@@ -5,6 +5,8 @@ The net: a 3x3 stem conv, then 4 stages x 2 basic blocks (64-128-256-512 filters
 stride 2 at the first block of stages 2-4); a block is two conv units, the second adding
 the block's input (projected by a 1x1 conv when its shape changes) before its ReLU; batch
 norm after every conv. 17 conv units.
+variant=standard: the ImageNet stem for large images (7x7 conv at stride 2, then a 2x2 max
+pool, where the original pools 3x3 at stride 2): 224 -> 56 before stage 1, 7x7 at the end.
   method=ff      layer-wise: every conv unit has its own auxiliary class conv and loss,
                  stop_gradient at every unit's input (and on the skip)
   method=hybrid  backprop inside each block, a loss at each block's end, stop_gradient
@@ -23,12 +25,12 @@ Measured (docs/RESULTS.md sections 12-13, 2026-11-22, CPU), cpu, val fusion (BP:
   fraction=0.1, epochs=10:  ff 41.8%, hybrid 46.4%, bp 53.3%
   fraction=0.01, epochs=50: ff 34.3%, hybrid 36.6%, bp 39.0%
 
-Arguments: cpu, tiny, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
+Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
 """
 from ffjax import config_args
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
-ARGS = COMMON_ARGS + ('cpu', 'fraction')
+ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
 
 
 def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
@@ -60,6 +62,13 @@ def get_config(arg=None):
   n = len(c.model.widths)
   c.model.kernels = (3,) * n
   c.model.pools = (1,) * n
+  variant = args.get('variant', 'cifar')
+  if variant not in ('cifar', 'standard'):
+    raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
+  if variant == 'standard':
+    c.model.kernels = (7,) + c.model.kernels[1:]
+    c.model.strides = (2,) + c.model.strides[1:]
+    c.model.pools = (2,) + c.model.pools[1:]
   c.model.batch_norm = True
   # Layer norm at block outputs (the stem and every unit B), none inside blocks.
   c.model.norms = tuple('layer' if (l == 0 or c.model.skips[l] >= 0) else 'none' for l in range(n))

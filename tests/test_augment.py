@@ -3,7 +3,6 @@ positive and its negatives."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
 from conftest import load_config

@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import make_cifar100_dir, make_mnist_dir, write_cifar, write_idx
+from conftest import make_cifar100_dir, make_mnist_dir, write_cifar
 from ffjax import config_base, data
 
 

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from conftest import REPO, load_config, real_data_dir
-from ffjax import plots, train
+from ffjax import train
 
 pytest.importorskip('matplotlib')
 

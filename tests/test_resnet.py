@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config, real_data_dir
+from conftest import load_config
 from ffjax import config_args, network, train
 
 
@@ -24,6 +24,9 @@ def test_the_architecture_is_resnet18():
   assert net.units[6].proj is not None                 # stage 2 starts: 1x1 projection, stride 2
   assert net.units[6].proj.strides == (2, 2) or net.units[6].proj.strides == 2
   assert c.model.blocks[:5] == (0, 1, 1, 2, 2)
+  std = load_config('resnet18_cifar10', 'variant=standard')
+  shapes = network.unit_shapes(std, (224, 224, 3))
+  assert shapes[0] == (56, 56, 64) and shapes[-1] == (7, 7, 512)  # the ImageNet ResNet-18
 
 
 def test_a_residual_unit_adds_its_blocks_input():
