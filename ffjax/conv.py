@@ -7,9 +7,11 @@ stop_gradient. XLA lowers that weight gradient to a convolution with the roles s
 Written as matrix products over the B*H*W positions (one per kernel offset, or one over
 im2col patches) it is up to 6x faster for small kernels; weight_grad picks per shape.
 
-`conv(x, w, stride)` computes exactly lax's SAME convolution; only its backward pass is
-written by hand (`jax.custom_vjp`). The input gradient stays XLA's own transposed
-convolution; when nothing uses it (FF units) the compiler removes it.
+`conv(x, w, stride, groups)` computes exactly lax's SAME convolution (grouped, or
+depthwise, when groups > 1); only its backward pass is written by hand
+(`jax.custom_vjp`). The input gradient stays the forward's own transpose; when nothing
+uses it (FF units) the compiler removes it. Grouped and depthwise convolutions, which
+XLA:CPU runs at about 1 GFLOP/s, get the same treatment (grouped_conv_shifted).
 """
 from __future__ import annotations
 
@@ -107,22 +109,66 @@ def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   return weight_grad_shifted(x_BxHxWxC, g_BxHxWxO, k, stride)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def conv(x_BxHxWxC, w_KxKxCxO, stride: int = 1):
-  """lax's SAME convolution; backward: the weight gradient by weight_grad."""
-  return conv_lax(x_BxHxWxC, w_KxKxCxO, stride)
+def grouped_conv_shifted(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):
+  """lax's SAME grouped convolution (feature_group_count=groups; depthwise when every
+  group has one input and one output channel) as a sum over the k*k kernel offsets of
+  shifted inputs times each offset's weights: batched matrix products per group, or
+  plain multiply-adds for depthwise. Its gradients are jax's own of these products (the
+  same forms). XLA:CPU runs grouped convolutions at 0.4-1.3 GFLOP/s
+  (benchmarks/conv_grad.py); this is what units use there instead."""
+  k, _, cg, o_all = w_KxKxCgxO.shape
+  og = o_all // groups
+  views = shifted(x_BxHxWxC, k, stride)
+  b, ho, wo, _ = views[0].shape
+  y = 0.
+  for p, v in enumerate(views):
+    w_p = w_KxKxCgxO[p // k, p % k]  # Cg x O
+    if cg == 1 and og == 1:  # depthwise: channel c times its own weight
+      y = y + v * w_p[0]
+    else:
+      v_NxGxCg = v.reshape(-1, groups, cg)
+      w_CgxGxOg = w_p.reshape(cg, groups, og)
+      y = y + jnp.einsum('ngc,cgo->ngo', v_NxGxCg, w_CgxGxOg).reshape(b, ho, wo, o_all)
+  return y
 
 
-def _conv_fwd(x, w, stride):
-  return conv_lax(x, w, stride), (x, w)
+def _conv_lax_grouped(x, w, stride, groups):
+  return jax.lax.conv_general_dilated(x, w, (stride, stride), 'SAME', dimension_numbers=DIMS,
+                                      feature_group_count=groups)
 
 
-def _conv_bwd(stride, res, g):
+def _is_depthwise(w, groups):
+  return groups > 1 and w.shape[2] == 1 and w.shape[3] == groups
+
+
+def _forward(x, w, stride, groups):
+  # Depthwise: multiply-adds of shifted inputs run 10-17x faster than XLA:CPU's grouped
+  # convolution; otherwise XLA's forward convolution is the fastest.
+  if _is_depthwise(w, groups):
+    return grouped_conv_shifted(x, w, stride, groups)
+  return _conv_lax_grouped(x, w, stride, groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):
+  """lax's SAME convolution (grouped if groups > 1); backward: the weight gradient as
+  matrix products (weight_grad; for grouped convs, those of grouped_conv_shifted)."""
+  return _forward(x_BxHxWxC, w_KxKxCgxO, stride, groups)
+
+
+def _conv_fwd(x, w, stride, groups):
+  return _forward(x, w, stride, groups), (x, w)
+
+
+def _conv_bwd(stride, groups, res, g):
   x, w = res
-  dw = weight_grad(x, g, w.shape[0], stride)
-  # Input gradient by XLA's transpose (dead code, removed, when the input is a constant
-  # or under stop_gradient, as in every FF unit).
-  _, vjp_x = jax.vjp(lambda x_: conv_lax(x_, w, stride), x)
+  if groups == 1:
+    dw = weight_grad(x, g, w.shape[0], stride)
+  else:
+    dw = jax.vjp(lambda w_: grouped_conv_shifted(x, w_, stride, groups), w)[1](g)[0]
+  # Input gradient: the forward's own transpose (dead code, removed, when the input is a
+  # constant or under stop_gradient, as in every FF unit).
+  _, vjp_x = jax.vjp(lambda x_: _forward(x_, w, stride, groups), x)
   return vjp_x(g)[0], dw
 
 

@@ -104,9 +104,12 @@ class ConvUnit(nnx.Module):
     # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
                          feature_group_count=groups, rngs=rngs)
-    if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3
-      conv_impl = 'matmul' if jax.default_backend() == 'cpu' and kernel <= 3 else 'lax'
-    self.use_matmul = conv_impl == 'matmul' and groups == 1
+    if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3,
+      # grouped and depthwise convs of any kernel
+      cpu = jax.default_backend() == 'cpu'
+      conv_impl = 'matmul' if cpu and (kernel <= 3 or groups > 1) else 'lax'
+    self.use_matmul = conv_impl == 'matmul'
+    self.groups = groups
     # Batch norm between conv and ReLU (bn_position 'pre_act'), or last, after the pool
     # ('post_pool', CwComp): batch statistics in training (running averages updated by
     # the trainer), the running averages in evaluation (net.eval()).
@@ -124,7 +127,7 @@ class ConvUnit(nnx.Module):
   def _conv(self, h):
     if not self.use_matmul:
       return self.conv(h)
-    z = ffconv.conv(h, self.conv.kernel[...], self.stride)
+    z = ffconv.conv(h, self.conv.kernel[...], self.stride, self.groups)
     return z + self.conv.bias[...] if self.conv.bias is not None else z
 
   def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):

@@ -68,3 +68,28 @@ def test_a_training_step_is_the_same_with_matmul(name):
     out.append(jax.tree.leaves(state['params']))
   for a, b in zip(*out):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('cin,cout,groups,k,stride', [(20, 40, 10, 3, 1), (12, 6, 3, 3, 2),
+                                                      (8, 8, 8, 3, 1), (8, 8, 8, 5, 2)])
+def test_grouped_and_depthwise_conv_equal_lax(cin, cout, groups, k, stride):
+  kx, kw = jax.random.split(jax.random.key(cin + k))
+  x = jax.random.normal(kx, (2, 9, 9, cin))
+  w = jax.random.normal(kw, (k, k, cin // groups, cout))
+  ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), 'SAME',
+                                                  dimension_numbers=conv.DIMS, feature_group_count=groups)
+  mine = lambda x, w: conv.conv(x, w, stride, groups)
+  np.testing.assert_allclose(mine(x, w), ref(x, w), rtol=1e-4, atol=1e-4)
+  f = lambda fn: (lambda x, w: jnp.sum(jnp.sin(fn(x, w))))
+  g_ref, g = jax.grad(f(ref), (0, 1))(x, w), jax.grad(f(mine), (0, 1))(x, w)
+  np.testing.assert_allclose(g[0], g_ref[0], rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_units_use_matrix_products_on_cpu():
+  a = units.ConvUnit(20, 40, 3, groups=10, conv_impl='lax', rngs=nnx.Rngs(0))
+  b = units.ConvUnit(20, 40, 3, groups=10, rngs=nnx.Rngs(0))             # 'auto'
+  d = units.ConvUnit(16, 16, 5, depthwise=True, rngs=nnx.Rngs(0))         # 'auto', 5x5
+  assert b.use_matmul and d.use_matmul and not a.use_matmul
+  x = jax.random.normal(jax.random.key(3), (2, 8, 8, 20))
+  np.testing.assert_allclose(a(x)[0], b(x)[0], rtol=1e-4, atol=1e-5)
