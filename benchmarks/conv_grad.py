@@ -74,8 +74,14 @@ def grouped_ops(b, h, w, ci, co, k, groups):
                                                     feature_group_count=groups)
   fwd = jax.jit(conv)
   dw = jax.jit(lambda x, g: jax.vjp(lambda w_: conv(x, w_), wt)[1](g)[0])
+  mine = lambda x, w_: ffconv.conv(x, w_, 1, groups)  # what units use on CPU
+  m_fwd = jax.jit(mine)
+  m_dw = jax.jit(lambda x, g: jax.vjp(lambda w_: mine(x, w_), wt)[1](g)[0])
+  np.testing.assert_allclose(m_dw(x, g), dw(x, g), rtol=2e-3, atol=2e-3)
   ops = {('fwd', 'lax grouped'): lambda: fwd(x, wt).block_until_ready(),
-         ('dw', 'lax grouped'): lambda: dw(x, g).block_until_ready()}
+         ('dw', 'lax grouped'): lambda: dw(x, g).block_until_ready(),
+         ('fwd', 'ffjax conv.conv'): lambda: m_fwd(x, wt).block_until_ready(),
+         ('dw', 'ffjax conv.conv'): lambda: m_dw(x, g).block_until_ready()}
   try:
     import torch
     import torch.nn.functional as F

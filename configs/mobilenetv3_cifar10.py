@@ -25,6 +25,8 @@ CPU-sized (half the widths, 3 epochs):
   python -m experiments.main --config=configs/mobilenetv3_cifar10.py:cpu,method=hybrid --workdir=runs/mnv3_cpu_hybrid
 Data here: 45,000 training / the last 5,000 held out; test = the FIRST 1,000 official
 test images (eval.json says so).
+Measured (docs/RESULTS.md section 15, 2026-11-22, CPU), cpu, 1 epoch, val fusion (bp:
+softmax): ff 32.6%, hybrid 35.4%, bp 48.0%; 247 / 324 / 246 images/s.
 
 Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
 """
