@@ -31,7 +31,7 @@ softmax): ff 32.6%, hybrid 35.4%, bp 48.0%; 247 / 324 / 246 images/s.
 Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
 """
 from ffjax import config_args
-from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
+from ffjax.config_base import COMMON_ARGS
 
 ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
 
@@ -80,37 +80,13 @@ def mobilenet_units(table=SMALL, stem=16, last=576, stem_stride=2, first_stride=
 def get_config(arg=None):
   args = config_args.parse(arg)
   config_args.check_known(args, ARGS)
-  c = get_base()
-  c.data.name = 'cifar10'
-  c.data.num_val = 5000
-  c.data.normalize = 'standardize'
-  c.data.augment = 'crop_flip'
-  c.labels.kind = 'none'
-  c.objective.kind = 'per_class'
-  c.objective.aux_kernel = 1
   variant = args.get('variant', 'cifar')
   if variant not in ('cifar', 'standard'):
     raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
   strides = dict(stem_stride=1, first_stride=1) if variant == 'cifar' else {}
-  u = mobilenet_units(scale=0.5 if args.get('cpu') else 1., **strides)
-  for key, v in u.items():
-    c.model[key] = v
-  n = len(c.model.widths)
-  c.model.pools = (1,) * n
-  c.model.batch_norm = True
-  # Layer norm at block outputs (the last unit of every block), none inside blocks.
-  b = c.model.blocks
-  c.model.norms = tuple('layer' if (l == n - 1 or b[l] != b[l + 1]) else 'none' for l in range(n))
-  c.optim.lr = 1e-3
-  c.train.batch_size = 128
-  c.train.eval_batch_size = 500
-  c.train.num_epochs = 3 if args.get('cpu') else 100
-  if 'fraction' in args:
-    c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
-  apply_common_args(c, args)
-  c.model.blocks = b  # the net's own blocks, for hybrid (not pairs of units)
-  if c.method == 'bp':
-    c.model.norms = ('none',) * n  # a standard MobileNetV3 end to end
-  if args.get('tiny'):
-    c.train.batch_size, c.train.num_epochs = 50, 2
-  return c
+  f = mobilenet_units(scale=0.5 if args.get('cpu') else 1., **strides)
+  f['pools'] = (1,) * len(f['widths'])
+  # The frame ResNet-18's config sets (data, per-class goodness, batch norm, norms at
+  # block ends, optimizer, fraction, tiny) is the same.
+  resnet = config_args.load_sibling(__file__, 'resnet18_cifar10.py')
+  return resnet.block_net_config(args, f)

@@ -46,9 +46,11 @@ def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
   return tuple(widths), tuple(strides), tuple(skips), tuple(blocks)
 
 
-def get_config(arg=None):
-  args = config_args.parse(arg)
-  config_args.check_known(args, ARGS)
+def block_net_config(args: dict, model_fields: dict):
+  """The frame the block nets share (this ResNet-18, MobileNetV3): CIFAR-10 with crop and
+  flip, per-class goodness by a 1x1 aux conv, batch norm, layer norm at every block's last
+  unit (none inside blocks; none at all by backprop), Adam 1e-3, batch 128; the net's own
+  blocks for hybrid. model_fields: the per-unit model fields (widths, kernels, ...)."""
   c = get_base()
   c.data.name = 'cifar10'
   c.data.num_val = 5000
@@ -57,32 +59,39 @@ def get_config(arg=None):
   c.labels.kind = 'none'
   c.objective.kind = 'per_class'
   c.objective.aux_kernel = 1
-  widths = (16, 32, 64, 128) if args.get('cpu') else (64, 128, 256, 512)
-  c.model.widths, c.model.strides, c.model.skips, c.model.blocks = resnet_units(widths)
+  for key, v in model_fields.items():
+    c.model[key] = v
   n = len(c.model.widths)
-  c.model.kernels = (3,) * n
-  c.model.pools = (1,) * n
-  variant = args.get('variant', 'cifar')
-  if variant not in ('cifar', 'standard'):
-    raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
-  if variant == 'standard':
-    c.model.kernels = (7,) + c.model.kernels[1:]
-    c.model.strides = (2,) + c.model.strides[1:]
-    c.model.pools = (2,) + c.model.pools[1:]
   c.model.batch_norm = True
-  # Layer norm at block outputs (the stem and every unit B), none inside blocks.
-  c.model.norms = tuple('layer' if (l == 0 or c.model.skips[l] >= 0) else 'none' for l in range(n))
+  b = c.model.blocks
+  c.model.norms = tuple('layer' if (l == n - 1 or b[l] != b[l + 1]) else 'none' for l in range(n))
   c.optim.lr = 1e-3
   c.train.batch_size = 128
   c.train.eval_batch_size = 500
   c.train.num_epochs = 3 if args.get('cpu') else 100
   if 'fraction' in args:
     c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
-  blocks = c.model.blocks
   apply_common_args(c, args)
-  c.model.blocks = blocks  # the ResNet's own blocks, for hybrid (not pairs of units)
+  c.model.blocks = b  # the net's own blocks, for hybrid (not pairs of units)
   if c.method == 'bp':
-    c.model.norms = ('none',) * n  # a standard ResNet end to end
+    c.model.norms = ('none',) * n  # the standard net end to end
   if args.get('tiny'):
     c.train.batch_size, c.train.num_epochs = 50, 2
   return c
+
+
+def get_config(arg=None):
+  args = config_args.parse(arg)
+  config_args.check_known(args, ARGS)
+  widths = (16, 32, 64, 128) if args.get('cpu') else (64, 128, 256, 512)
+  f = dict(zip(('widths', 'strides', 'skips', 'blocks'), resnet_units(widths)))
+  n = len(f['widths'])
+  f['kernels'], f['pools'] = (3,) * n, (1,) * n
+  variant = args.get('variant', 'cifar')
+  if variant not in ('cifar', 'standard'):
+    raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
+  if variant == 'standard':
+    f['kernels'] = (7,) + f['kernels'][1:]
+    f['strides'] = (2,) + f['strides'][1:]
+    f['pools'] = (2,) + f['pools'][1:]
+  return block_net_config(args, f)

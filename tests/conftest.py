@@ -90,3 +90,34 @@ def make_cifar10_dir(root: pathlib.Path, n_train=1000, n_test=200, seed=0):
   y = rng.integers(0, 10, n_test)
   write_cifar(base / 'test_batch.bin', learnable_images(rng, y, (32, 32, 3), 10), [y])
   return root
+
+
+@pytest.fixture(scope='module')
+def c10_dir(tmp_path_factory):
+  """Generated CIFAR-10 files whose class is a bright square's position."""
+  return make_cifar10_dir(tmp_path_factory.mktemp('c10'), n_train=1000, n_test=200)
+
+
+def loss_owners(c, net, l, image_shape=(32, 32, 3)):
+  """(collection, unit) pairs whose parameters get a nonzero gradient from unit l's own
+  one-pass loss: what locality (or block-locality) allows to learn from it."""
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+  from ffjax import train
+  graphdef, params = nnx.split(net)
+  x = jax.random.uniform(jax.random.key(1), (4,) + tuple(image_shape))
+  y = jnp.arange(4)
+  trained = train.trained_units(c, len(net.units))
+  grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
+                                                   None)[1][0][f'loss_u{l + 1}'])(params)
+  return {(path[0].key, path[1].key) for path, g in jax.tree_util.tree_leaves_with_path(grads)
+          if path[0].key in ('units', 'aux') and float(jnp.abs(g).sum()) > 0}
+
+
+def param_layout(net):
+  """[(path, shape)] of a network's state: equal layouts load each other's checkpoints."""
+  import jax
+  from flax import nnx
+  _, params = nnx.split(net)
+  return [(jax.tree_util.keystr(p), np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(params)]

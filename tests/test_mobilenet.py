@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config
+from conftest import load_config, loss_owners, param_layout
 from ffjax import config_args, network, train, units
 
 
@@ -59,37 +59,18 @@ def test_a_projection_is_linear_and_adds_its_blocks_input():
   assert float(ys[2].min()) < 0.
 
 
-def _owners(c, net, l):
-  graphdef, params = nnx.split(net)
-  x = jax.random.uniform(jax.random.key(1), (4, 32, 32, 3))
-  y = jnp.arange(4)
-  trained = train.trained_units(c, len(net.units))
-  grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
-                                                   None)[1][0][f'loss_u{l + 1}'])(params)
-  out = set()
-  for path, g in jax.tree_util.tree_leaves_with_path(grads):
-    if path[0].key in ('units', 'aux') and float(jnp.abs(g).sum()) > 0:
-      out.add((path[0].key, path[1].key))
-  return out
-
-
 def test_layerwise_trains_each_unit_alone_and_hybrid_each_block():
   c, net = _net('cpu,tiny')
-  assert _owners(c, net, 1) == {('units', 1), ('aux', 1)}   # depthwise + squeeze-excite
-  assert _owners(c, net, 8) == {('units', 8), ('aux', 8)}   # a projection with a residual
+  assert loss_owners(c, net, 1) == {('units', 1), ('aux', 1)}   # depthwise + squeeze-excite
+  assert loss_owners(c, net, 8) == {('units', 8), ('aux', 8)}   # a projection with a residual
   c, net = _net('cpu,tiny,method=hybrid')
   # Block 3 (units 6, 7, 8: expand, depthwise, project + skip) learns as a whole from its
   # last unit's loss; nothing before it.
-  assert _owners(c, net, 8) == {('units', 6), ('units', 7), ('units', 8), ('aux', 8)}
+  assert loss_owners(c, net, 8) == {('units', 6), ('units', 7), ('units', 8), ('aux', 8)}
 
 
 def test_three_modes_share_one_parameter_layout():
-  layouts = []
-  for m in ('ff', 'hybrid', 'bp'):
-    _, net = _net(f'cpu,tiny,method={m}')
-    _, params = nnx.split(net)
-    layouts.append([(jax.tree_util.keystr(p), np.shape(v))
-                    for p, v in jax.tree_util.tree_leaves_with_path(params)])
+  layouts = [param_layout(_net(f'cpu,tiny,method={m}')[1]) for m in ('ff', 'hybrid', 'bp')]
   assert layouts[0] == layouts[1] == layouts[2]
 
 
@@ -98,12 +79,6 @@ def test_bad_depthwise_config_is_refused():
   c.model.depthwise = tuple(c.model.depthwise[:3]) + (True,) + tuple(c.model.depthwise[4:])
   with pytest.raises(config_args.ConfigError, match='depthwise'):
     config_args.validate(c)  # unit 3 expands 8 -> 40 channels: it cannot be depthwise
-
-
-@pytest.fixture(scope='module')
-def c10_dir(tmp_path_factory):
-  from conftest import make_cifar10_dir
-  return make_cifar10_dir(tmp_path_factory.mktemp('c10'), n_train=1000, n_test=200)
 
 
 @pytest.mark.parametrize('method', ['ff', 'hybrid'])

@@ -1,11 +1,10 @@
 """ResNet-18 from ffjax units: residual connections, locality per mode, one layout."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config
+from conftest import load_config, loss_owners, param_layout
 from ffjax import config_args, network, train
 
 
@@ -40,45 +39,20 @@ def test_a_residual_unit_adds_its_blocks_input():
   np.testing.assert_allclose(ys[2], jax.nn.relu(z), rtol=1e-5, atol=1e-5)
 
 
-def _owners(c, net, l):
-  graphdef, params = nnx.split(net)
-  x = jax.random.uniform(jax.random.key(1), (4, 32, 32, 3))
-  y = jnp.arange(4)
-  trained = train.trained_units(c, len(net.units))
-  grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
-                                                   None)[1][0][f'loss_u{l + 1}'])(params)
-  out = set()
-  for path, g in jax.tree_util.tree_leaves_with_path(grads):
-    if path[0].key in ('units', 'aux') and float(jnp.abs(g).sum()) > 0:
-      out.add((path[0].key, path[1].key))
-  return out
-
-
 def test_layerwise_trains_each_unit_alone_and_hybrid_each_block():
   c, net = _net('tiny')
   # Layer-wise: unit B of block 1 (index 2) learns alone, skip projection included.
-  assert _owners(c, net, 2) == {('units', 2), ('aux', 2)}
-  assert _owners(c, net, 6) == {('units', 6), ('aux', 6)}  # with its 1x1 projection
+  assert loss_owners(c, net, 2) == {('units', 2), ('aux', 2)}
+  assert loss_owners(c, net, 6) == {('units', 6), ('aux', 6)}  # with its 1x1 projection
   c, net = _net('tiny,method=hybrid')
   assert net.scored[:3] == (0, 2, 4)
   # Hybrid: block 3 (units 5, 6: the first block of stage 2) learns as a whole, nothing before.
-  assert _owners(c, net, 6) == {('units', 5), ('units', 6), ('aux', 6)}
+  assert loss_owners(c, net, 6) == {('units', 5), ('units', 6), ('aux', 6)}
 
 
 def test_three_modes_share_one_parameter_layout():
-  layouts = []
-  for m in ('ff', 'hybrid', 'bp'):
-    _, net = _net(f'tiny,method={m}')
-    _, params = nnx.split(net)
-    layouts.append([(jax.tree_util.keystr(p), np.shape(v))
-                    for p, v in jax.tree_util.tree_leaves_with_path(params)])
+  layouts = [param_layout(_net(f'tiny,method={m}')[1]) for m in ('ff', 'hybrid', 'bp')]
   assert layouts[0] == layouts[1] == layouts[2]
-
-
-@pytest.fixture(scope='module')
-def c10_dir(tmp_path_factory):
-  from conftest import make_cifar10_dir
-  return make_cifar10_dir(tmp_path_factory.mktemp('c10'), n_train=1000, n_test=200)
 
 
 @pytest.mark.parametrize('method', ['ff', 'hybrid', 'bp'])
