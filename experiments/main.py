@@ -8,6 +8,7 @@ Several processes (hosts): start the same command in each, with --coordinator=HO
 FFJAX_PROCESS_ID), or --coordinator=auto under a cluster scheduler JAX knows (SLURM,
 Open MPI). The mesh then spans every process's devices; see README, "Many hosts".
 """
+import re
 import sys
 
 from absl import app, flags, logging
@@ -40,5 +41,18 @@ def main(argv):
     sys.exit(130)
 
 
+def parse_flags(argv):
+  """absl's flag parsing, except that a config file's own ConfigError (a bad config
+  argument, raised while the file builds the config) is one line too, not a traceback."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    found = re.search(r'ConfigError: (.*)', str(e))
+    if found:
+      print(f'error: {found.group(1)}', file=sys.stderr)
+      sys.exit(2)
+  return app.parse_flags_with_usage(argv)  # absl's own message and usage
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -169,6 +169,10 @@ def test_cli_one_line_errors(tmp_path):
   r = subprocess.run(cmd + ['--config=configs/mnist.py:tiny'],
                      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert r.returncode == 2 and 'nowhere does not exist' in r.stderr and 'Traceback' not in r.stderr
+  # A bad config argument fails while the config file runs (during flag parsing).
+  r = subprocess.run(cmd + ['--config=configs/mnist.py:tiny,method=xyz'],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 2 and "method='xyz'" in r.stderr and 'Traceback' not in r.stderr
 
 
 def test_tensorboard_scalars_mirror_the_json_lines(full_run, tiny_cfg, tmp_path):
