@@ -25,7 +25,7 @@ from benchmarks import throughput
 from ffjax import data, labels, network
 
 
-def torch_step_fn(config, image_shape, num_classes):
+def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   import torch
   import torch.nn.functional as F
   from torch import nn
@@ -82,6 +82,8 @@ def torch_step_fn(config, image_shape, num_classes):
     heads = nn.ModuleList([nn.Linear(int(np.prod(shapes[-1])), num_classes)] if lin_head else [])
   sgd_head = lin_head and config.optim.get('head_name') == 'sgd'
   params = list(units.parameters()) + ([] if sgd_head else list(heads.parameters()))
+  units.to(device)
+  heads.to(device)
   opts = [torch.optim.Adam(params, lr=1e-3)]
   if sgd_head:  # CwComp: the softmax head has its own SGD
     opts.append(torch.optim.SGD(heads.parameters(), lr=0.01))
@@ -89,7 +91,7 @@ def torch_step_fn(config, image_shape, num_classes):
   if threshold:
     enc_pats = labels.fourier_patterns(num_classes, h, w, config.labels.label_set,
                                        tuple(config.labels.cycles))
-    pats = torch.tensor(enc_pats)
+    pats = torch.tensor(enc_pats, device=device)
   kint = config.labels.intensity
 
   def embed(x, pat):  # (1 - K) x + K L, min-max rescaled per image
@@ -98,14 +100,22 @@ def torch_step_fn(config, image_shape, num_classes):
     hi = z.amax((1, 2, 3), keepdim=True)
     return (z - lo) / (hi - lo).clamp_min(1e-6)
 
+  # model.dtype='bfloat16': PyTorch's own mixed precision (autocast: convs and matrix
+  # products in bf16, reductions and losses in float32), as ffjax's units do.
+  amp = config.model.get('dtype', 'float32') == 'bfloat16'
+
   def step(x_u8, y):
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+      return _step(x_u8, y)
+
+  def _step(x_u8, y):
     x = x_u8.float() / 255.
     for opt in opts:
       opt.zero_grad(set_to_none=True)
     total = 0.
     if threshold:
       b = x.shape[0]
-      y_neg = (y + torch.randint(1, num_classes, y.shape)) % num_classes
+      y_neg = (y + torch.randint(1, num_classes, y.shape, device=device)) % num_classes
       hcur = torch.cat([embed(x, pats[y]), embed(x, pats[y_neg])])
       for l, u in enumerate(units):
         y_l, hcur = u(hcur.detach())
@@ -148,21 +158,24 @@ def torch_step_fn(config, image_shape, num_classes):
   return step
 
 
-def measure_torch(config, steps, repeats):
+def measure_torch(config, steps, repeats, device='cpu'):
   import torch
+  if device == 'cuda':
+    torch.backends.cudnn.benchmark = True  # let cuDNN pick its fastest kernels (as users do)
   k, h, w, c, _, _ = data.DATASETS[config.data.name]
   bsz = config.train.batch_size
-  step = torch_step_fn(config, (h, w, c), k)
+  step = torch_step_fn(config, (h, w, c), k, device)
   rng = np.random.default_rng(0)
-  xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8)) for _ in range(4)]
-  ys = [torch.tensor(rng.integers(0, k, bsz)) for _ in range(4)]
+  xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8), device=device)
+        for _ in range(4)]
+  ys = [torch.tensor(rng.integers(0, k, bsz), device=device) for _ in range(4)]
   for i in range(3):
     step(xs[i % 4], ys[i % 4])
 
   def run():
     for i in range(steps):
       loss = step(xs[i % 4], ys[i % 4])
-    float(loss.detach())
+    float(loss.detach())  # waits for the device
 
   med, spread = throughput.timed(run, repeats)
   return dict(images_per_sec=steps * bsz / med, spread=spread)
@@ -174,18 +187,25 @@ def main():
   ap.add_argument('configs', nargs='+')
   ap.add_argument('--steps', type=int, default=10)
   ap.add_argument('--repeats', type=int, default=5)
+  ap.add_argument('--batch', type=int, default=0, help="train.batch_size (default: the config's)")
+  ap.add_argument('--torch_device', default='',
+                  help="'cpu' | 'cuda' (default: cuda when JAX runs on a GPU and torch sees one)")
   a = ap.parse_args()
   import jax
   dev = jax.devices()[0]
+  tdev = a.torch_device or ('cuda' if dev.platform == 'gpu' and torch.cuda.is_available() else 'cpu')
   for spec in a.configs:
     config = throughput.load(spec)
+    if a.batch:
+      config.train.batch_size = a.batch
     j = throughput.measure(config, a.steps, a.repeats)
-    t = measure_torch(config, a.steps, a.repeats)
+    t = measure_torch(config, a.steps, a.repeats, tdev)
     print(json.dumps({
         'bench': 'torch_step', 'config': spec, 'method': config.method,
         'objective': 'bp' if config.method == 'bp' else config.objective.get('kind', 'threshold'),
         'batch_size': config.train.batch_size,
         'device': f'{dev.platform}:{dev.device_kind}', 'cores': os.cpu_count(),
+        'dtype': config.model.get('dtype', 'float32'), 'torch_device': tdev,
         'jax': jax.__version__, 'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
         'ffjax_images_per_sec': round(j['images_per_sec'], 1),
         'torch_images_per_sec': round(t['images_per_sec'], 1),

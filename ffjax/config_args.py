@@ -159,6 +159,8 @@ def validate(config, num_devices: int = 1) -> None:
           m.get('bn_position'), "must be 'pre_act' or 'post_pool'")
     _need(m.get('conv_impl', 'auto') in ('auto', 'lax', 'matmul'), 'model.conv_impl',
           m.get('conv_impl'), "must be 'auto', 'lax' or 'matmul'")
+  _need(m.get('dtype', 'float32') in ('float32', 'bfloat16'), 'model.dtype', m.get('dtype'),
+        "must be 'float32' or 'bfloat16'")
   _need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
   if m.get('norms'):
     _need(len(m.norms) == len(m.widths), 'model.norms', m.norms, 'needs one value per unit')

@@ -85,6 +85,9 @@ def get_base() -> ml_collections.ConfigDict:
                                # convolution, weight gradient as matrix products (conv.py;
                                # faster on XLA:CPU, benchmarks/conv_grad.py) | 'auto': matmul
                                # on CPU for kernels up to 3x3, else lax
+      dtype='float32',         # the units' convolutions / matrix products: 'float32' |
+                               # 'bfloat16' (mixed precision, for GPUs: parameters, batch
+                               # norm, goodness and losses stay float32)
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))
@@ -151,7 +154,7 @@ def get_base() -> ml_collections.ConfigDict:
 
 def apply_common_args(c, args: dict) -> None:
   """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N,
-  conv=auto|lax|matmul (model.conv_impl)."""
+  conv=auto|lax|matmul (model.conv_impl), bf16 (model.dtype='bfloat16')."""
   method = args.get('method', 'ff')
   if method not in ('ff', 'bp', 'hybrid'):
     from ffjax.config_args import ConfigError
@@ -172,6 +175,8 @@ def apply_common_args(c, args: dict) -> None:
     c.train.num_epochs = int(args['epochs'])
   if 'conv' in args:
     c.model.conv_impl = args['conv']
+  if args.get('bf16'):
+    c.model.dtype = 'bfloat16'
   if args.get('tiny'):
     # Seconds on a CPU: for tests and for trying the pipeline.
     c.model.widths = tuple(8 for _ in c.model.widths)
@@ -186,4 +191,4 @@ def apply_common_args(c, args: dict) -> None:
     c.train.eval_batch_size = 250
 
 
-COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny', 'conv')
+COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny', 'conv', 'bf16')

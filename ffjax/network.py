@@ -145,12 +145,14 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs) -> Network:
                                 batch_norm=m.get('batch_norm', False), skip=skip,
                                 act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
                                 conv_impl=m.get('conv_impl', 'auto'), groups=groups[l],
-                                bn_position=m.get('bn_position', 'pre_act'), rngs=rngs)
+                                bn_position=m.get('bn_position', 'pre_act'),
+                                dtype=m.get('dtype', 'float32'), rngs=rngs)
       h, w, c = out_shapes[l]
       shapes.append(h * w * c)
     elif m.kind == 'dense':
       unit = units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l], norm=norms[l],
-                                 full_grad_relu=m.full_grad_relu, init=m.init, rngs=rngs)
+                                 full_grad_relu=m.full_grad_relu, init=m.init,
+                                 dtype=m.get('dtype', 'float32'), rngs=rngs)
       h, w, c = 1, 1, m.widths[l]
       shapes.append(c)
     else:

@@ -8,9 +8,15 @@ only one stage's activations per batch cross a device boundary. No gradient cros
 stage, which FF's locality makes exact: the result after `flush` equals training stage
 0 on the whole stream, recording its outputs, then stage 1 on those, and so on (tested).
 
-Scope: one-pass objectives (ASGE, per-class goodness, channel groups) without residual
-skips, batch norm or per-unit schedules; each stage's optimizer counts its own steps.
-Design notes and what throughput to expect: README "Performance".
+Stages are balanced by FLOPs (`unit_flops`: a 7x7 unit on a 28x28 map costs as much
+as many 3x3 units on 4x4 ones) and cut only where nothing else crosses: never inside a
+residual block (a skip's source and its unit share a stage) nor, for hybrid, inside a
+backprop block. A stage is a `network.Network` of its units, so it runs the same
+forward pass (cuts, skips, batch norm) as the whole network.
+
+Scope: one-pass objectives (ASGE, per-class goodness, channel groups), ff or hybrid,
+without per-unit schedules or the linear head; each stage's optimizer counts its own
+steps. Design notes and what throughput to expect: README "Performance".
 """
 from __future__ import annotations
 
@@ -25,30 +31,76 @@ from ffjax import train
 from ffjax.config_args import ConfigError
 
 
-class Stage(nnx.Module):
-  """A contiguous run of units with their own heads."""
+def unit_flops(config, image_shape) -> list[float]:
+  """Each unit's forward FLOPs (2 x multiply-adds of its convolution or product), from
+  the config alone. An FF unit's training step costs about twice that (forward and
+  weight gradient; no input gradient), the same factor for every unit."""
+  m = config.model
+  n = len(m.widths)
+  outs = net_lib.unit_shapes(config, image_shape)
+  ins = [tuple(image_shape)] + outs[:-1]
+  strides = tuple(s or 1 for s in net_lib.per_unit(m.get('strides', ()), n))
+  depthwise = tuple(m.get('depthwise', ())) or (False,) * n
+  groups = tuple(m.get('groups', ())) or (1,) * n
+  flops = []
+  for l, ((h, w, c), cout) in enumerate(zip(ins, m.widths)):
+    if m.kind != 'conv':
+      flops.append(2. * h * w * c * cout)
+      continue
+    g = c if depthwise[l] else groups[l]
+    ho, wo = -(-h // strides[l]), -(-w // strides[l])
+    flops.append(2. * ho * wo * m.kernels[l] ** 2 * (c // g) * cout)
+  return flops
 
-  def __init__(self, units, aux):
-    self.units = nnx.List(units)
-    self.aux = nnx.List(aux)
+
+def allowed_starts(net) -> list[int]:
+  """Units a stage may start at: not inside a residual block (no later unit adds the
+  input of a unit before it) nor inside a hybrid's backprop block (its input is cut)."""
+  n = len(net.units)
+  crossing = lambda c: any(0 <= net.skips[l] < c for l in range(c, n))
+  return [c for c in range(1, n) if net.cuts[c] and not crossing(c)]
 
 
-def stage_bounds(num_units: int, num_stages: int) -> list[tuple[int, int]]:
-  """[(first, end)] of each stage: contiguous, sizes differing by at most one."""
-  if not 1 <= num_stages <= num_units:
-    raise ConfigError(f'{num_stages} pipeline stages for {num_units} units: 1 to {num_units}')
-  cuts = np.linspace(0, num_units, num_stages + 1).round().astype(int)
-  return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+def stage_bounds(costs, num_stages: int, starts=None) -> list[tuple[int, int]]:
+  """[(first, end)] of contiguous stages whose largest summed cost is the smallest
+  possible (a pipeline runs at the pace of its slowest stage), the others as even as
+  that allows (smallest sum of squares next); stages start only at `starts` (default:
+  any unit). costs: one per unit, or the number of units (all 1)."""
+  costs = [1.] * costs if isinstance(costs, int) else [float(c) for c in costs]
+  n = len(costs)
+  starts = sorted(set(range(1, n) if starts is None else starts))
+  if not 1 <= num_stages <= len(starts) + 1:
+    raise ConfigError(f'{num_stages} pipeline stages for {n} units that can be cut before '
+                      f'{len(starts)} of them: 1 to {len(starts) + 1} stages')
+  edges = [0] + starts + [n]
+  acc = np.concatenate([[0.], np.cumsum(costs)])
+  # best[s][i]: (largest stage cost, sum of squared stage costs) of the best cut of
+  # units [0, edges[i]) into s stages, compared in that order.
+  inf = (float('inf'), float('inf'))
+  best = [[inf] * len(edges) for _ in range(num_stages + 1)]
+  arg = [[0] * len(edges) for _ in range(num_stages + 1)]
+  best[0][0] = (0., 0.)
+  for s in range(1, num_stages + 1):
+    for i in range(1, len(edges)):
+      for j in range(i):
+        c = acc[edges[i]] - acc[edges[j]]
+        v = (max(best[s - 1][j][0], c), best[s - 1][j][1] + c * c)
+        if v < best[s][i]:
+          best[s][i], arg[s][i] = v, j
+  bounds, i = [], len(edges) - 1
+  for s in range(num_stages, 0, -1):
+    j = arg[s][i]
+    bounds.append((edges[j], edges[i]))
+    i = j
+  return bounds[::-1]
 
 
 def check(config) -> None:
-  m, o = config.model, config.optim
+  o = config.optim
   kind = config.objective.get('kind', 'threshold')
   problems = [
-      (config.method == 'ff', f'method={config.method!r} (pipelining is for layer-wise ff)'),
+      (config.method in ('ff', 'hybrid'), f'method={config.method!r} (pipelining is for local training)'),
       (kind in net_lib.ONE_PASS, f'objective.kind={kind!r} (needs a one-pass objective)'),
-      (not any(j >= 0 for j in m.get('skips', ())), 'model.skips (residual units)'),
-      (not m.get('batch_norm'), 'model.batch_norm'),
       (not o.get('unit_lr_scale') and not o.get('unit_stop_epochs'), 'per-unit schedules'),
       (not config.predict.get('linear_head'), 'predict.linear_head'),
   ]
@@ -57,7 +109,17 @@ def check(config) -> None:
     raise ConfigError('pipelining does not support ' + '; '.join(bad))
 
 
-def _stage_step(config, graphdef, tx, first: int, is_first: bool):
+def stage_network(net, a: int, b: int) -> net_lib.Network:
+  """Units [a, b) of net, with their heads, as a network of their own: skips and
+  scored units renumbered from a; the network's input normalization on stage 0 only."""
+  rel = lambda j: j - a if j >= 0 else -1
+  return net_lib.Network(list(net.units[a:b]), None, (), net.input_norm if a == 0 else 'none',
+                         list(net.aux[a:b]), cuts=net.cuts[a:b],
+                         scored=[l - a for l in net.scored if a <= l < b],
+                         skips=[rel(j) for j in net.skips[a:b]])
+
+
+def _stage_step(config, graphdef, tx, first: int, is_first: bool, trained):
   base_key = jax.random.key(config.seed)
 
   def step(params, opt_state, h, y, t):
@@ -66,17 +128,22 @@ def _stage_step(config, graphdef, tx, first: int, is_first: bool):
 
     def loss_fn(p):
       stage = nnx.merge(graphdef, p)
-      total, metrics, hh = 0., {}, h
-      for i, (unit, head) in enumerate(zip(stage.units, stage.aux)):
-        y_l, hh = net_lib.apply_unit(unit, hh, local=True)
-        loss_l, m = train.spatial_objective(first + i, True, head, y_l, y)
+      ys, hs = net_lib.forward(stage, h, local=True)  # the whole network's forward pass
+      total, metrics = 0., {}
+      for i in stage.scored:
+        loss_l, m = train.spatial_objective(first + i, first + i in trained, stage.aux[i], ys[i], y)
         total += loss_l
         metrics.update(m)
-      return total, (metrics, jax.lax.stop_gradient(hh))
+      return total, (metrics, jax.lax.stop_gradient(hs[-1]), nnx.state(stage, nnx.BatchStat))
 
-    (_, (metrics, h_out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    (_, (metrics, h_out, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, h_out, metrics
+    params = optax.apply_updates(params, updates)
+    if jax.tree.leaves(stats):  # batch norm: the forward pass's running averages (as train.py)
+      stage = nnx.merge(graphdef, params)
+      nnx.update(stage, stats)
+      params = nnx.state(stage)
+    return params, opt_state, h_out, metrics
 
   return jax.jit(step, donate_argnums=(0, 1))
 
@@ -94,18 +161,19 @@ class Pipeline:
     check(config)
     net = net_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
     self.net_graphdef, self.net_params = nnx.split(net)
-    self.bounds = stage_bounds(len(net.units), len(devices))
+    self.bounds = stage_bounds(unit_flops(config, image_shape), len(devices), allowed_starts(net))
     self.devices = list(devices)
     tx, _ = train.make_optimizer(config, total_steps)
+    trained = train.trained_units(config, len(net.units))
     self.graphdefs, self.params, self.opt, self.steps = [], [], [], []
     for s, (a, b) in enumerate(self.bounds):
-      gd, p = nnx.split(Stage(list(net.units[a:b]), list(net.aux[a:b])))
+      gd, p = nnx.split(stage_network(net, a, b))
       # Own copies: the stage step donates its buffers, the whole network keeps its own.
       p = jax.device_put(jax.tree.map(lambda v: jnp.array(v, copy=True), p), self.devices[s])
       self.graphdefs.append(gd)
       self.params.append(p)
       self.opt.append(jax.device_put(tx.init(p), self.devices[s]))
-      self.steps.append(_stage_step(config, gd, tx, a, s == 0))
+      self.steps.append(_stage_step(config, gd, tx, a, s == 0, trained))
     self.inflight = [None] * len(self.bounds)  # (h, y, t) waiting for each stage
     self.t = 0
 

@@ -96,14 +96,19 @@ class ConvUnit(nnx.Module):
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
                skip: tuple[int, int] | None = None, act: str = 'relu', depthwise: bool = False,
                se: bool = False, conv_impl: str = 'auto', groups: int = 1,
-               bn_position: str = 'pre_act', rngs: nnx.Rngs):
+               bn_position: str = 'pre_act', dtype: str = 'float32', rngs: nnx.Rngs):
     if depthwise and width != in_ch:
       raise ValueError(f'a depthwise unit keeps its {in_ch} channels, not {width}')
     groups = in_ch if depthwise else groups
+    # Mixed precision: dtype 'bfloat16' runs the convolutions (the FLOPs) in bf16 and
+    # returns their outputs as float32; parameters, batch norm, goodness and losses
+    # stay float32 (a goodness is a sum over thousands of squares).
+    self.dtype = jnp.dtype(dtype)
+    conv_dtype = None if self.dtype == jnp.float32 else self.dtype
     # conv_impl 'matmul': the same convolution, its weight gradient written as matrix
     # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
-                         feature_group_count=groups, rngs=rngs)
+                         feature_group_count=groups, dtype=conv_dtype, rngs=rngs)
     if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3,
       # grouped and depthwise convs of any kernel
       cpu = jax.default_backend() == 'cpu'
@@ -119,15 +124,17 @@ class ConvUnit(nnx.Module):
     # the ReLU; a 1x1 conv (+ batch norm) projects it when its shape differs.
     project = skip is not None and (skip[0] != width or skip[1] != 1)
     self.proj = (nnx.Conv(skip[0], width, (1, 1), strides=skip[1], use_bias=not batch_norm,
-                          rngs=rngs) if project else None)
+                          dtype=conv_dtype, rngs=rngs) if project else None)
     self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if project and batch_norm else None
     self.se = SqueezeExcite(width, rngs=rngs) if se else None
     self.pool, self.pool_kind, self.norm, self.act, self.stride = pool, pool_kind, norm, act, stride
 
   def _conv(self, h):
     if not self.use_matmul:
-      return self.conv(h)
-    z = ffconv.conv(h, self.conv.kernel[...], self.stride, self.groups)
+      return self.conv(h).astype(jnp.float32)  # nnx.Conv casts its input and kernel to dtype
+    cd = self.dtype
+    z = ffconv.conv(h.astype(cd), self.conv.kernel[...].astype(cd), self.stride, self.groups)
+    z = z.astype(jnp.float32)
     return z + self.conv.bias[...] if self.conv.bias is not None else z
 
   def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):
@@ -136,7 +143,7 @@ class ConvUnit(nnx.Module):
     if skip_BxHxWxC is not None:
       sk = skip_BxHxWxC
       if self.proj is not None:
-        sk = self.proj(sk)
+        sk = self.proj(sk).astype(jnp.float32)
         sk = self.proj_bn(sk) if self.proj_bn is not None else sk
       z = z + sk
     y = ACTS[self.act](z)
@@ -151,11 +158,14 @@ class DenseUnit(nnx.Module):
   """flatten -> linear -> ReLU -> (y, normalized y)."""
 
   def __init__(self, in_features: int, width: int, *, norm: str = 'rms',
-               full_grad_relu: bool = False, init: str = 'lecun', rngs: nnx.Rngs):
+               full_grad_relu: bool = False, init: str = 'lecun', dtype: str = 'float32',
+               rngs: nnx.Rngs):
     kw = dict(kernel_init=hinton_init) if init == 'hinton' else {}
+    if jnp.dtype(dtype) != jnp.float32:  # the matrix product in dtype, the rest float32
+      kw['dtype'] = jnp.dtype(dtype)
     self.linear = nnx.Linear(in_features, width, rngs=rngs, **kw)
     self.norm, self.full_grad_relu = norm, full_grad_relu
 
   def __call__(self, h):
-    y = relu(self.linear(h.reshape(h.shape[0], -1)), self.full_grad_relu)
+    y = relu(self.linear(h.reshape(h.shape[0], -1)).astype(jnp.float32), self.full_grad_relu)
     return y, NORMS[self.norm](y)

@@ -21,3 +21,17 @@ def test_streamed_temporaries_stay_flat_as_depth_grows():
   per_unit = {m: (temp[(m, 12)] - temp[(m, 4)]) / 8 for m in ('asge', 'asge_streamed')}
   assert per_unit['asge'] > act, (per_unit, act)                # fused: maps of every unit
   assert per_unit['asge_streamed'] < 0.25 * act, (per_unit, act)  # streamed: about none
+
+
+def test_throughput_counts_a_convolutions_flops():
+  # The figure behind tflops and the fraction of peak: XLA's count of a conv is its
+  # 2 B Cin Cout x (multiply-adds inside the image): of a 16-wide axis, a 3-tap SAME
+  # kernel puts 14 * 3 + 2 * 2 = 46 taps on real pixels (not 16 * 3).
+  import jax
+  from benchmarks import throughput
+  from ffjax import conv
+  x, w = jax.numpy.ones((4, 16, 16, 8)), jax.numpy.ones((3, 3, 8, 12))
+  flops = throughput.step_flops(jax.jit(conv.conv_lax), x, w)
+  assert flops == 2 * 4 * 8 * 12 * 46 * 46, flops
+  assert throughput.datasheet_peak('NVIDIA H100 80GB HBM3', 'bfloat16') == 989.4
+  assert throughput.datasheet_peak('cpu', 'float32') is None

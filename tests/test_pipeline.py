@@ -1,5 +1,6 @@
 """Unit-parallel pipelining: stage s trains on batch t - s at call t; the result is the
-stream trained stage after stage, on 4 (forced CPU) devices as on one."""
+stream trained stage after stage, on 4 (forced CPU) devices as on one; stages balanced
+by FLOPs and never cut inside a residual block."""
 import os
 import subprocess
 import sys
@@ -13,16 +14,16 @@ from conftest import REPO, load_config
 from ffjax import config_args, data as data_lib, parallel, pipeline, train
 
 
-def _config():
-  c = load_config('asge_mnist', 'tiny')  # 6 units, ASGE heads
+def _config(name='asge_mnist', arg='tiny'):
+  c = load_config(name, arg)  # asge_mnist: 6 units, ASGE heads
   c.optim.schedule = 'constant'  # the same lr whatever each side takes as total steps
   config_args.validate(c)
   return c
 
 
-def _batches(c, n):
+def _batches(c, n, shape=(28, 28, 1)):
   rng = np.random.default_rng(0)
-  return [(rng.integers(0, 255, (c.train.batch_size, 28, 28, 1), dtype=np.uint8),
+  return [(rng.integers(0, 255, (c.train.batch_size,) + shape, dtype=np.uint8),
            rng.integers(0, 10, c.train.batch_size).astype(np.int32)) for _ in range(n)]
 
 
@@ -30,41 +31,57 @@ def _leaves(net):
   return [np.asarray(v) for v in jax.tree.leaves(nnx.state(net, nnx.Param))]
 
 
-def test_one_stage_is_the_trainers_step():
-  c = _config()
-  batches = _batches(c, 3)
-  pipe = pipeline.Pipeline(c, (28, 28, 1), 10, jax.devices()[:1], total_steps=30)
+# ASGE; a residual net with batch norm (ResNet-18's blocks: skips, projections).
+CASES = [('asge_mnist', 'tiny', (28, 28, 1), 'mnist'),
+         ('resnet18_cifar10', 'tiny', (32, 32, 3), 'cifar10')]
+
+
+@pytest.mark.parametrize('name,arg,shape,ds', CASES + [('asge_mnist', 'tiny,method=hybrid', (28, 28, 1), 'mnist')])
+def test_one_stage_is_the_trainers_step(name, arg, shape, ds):
+  c = _config(name, arg)
+  batches = _batches(c, 3, shape)
+  pipe = pipeline.Pipeline(c, shape, 10, jax.devices()[:1], total_steps=30)
   for x, y in batches:
     pipe.step(x, y)
   pipe.flush()
   tr = data_lib.Split(batches[0][0], batches[0][1], 'train')
   mesh = parallel.make_mesh()
-  s = train.init_state(c, data_lib.Dataset('mnist', 10, tr, None, tr), mesh)
+  s = train.init_state(c, data_lib.Dataset(ds, 10, tr, None, tr), mesh)
   step = train.make_train_step(c, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
   state = s['state']
   for x, y in batches:
     state, _ = step(state, *parallel.put_batch(mesh, x, y))
   ref = nnx.merge(s['graphdef'], jax.device_get(state['params']))
-  for a, b in zip(_leaves(pipe.network()), _leaves(ref)):
+  every = lambda net: [np.asarray(v) for v in jax.tree.leaves(nnx.state(net))]  # + BN statistics
+  for a, b in zip(every(pipe.network()), every(ref)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_pipelined_equals_training_stage_after_stage():
-  c = _config()
-  batches = _batches(c, 4)
+@pytest.mark.parametrize('name,arg,shape,ds', CASES)
+def test_pipelined_equals_training_stage_after_stage(name, arg, shape, ds):
+  c = _config(name, arg)
+  batches = _batches(c, 4, shape)
   dev = jax.devices()[0]
-  pipe = pipeline.Pipeline(c, (28, 28, 1), 10, [dev] * 3, total_steps=30)
-  assert pipe.bounds == [(0, 2), (2, 4), (4, 6)]
+  pipe = pipeline.Pipeline(c, shape, 10, [dev] * 3, total_steps=30)
+  first = [a for a, _ in pipe.bounds]
+  skips = pipe.network().skips
+  assert pipe.bounds == pipeline.stage_bounds(pipeline.unit_flops(c, shape), 3,
+                                              pipeline.allowed_starts(pipe.network()))
+  # (ASGE tiny: the pooled units are cheap, [(0, 1), (1, 2), (2, 6)]); no skip reaches
+  # across a stage boundary
+  assert len(first) == 3 and all(skips[l] < 0 or skips[l] >= a for a, b in pipe.bounds for l in range(a, b))
   seen = []
   for x, y in batches:
     m = pipe.step(x, y)
-    seen.append(sorted(k for k in m if k.startswith('loss_u')))
-  assert seen[0] == ['loss_u1', 'loss_u2'] and seen[1] == [f'loss_u{i}' for i in (1, 2, 3, 4)]
-  assert seen[2] == [f'loss_u{i}' for i in range(1, 7)]  # filled: every stage busy
+    seen.append(sorted(int(k[6:]) for k in m if k.startswith('loss_u')))
+  b1, b2 = pipe.bounds[0][1], pipe.bounds[1][1]
+  assert seen[0] == list(range(1, b1 + 1)) and seen[1] == list(range(1, b2 + 1))
+  assert seen[2] == list(range(1, len(c.model.widths) + 1))  # filled: every stage busy
   pipe.flush()
   # Reference: stage 0 over the whole stream (recording its outputs), then stage 1 on
   # those, then stage 2: what the pipeline must equal, batch for batch.
-  ref = pipeline.Pipeline(c, (28, 28, 1), 10, [dev] * 3, total_steps=30)
+  ref = pipeline.Pipeline(c, shape, 10, [dev] * 3, total_steps=30)
+  ref.steps = pipe.steps  # the same jitted stage steps (pure functions): compiled once
   stream = [(x, y, t) for t, (x, y) in enumerate(batches)]
   for s in range(3):
     out = []
@@ -76,12 +93,33 @@ def test_pipelined_equals_training_stage_after_stage():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_stages_balance_flops_and_respect_blocks():
+  assert pipeline.stage_bounds(6, 3) == [(0, 2), (2, 4), (4, 6)]  # equal costs: equal sizes
+  # A costly first unit gets a stage of its own; the slowest stage is as fast as can be.
+  assert pipeline.stage_bounds([8, 1, 1, 1, 1, 4], 3) == [(0, 1), (1, 5), (5, 6)]
+  assert pipeline.stage_bounds([8, 1, 1, 1, 1, 4], 3, starts=[2, 4]) == [(0, 2), (2, 4), (4, 6)]
+  # The FLOPs come from the config: a 7x7 unit on a 28x28 map, 3x3 ones on 14x14.
+  c = load_config('mnist', 'tiny')
+  c.model.widths, c.model.kernels, c.model.pools = (16, 16, 16), (7, 3, 3), (2, 1, 1)
+  f = pipeline.unit_flops(c, (28, 28, 1))
+  assert f == [2. * 28 * 28 * 49 * 1 * 16, 2. * 14 * 14 * 9 * 16 * 16, 2. * 14 * 14 * 9 * 16 * 16]
+  # ResNet-18: a stage may start only where no skip crosses: at a block's first unit.
+  from ffjax import network
+  r = _config('resnet18_cifar10', 'tiny')
+  net = network.build(r, (32, 32, 3), 10, nnx.Rngs(0))
+  starts = pipeline.allowed_starts(net)
+  assert starts and all(r.model.skips[c_] < 0 for c_ in starts)
+  hyb = network.build(_config('asge_mnist', 'tiny,method=hybrid'), (28, 28, 1), 10, nnx.Rngs(0))
+  assert pipeline.allowed_starts(hyb) == [2, 4]  # hybrid: whole backprop blocks of 2 units
+  assert all(r.model.skips[l] < 0 or not any(r.model.skips[l] < s_ <= l for s_ in starts)
+             for l in range(len(net.units)))
+
+
 def test_unsupported_configs_are_refused():
-  c = load_config('resnet18_cifar10', 'tiny')
-  with pytest.raises(config_args.ConfigError, match='skips'):
-    pipeline.check(c)
   with pytest.raises(config_args.ConfigError, match='one-pass'):
     pipeline.check(load_config('mnist', 'tiny'))
+  with pytest.raises(config_args.ConfigError, match='method'):
+    pipeline.check(load_config('asge_mnist', 'tiny,method=bp'))
   with pytest.raises(config_args.ConfigError, match='stages'):
     pipeline.stage_bounds(4, 5)
 
