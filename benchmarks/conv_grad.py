@@ -14,9 +14,12 @@ gradient. This prints one JSON line per (shape, op, implementation): millisecond
 in XLA's own lowering (`lax`: what jax.grad emits), as patches x matrix (`patches`:
 im2col by slicing, then one matrix product), as k*k products of shifted views
 (`shifted`: no patches array; `shifted, transposed lhs`: the same with the transpose left
-to the dot), as the swapped-role convolution written out (`swapped conv`), and in PyTorch (`torch`, if installed) on the same
-machine; `im2col` times building the patches alone (by XLA's patches op, itself a
-convolution, or by slicing).
+to the dot; `shifted, batch chunks`: over 10 slices of the batch in a scan, so copies
+stay in cache; `column shifts stacked`: k products of the k column shifts stacked on
+channels; `H-major`: an (H, W, B, C) layout where a row shift is a contiguous slab), as
+the swapped-role convolution written out (`swapped conv`), and in PyTorch (`torch`, if
+installed) on the same machine; `im2col` times building the patches alone (by XLA's
+patches op, itself a convolution, or by slicing).
 """
 import argparse
 import json
@@ -51,6 +54,38 @@ def weight_grad_transposed_lhs(x, g, k):
   c, o = x.shape[-1], g.shape[-1]
   g_NxO = g.reshape(-1, o)
   return jnp.stack([v.reshape(-1, c).T @ g_NxO for v in ffconv.shifted(x, k)]).reshape(k, k, c, o)
+
+
+def weight_grad_chunked(x, g, k, chunks=10):
+  """Shifted products over batch slices (lax.scan), summed: smaller copies, in cache."""
+  n = max(d for d in range(1, chunks + 1) if x.shape[0] % d == 0)
+  xs, gs = (a.reshape((n, a.shape[0] // n) + a.shape[1:]) for a in (x, g))
+  step = lambda acc, xg: (acc + ffconv.weight_grad_shifted(xg[0], xg[1], k), None)
+  return jax.lax.scan(step, jnp.zeros((k, k, x.shape[-1], g.shape[-1])), (xs, gs))[0]
+
+
+def weight_grad_col_stacked(x, g, k):
+  """The k column shifts stacked on channels once; then k products (O, N) x (N, k C)."""
+  c, o = x.shape[-1], g.shape[-1]
+  (ph, oh), (pw, ow) = ffconv.same_pads(x.shape[1], k, 1), ffconv.same_pads(x.shape[2], k, 1)
+  g_OxN = jnp.transpose(g.reshape(-1, o))
+  xp = jnp.pad(x, ((0, 0), ph, pw, (0, 0)))
+  xs = jnp.concatenate([xp[:, :, j:j + ow, :] for j in range(k)], axis=-1)
+  dw = [g_OxN @ xs[:, i:i + oh].reshape(-1, k * c) for i in range(k)]
+  return jnp.transpose(jnp.stack(dw).reshape(k, o, k, c), (0, 2, 3, 1))
+
+
+def weight_grad_hmajor(x, g, k):
+  """(Hp, Wp, B, C) layout: one copy per column shift, row shifts as contiguous slabs."""
+  c, o = x.shape[-1], g.shape[-1]
+  (ph, oh), (pw, ow) = ffconv.same_pads(x.shape[1], k, 1), ffconv.same_pads(x.shape[2], k, 1)
+  xp = jnp.pad(jnp.transpose(x, (1, 2, 0, 3)), (ph, pw, (0, 0), (0, 0)))
+  g_OxN = jnp.transpose(jnp.transpose(g, (1, 2, 0, 3)).reshape(-1, o))
+  dw = []
+  for j in range(k):
+    col = xp[:, j:j + ow]
+    dw += [g_OxN @ col[i:i + oh].reshape(-1, c) for i in range(k)]
+  return jnp.transpose(jnp.stack(dw).reshape(k, k, o, c), (1, 0, 3, 2))
 
 
 def median_ms(fn, repeats, inner=5):
@@ -115,6 +150,9 @@ def jax_ops(b, h, w, ci, co, k):
   s_dw = jax.jit(lambda x, g: ffconv.weight_grad_shifted(x, g, k))
   c_dw = jax.jit(lambda x, g: weight_grad_swapped(x, g, k))
   t_dw = jax.jit(lambda x, g: weight_grad_transposed_lhs(x, g, k))
+  more = {'shifted, batch chunks': weight_grad_chunked, 'column shifts stacked': weight_grad_col_stacked,
+          'H-major': weight_grad_hmajor}
+  more = {name: jax.jit(lambda x, g, f=f: f(x, g, k)) for name, f in more.items()}
   xla_p = jax.jit(lambda x: jax.lax.conv_general_dilated_patches(
       x, (k, k), (1, 1), 'SAME', dimension_numbers=('NHWC', 'OIHW', 'NHWC')))
   sl_p = jax.jit(lambda x: ffconv.patches(x, k))
@@ -126,6 +164,7 @@ def jax_ops(b, h, w, ci, co, k):
          ('dw', 'shifted'): lambda: s_dw(x, g).block_until_ready(),
          ('dw', 'swapped conv'): lambda: c_dw(x, g).block_until_ready(),
          ('dw', 'shifted, transposed lhs'): lambda: t_dw(x, g).block_until_ready(),
+         **{('dw', name): (lambda f=f: f(x, g).block_until_ready()) for name, f in more.items()},
          ('im2col', 'lax patches op'): lambda: xla_p(x).block_until_ready(),
          ('im2col', 'slices'): lambda: sl_p(x).block_until_ready()}
   # Same numbers, or the timing means nothing.
@@ -133,6 +172,8 @@ def jax_ops(b, h, w, ci, co, k):
   np.testing.assert_allclose(s_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
   np.testing.assert_allclose(c_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
   np.testing.assert_allclose(t_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  for f in more.values():
+    np.testing.assert_allclose(f(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
   return ops
 
 
