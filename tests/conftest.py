@@ -121,3 +121,21 @@ def param_layout(net):
   from flax import nnx
   _, params = nnx.split(net)
   return [(jax.tree_util.keystr(p), np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(params)]
+
+
+def train_steps(config, x, y, n: int = 2, image_shape=(28, 28, 1), num_classes: int = 10):
+  """The trainer's own jitted step, n times on one batch, from a fresh state. Returns
+  (initial parameter leaves, copied: the step donates its state), final leaves, and
+  each step's metrics)."""
+  import jax
+  from ffjax import labels, parallel, train
+  net, graphdef, tx, _, state = train.fresh_state(config, image_shape, num_classes, 10)
+  enc = labels.make_encoder(config.labels, num_classes, *image_shape[:2])
+  step = train.make_train_step(config, enc, graphdef, tx, parallel.make_mesh(),
+                               train.trained_units(config, len(net.units)))
+  p0 = [np.array(p) for p in jax.tree.leaves(state['params'])]
+  metrics = []
+  for _ in range(n):
+    state, m = step(state, x, y)
+    metrics.append(m)
+  return p0, jax.tree.leaves(state['params']), metrics

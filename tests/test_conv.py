@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config
-from ffjax import config_args, conv, network, train, units
+from conftest import load_config, train_steps
+from ffjax import config_args, conv, units
 
 
 # Each of weight_grad's three paths: patches (C k^2 <= 36), shifted products, lax (k > 3).
@@ -47,25 +47,14 @@ def test_matmul_unit_equals_lax_unit():
 @pytest.mark.parametrize('name', ['mnist', 'asge_mnist'])
 def test_a_training_step_is_the_same_with_matmul(name):
   # The whole FF step (threshold with labels and head; ASGE): same parameters after it.
+  x = jax.random.randint(jax.random.key(1), (50, 28, 28, 1), 0, 256).astype(jnp.uint8)
+  y = jnp.arange(50) % 10
   out = []
   for impl in ('lax', 'matmul'):
     c = load_config(name, 'tiny')
     c.model.conv_impl = impl
     config_args.validate(c)
-    net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
-    graphdef, params = nnx.split(net)
-    tx, _ = train.make_optimizer(c, 10)
-    from ffjax import labels, parallel
-    enc = labels.make_encoder(c.labels, 10, 28, 28)
-    mesh = parallel.make_mesh()
-    step = train.make_train_step(c, enc, graphdef, tx, mesh, train.trained_units(c, len(net.units)))
-    state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
-             'peer': [], 'elapsed_s': jnp.zeros(())}
-    x = jax.random.randint(jax.random.key(1), (50, 28, 28, 1), 0, 256).astype(jnp.uint8)
-    y = jnp.arange(50) % 10
-    state, _ = step(state, x, y)
-    state, _ = step(state, x, y)
-    out.append(jax.tree.leaves(state['params']))
+    out.append(train_steps(c, x, y)[1])
   for a, b in zip(*out):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 

@@ -1,12 +1,11 @@
 """Mixed precision (model.dtype='bfloat16'): bf16 convolutions, everything else float32."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config
-from ffjax import config_args, labels, network, parallel, train, units
+from conftest import load_config, train_steps
+from ffjax import config_args, units
 
 
 def _rel(a, b):
@@ -52,20 +51,10 @@ def _two_steps(name, dtype):
   c = load_config(name, 'tiny')
   c.model.dtype = dtype
   config_args.validate(c)
-  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
-  graphdef, params = nnx.split(net)
-  tx, _ = train.make_optimizer(c, 10)
-  enc = labels.make_encoder(c.labels, 10, 28, 28)
-  step = train.make_train_step(c, enc, graphdef, tx, parallel.make_mesh(),
-                               train.trained_units(c, len(net.units)))
-  state = {'step': jnp.zeros((), jnp.int32), 'params': params, 'opt_state': tx.init(params),
-           'peer': [], 'elapsed_s': jnp.zeros(())}
   x = jax.random.randint(jax.random.key(1), (50, 28, 28, 1), 0, 256).astype(jnp.uint8)
   y = jnp.arange(50) % 10
-  p0 = [np.array(p) for p in jax.tree.leaves(params)]  # the step donates its state
-  state, m1 = step(state, x, y)
-  state, m2 = step(state, x, y)
-  return p0, jax.tree.leaves(state['params']), float(m1['loss']), float(m2['loss'])
+  p0, p, (m1, m2) = train_steps(c, x, y)
+  return p0, p, float(m1['loss']), float(m2['loss'])
 
 
 @pytest.mark.parametrize('name', ['mnist', 'asge_mnist'])
