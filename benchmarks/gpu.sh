@@ -7,7 +7,16 @@
 #   bash benchmarks/gpu.sh torch        the same steps against PyTorch (torch_step, cuda)
 #   bash benchmarks/gpu.sh memory       peak memory versus depth (compiled memory analysis)
 #   bash benchmarks/gpu.sh inference    per-image cost of the predictors
+#   bash benchmarks/gpu.sh loop         the training loop against its step (device and host
+#                                       loops, float32 and bf16, a population of 5), then the
+#                                       paper's FF-CNN trained until LOOP_TRAIN_S (default 300 s)
+#                                       runs out; needs MNIST in FFJAX_DATA_DIR (see below)
 #   SMOKE=1 bash benchmarks/gpu.sh all  every part on tiny configs, seconds (checks the script)
+#
+# The loop part trains on MNIST: `bash ../shared/tools/device_data.sh mnist` puts it in the
+# ignored .devdata/part1 (11 MB); carry .devdata with .whl, and set
+# FFJAX_DATA_DIR=$PWD/.devdata/part1. One call:
+#   LOOP_TRAIN_S=300 FFJAX_DATA_DIR=$PWD/.devdata/part1 bash benchmarks/gpu.sh loop
 #
 # On a machine without ml-collections (the lent GPU machines have jax, flax, optax, chex,
 # orbax and torch, not ml-collections), put its wheel in the ignored .whl/ first, where
@@ -72,8 +81,40 @@ part_inference() {
       $(spec configs/cwcomp.py) --batch $([ "$smoke" = 1 ] && echo 50 || echo 1000)
 }
 
+part_loop() {
+  # Step versus loop images/s (issue "trainer": loop >= 90% of the step), single runs and
+  # a population of 5 seeds (<= 2x the time of one).
+  local cs=("$(spec configs/mnist.py)" "$(spec configs/mnist.py:bf16)" "$(spec configs/asge_mnist.py)"
+            "$(spec configs/asge_mnist.py:bf16)" "$(spec configs/asge_cifar10.py:bf16)")
+  run python -m benchmarks.throughput "${cs[@]}" --steps $steps --repeats $repeats
+  run python -m benchmarks.throughput "$(spec configs/mnist.py:bf16)" "$(spec configs/asge_mnist.py:bf16)" \
+      --population 5 --steps $steps --repeats $repeats --loop device
+  # The paper's FF-CNN (3 x 128 7x7, batch 50) in bf16 at lr 5e-4, 50 epochs, evaluated
+  # every 10, for as long as LOOP_TRAIN_S allows: SIGTERM at the limit saves a checkpoint
+  # (the same command resumes it); minutes per epoch are in its metrics.jsonl.
+  local t=${LOOP_TRAIN_S:-300} wd=$out/ffcnn_paper_bf16
+  [ "$smoke" = 1 ] && t=120
+  echo "+ experiments.main paper FF-CNN for ${t}s" >&2
+  timeout -s TERM "$t" python -m experiments.main --config="$(spec configs/mnist.py:bf16,epochs=50)" \
+      --config.optim.lr=5e-4 --config.train.eval_every_epochs=10 --config.plots=False \
+      --workdir="$wd" 2>&1 | tail -n 20
+  python - "$wd" <<'PY' | tee -a "$log"
+import json, sys
+from ffjax import metrics
+recs = metrics.read(sys.argv[1])
+ips = [r['images_per_sec'] for r in recs if 'images_per_sec' in r][1:]
+ev = [r for r in recs if any(k.startswith('val/acc') for k in r)]
+ends = [r for r in recs if 'elapsed_s' in r and 'epoch' in r and 'images_per_sec' not in r]
+out = {'bench': 'loop_train', 'workdir': sys.argv[1], 'epochs_done': len(ends),
+       'images_per_sec_median': sorted(ips)[len(ips) // 2] if ips else None,
+       'minutes_per_epoch': ends[-1]['elapsed_s'] / 60 / len(ends) if ends else None,
+       'val': {k: v for k, v in (ev[-1] if ev else {}).items() if k.startswith('val/acc_')}}
+print(json.dumps(out))
+PY
+}
+
 case $part in
-  throughput|torch|memory|inference) "part_$part";;
-  all) part_throughput; part_torch; part_memory; part_inference;;
+  throughput|torch|memory|inference|loop) "part_$part";;
+  all) part_throughput; part_torch; part_memory; part_inference; part_loop;;
   *) sed -n '2,16p' "$0"; exit 2;;
 esac

@@ -15,7 +15,7 @@ Modes:
   bp_remat      backprop, every unit rematerialized (jax.checkpoint): keeps unit inputs
   ff            Forward-Forward (threshold goodness, Fourier labels, linear head), one
                 fused step: one jax.grad of the summed unit losses
-  ff_streamed   the same update, unit by unit (train.streamed=True)
+  ff_streamed   the same update, unit by unit (train.schedule='streamed')
   asge, asge_streamed   ASGE (one pass, per-unit heads), fused and streamed
 peak_MiB = arguments + outputs - donated (aliased) + temporaries: what the step holds
 at its high-water mark, parameters and optimizer state included.
@@ -26,7 +26,8 @@ import json
 import jax
 import numpy as np
 
-from ffjax import config_base, data, parallel, train
+from ffjax import config_base, data, loop, parallel
+from ffjax import parts as parts_lib
 
 MODES = ('bp', 'bp_remat', 'ff', 'ff_streamed', 'asge', 'asge_streamed')
 
@@ -48,7 +49,7 @@ def make_config(mode: str, depth: int, width: int, batch: int, conv: str = 'auto
   elif mode.startswith('asge'):
     c.labels.kind, c.objective.kind = 'none', 'spatial'
     c.model.pool_kind, c.model.norm = 'rms', 'channel'
-  c.train.streamed = mode.endswith('_streamed')
+  c.train.schedule = 'streamed' if mode.endswith('_streamed') else 'fused'
   return c
 
 
@@ -56,17 +57,17 @@ def step_memory(config) -> dict:
   """Compiled memory analysis of config's training step (bytes)."""
   k, h, w, ch, _, _ = data.DATASETS[config.data.name]
   b = config.train.batch_size
-  split = data.Split(np.zeros((b, h, w, ch), np.uint8), np.zeros(b, np.int32), 'train')
   mesh = parallel.make_mesh()
-  s = train.init_state(config, data.Dataset(config.data.name, k, split, None, split), mesh)
-  step = train.make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
-  x, y = parallel.put_batch(mesh, split.x, split.y)
-  ma = step.lower(s['state'], x, y).compile().memory_analysis()
+  parts = parts_lib.build(config, (h, w, ch), k, b)
+  state = parts_lib.init_state(parts, mesh)
+  step = loop.HostLoop(parts.step, mesh, None, b, 1)._step
+  x, y = parallel.put_batch(mesh, np.zeros((b, h, w, ch), np.uint8), np.zeros(b, np.int32))
+  ma = step.lower(state, x, y).compile().memory_analysis()
   out = dict(temp=ma.temp_size_in_bytes, arguments=ma.argument_size_in_bytes,
              outputs=ma.output_size_in_bytes, aliased=ma.alias_size_in_bytes)
   out['peak'] = out['arguments'] + out['outputs'] - out['aliased'] + out['temp']
   out['params'] = int(sum(np.prod(p.shape) * p.dtype.itemsize
-                          for p in jax.tree.leaves(s['state']['params'])))
+                          for p in jax.tree.leaves(state['params'])))
   return out
 
 

@@ -1,10 +1,16 @@
-"""Training throughput of the jitted step, one JSON line per config.
+"""Training throughput of the jitted step and of the training loop, one JSON line per config.
 
   python -m benchmarks.throughput configs/mnist.py:cpu configs/mnist.py:cpu,method=bp configs/mnist_mlp.py
+  python -m benchmarks.throughput configs/mnist.py:bf16 --population 5   # 5 seeds at once
 
 Random uint8 images of the config's dataset shape (no files needed); after warm-up
 (compilation), `--repeats` timings of `--steps` steps each; the median is reported.
 images/s counts input images (an FF step also runs each as negative and neutral).
+The step (`images_per_sec`) is timed on batches already on the device; the loop
+(`device_loop_*`, `host_loop_*`) as the trainer runs it (ffjax/loop.py): from data
+resident on the device with steps_per_call steps per call, or from the host, one batch
+copied per step. `*_fraction_of_step` is the loop's speed over the step's. With
+--population S, images/s count every member's images, `*_per_member` one member's.
 
 FLOPs: XLA's count for the compiled step (`cost_analysis`: every op it runs, the
 convolutions and products dominate), so tflops = what the step achieved. It is set
@@ -23,7 +29,10 @@ import time
 import jax
 import numpy as np
 
-from ffjax import data, parallel, train
+from jax.sharding import PartitionSpec as P
+
+from ffjax import data, loop, parallel
+from ffjax import parts as parts_lib
 
 # Dense tensor-core peaks, TFLOP/s per device (NVIDIA data sheets, SXM parts).
 PEAK_TFLOPS = {'H100': {'float32': 494.7, 'bfloat16': 989.4},
@@ -75,20 +84,30 @@ def timed(run, repeats: int):
   return med, (max(times) - min(times)) / med
 
 
-def measure(config, steps: int, repeats: int):
+def _setup(config, n_batches: int = 4):
+  """Random uint8 images of the config's dataset shape (no files needed), the run's
+  parts and a fresh state."""
   k, h, w, c, _, _ = data.DATASETS[config.data.name]
   bsz = config.train.batch_size
   rng = np.random.default_rng(0)
-  n = bsz * 4
+  n = bsz * n_batches
   split = data.Split(rng.integers(0, 256, (n, h, w, c), dtype=np.uint8),
                      rng.integers(0, k, n).astype(np.int32), 'train')
-  ds = data.Dataset(config.data.name, k, split, None, split)
+  parts = parts_lib.build(config, (h, w, c), k, n)
   mesh = parallel.make_mesh()
-  s = train.init_state(config, ds, mesh)
-  step = train.make_train_step(config, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
-  batches = [parallel.put_batch(mesh, split.x[i * bsz:(i + 1) * bsz], split.y[i * bsz:(i + 1) * bsz])
-             for i in range(4)]
-  state = s['state']
+  return split, parts, mesh, parts_lib.init_state(parts, mesh)
+
+
+def measure(config, steps: int, repeats: int):
+  """The jitted step alone, on batches already on the device."""
+  split, parts, mesh, state = _setup(config)
+  bsz = config.train.batch_size
+  members = len(parts.members) or 1
+  step = loop.HostLoop(parts.step, mesh, split, bsz, 4, bool(parts.members))._step
+  spec = P(None, 'data') if parts.members else P('data')
+  stack = (lambda a: np.stack([a] * members)) if parts.members else (lambda a: a)
+  batches = [(parallel.put(mesh, stack(split.x[i * bsz:(i + 1) * bsz]), spec),
+              parallel.put(mesh, stack(split.y[i * bsz:(i + 1) * bsz]), spec)) for i in range(4)]
   t0 = time.perf_counter()  # compile_s: lowering, compiling (once) and the first step
   flops = step_flops(step, state, *batches[0])
   state, m = step(state, *batches[0])
@@ -105,8 +124,44 @@ def measure(config, steps: int, repeats: int):
     jax.block_until_ready((state, m))
 
   med, spread = timed(run, repeats)
-  return dict(images_per_sec=steps * bsz / med, step_ms=1e3 * med / steps, compile_s=compile_s,
-              spread=spread, gflop_per_step=flops / 1e9, tflops=flops * steps / med / 1e12)
+  ips = steps * bsz * members / med
+  return dict(images_per_sec=ips, images_per_sec_per_member=ips / members,
+              step_ms=1e3 * med / steps, compile_s=compile_s, spread=spread,
+              gflop_per_step=flops / 1e9, tflops=flops * steps / med / 1e12)
+
+
+def measure_loop(config, steps: int, repeats: int, where: str):
+  """The training loop as the trainer runs it: 'device' (data resident, steps_per_call
+  steps per call, order and gather on the device) or 'host' (a batch gathered on the
+  host and copied per step). images/s of training, compilation excluded."""
+  spe = max(steps, 4)
+  split, parts, mesh, state = _setup(config, n_batches=spe)
+  bsz = config.train.batch_size
+  members = len(parts.members) or 1
+  seeds = tuple(m.seed for m in parts.members) or (config.seed,)
+  if where == 'device':
+    k = parts_lib.steps_per_call(config)
+    runner = loop.DeviceLoop(parts.step, mesh, split, bsz, spe, k, bool(parts.members))
+  else:
+    k, runner = 1, loop.HostLoop(parts.step, mesh, split, bsz, spe, bool(parts.members))
+  state, m = runner.run(state, 0, min(k, spe), seeds)
+  jax.block_until_ready(runner.fetch(m, 1))
+  pos = {'step': min(k, spe)}
+
+  def run():
+    nonlocal state
+    done = 0
+    while done < steps:
+      n = min(k, steps - done, spe - pos['step'] % spe)
+      state, m = runner.run(state, pos['step'], n, seeds)
+      pos['step'] += n
+      done += n
+    runner.fetch(m, 1)  # waits for the last call
+
+  med, spread = timed(run, repeats)
+  ips = steps * bsz * members / med
+  return {f'{where}_loop_images_per_sec': ips, f'{where}_loop_images_per_sec_per_member': ips / members,
+          f'{where}_loop_spread': spread, f'{where}_loop_steps_per_call': k}
 
 
 def main():
@@ -115,6 +170,12 @@ def main():
   ap.add_argument('--steps', type=int, default=20)
   ap.add_argument('--repeats', type=int, default=5)
   ap.add_argument('--batch', type=int, default=0, help="train.batch_size (default: the config's)")
+  ap.add_argument('--loop', default='device,host',
+                  help="also time the training loop: 'device', 'host', both (default) or 'none'")
+  ap.add_argument('--population', type=int, default=0,
+                  help='S > 0: a population of S seeds (train.population), images/s per member too')
+  ap.add_argument('--loop_steps', type=int, default=0,
+                  help='steps per timed loop run (default: 4 calls of the device loop)')
   a = ap.parse_args()
   dev = jax.devices()[0]
   peaks = {}
@@ -122,8 +183,14 @@ def main():
     config = load(spec)
     if a.batch:
       config.train.batch_size = a.batch
+    if a.population:
+      config.train.population.seeds = tuple(range(config.seed, config.seed + a.population))
     dtype = config.model.get('dtype', 'float32')
     r = measure(config, a.steps, a.repeats)
+    for where in a.loop.split(',') if a.loop != 'none' else ():
+      n = a.loop_steps or 4 * parts_lib.steps_per_call(config)
+      r.update(measure_loop(config, n, a.repeats, where))
+      r[f'{where}_loop_fraction_of_step'] = r[f'{where}_loop_images_per_sec'] / r['images_per_sec']
     if dtype not in peaks:
       peaks[dtype] = matmul_tflops(dtype)
     sheet = datasheet_peak(dev.device_kind, dtype)
@@ -131,6 +198,7 @@ def main():
     if sheet:
       r.update(peak_tflops=sheet, fraction_of_peak=r['tflops'] / sheet)
     print(json.dumps({'config': spec, 'method': config.method, 'batch_size': config.train.batch_size,
+                      'population': a.population,
                       'dtype': dtype, 'device': f'{dev.platform}:{dev.device_kind} x{jax.device_count()}',
                       'host': platform.node(), 'jax': jax.__version__,
                       **{k: round(v, 4) for k, v in r.items()}}), flush=True)

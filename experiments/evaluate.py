@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ffjax import data, train
+from ffjax import data, run
 
 
 def main(argv):
@@ -16,7 +16,7 @@ def main(argv):
     print(__doc__, file=sys.stderr)
     return 2
   try:
-    rec = train.evaluate_checkpoint(argv[1])
+    rec = run.evaluate_checkpoint(argv[1])
   except (FileNotFoundError, data.DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

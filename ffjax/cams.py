@@ -38,13 +38,12 @@ def head_weight_maps(net, unit_shapes):
   return maps
 
 
-def class_activation_maps(net, encoder, x_BxHxWxC, c_B):
-  """[cam_BxHlxWl for each unit the head reads], for class c_B of each image.
-
-  Computed on the neutral-label input, the one the head classifies.
+def class_activation_maps(net, encoder, x_BxHxWxC, c_B, units):
+  """[cam_BxHlxWl for each unit the head reads (`units`, the readout's)], for class c_B
+  of each image. Computed on the neutral-label input, the one the head classifies.
   """
   _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC))
-  hs = [hs[l] for l in net.head_units]
+  hs = [hs[l] for l in units]
   w_maps = head_weight_maps(net, [h.shape[1:] for h in hs])
   cams = []
   for h, w in zip(hs, w_maps):
@@ -55,15 +54,16 @@ def class_activation_maps(net, encoder, x_BxHxWxC, c_B):
   return cams
 
 
-def spatial_class_maps(net, x_BxHxWxC, c_B):
-  """[map_BxPlxPl for every scored unit], each unit's spatial-goodness vote for class c_B."""
+def spatial_class_maps(net, x_BxHxWxC, c_B, units):
+  """[map_BxPlxPl for each of `units`], each unit's spatial-goodness vote for class c_B
+  (units: those with an ASGE spatial head, method.scored)."""
   from ffjax import objectives
-  ys, _ = net_lib.forward(net, x_BxHxWxC)
+  acts, _ = net_lib.forward(net, x_BxHxWxC)
   maps = []
-  for head, y in ((net.aux[l], ys[l]) for l in net.scored):
-    p, ch = head.grid, y.shape[-1]
-    g = objectives.spatial_goodness(y, p).reshape(-1, p, p, ch)
-    w = head.proj.kernel[...] if hasattr(head, 'proj') else head.fixed_proj[...]
+  for head, a in ((net.aux[l], acts[l]) for l in units):
+    p, ch = head.grid, a.shape[-1]
+    g = objectives.spatial_goodness(a, p).reshape(-1, p, p, ch)
+    w = head.kernel()
     w_c = jnp.moveaxis(w.reshape(p, p, ch, -1), -1, 0)[c_B]  # B x P x P x C
     maps.append(jnp.sum(w_c * g, axis=-1))
   return maps

@@ -9,11 +9,8 @@ message that names the key.
 """
 from __future__ import annotations
 
-from ffjax.units import NORMS, POOLS
-
-METHODS = ('ff', 'bp', 'hybrid')
 LABEL_KINDS = ('none', 'onehot', 'fourier', 'morph')
-OBJECTIVES = ('threshold', 'spatial', 'per_class', 'channel_groups')
+SCHEDULES = ('fused', 'streamed', 'pipelined')
 
 
 class ConfigError(ValueError):
@@ -70,6 +67,8 @@ def _need(cond, key, value, why):
 
 def validate(config, num_devices: int = 1) -> None:
   from ffjax.data import DATASETS  # here, to keep this module light
+  from ffjax.method import METHODS, OBJECTIVES
+  from ffjax.units import NORMS, POOLS
   c = config
   _need(c.method in METHODS, 'method', c.method, f'unknown method; one of {METHODS}')
   _need(c.data.name in DATASETS, 'data.name', c.data.name, f'unknown dataset; one of {sorted(DATASETS)}')
@@ -109,14 +108,13 @@ def validate(config, num_devices: int = 1) -> None:
     _need(kind != 'threshold', 'method', c.method,
           "hybrid (backprop inside blocks) needs a one-pass objective: objective.kind="
           "'spatial', 'per_class' or 'channel_groups'")
-    _need(not c.train.get('streamed'), 'train.streamed', True, 'streams units, not blocks: '
-          'use method=ff, or streamed=False with hybrid')
+    _need(c.train.schedule != 'streamed', 'train.schedule', 'streamed', 'streams units, not '
+          "blocks: use method=ff, or schedule='fused' with hybrid")
   skips = c.model.get('skips', ())
   if skips:
     _need(len(skips) == len(c.model.widths), 'model.skips', skips, 'needs one value per unit')
     _need(all(-1 <= j < l for l, j in enumerate(skips)), 'model.skips', skips,
           'each -1 or the index of an earlier unit')
-    _need(not c.train.get('streamed'), 'train.streamed', True, 'not with residual units yet')
   blocks = c.model.get('blocks', ())
   if blocks:
     _need(len(blocks) == len(c.model.widths), 'model.blocks', blocks, 'needs one block id per unit')
@@ -174,6 +172,33 @@ def validate(config, num_devices: int = 1) -> None:
         t.eval_batch_size, f'must be positive and divisible by the {num_devices} devices')
   _need(t.num_epochs > 0, 'train.num_epochs', t.num_epochs, 'must be positive')
   _need(t.log_every_steps > 0, 'train.log_every_steps', t.log_every_steps, 'must be positive')
+  _need(t.eval_every_epochs >= 1, 'train.eval_every_epochs', t.eval_every_epochs,
+        'must be >= 1 (the last epoch is always evaluated)')
+  _need(t.checkpoint_every_steps >= 0, 'train.checkpoint_every_steps', t.checkpoint_every_steps,
+        'must be >= 0 (0: at epoch ends only)')
+  _need(c.data.train_limit >= 0, 'data.train_limit', c.data.train_limit, 'must be >= 0 (0: all)')
+  _need(c.data.eval_limit >= 0, 'data.eval_limit', c.data.eval_limit, 'must be >= 0 (0: all)')
+  _need(t.schedule in SCHEDULES, 'train.schedule', t.schedule, f'one of {SCHEDULES}')
+  _need(t.data_on_device in ('auto', 'yes', 'no'), 'train.data_on_device', t.data_on_device,
+        "must be 'auto', 'yes' or 'no'")
+  _need(t.steps_per_call >= 0, 'train.steps_per_call', t.steps_per_call, 'must be >= 0 (0: auto)')
+  if t.schedule == 'streamed':
+    _need(c.method == 'ff', 'train.schedule', 'streamed', f'streams local units: not with '
+          f'method={c.method!r}')
+  pop = t.population
+  for f in ('seeds', 'lr', 'K', 'temperature'):
+    _need(isinstance(pop[f], (tuple, list)), f'train.population.{f}', pop[f], 'must be a tuple')
+  if pop.K:
+    _need(c.labels.kind in ('fourier', 'morph'), 'train.population.K', pop.K,
+          'K is the label intensity of fourier or morph labels')
+  if pop.temperature:
+    _need(o.kind == 'threshold', 'train.population.temperature', pop.temperature,
+          'the temperature is the threshold objective\'s')
+  if pop.seeds or pop.lr or pop.K or pop.temperature:
+    _need(t.schedule != 'pipelined', 'train.population', pop.to_dict(),
+          'a population is vmapped on every device: not with schedule=pipelined')
+    _need(not c.transfer.init_from, 'train.population', pop.to_dict(),
+          'not with transfer.init_from (one run)')
   if c.get('tensorboard'):
     try:
       import tensorboardX  # noqa: F401
@@ -192,9 +217,6 @@ def validate(config, num_devices: int = 1) -> None:
     ch = DATASETS[c.data.name][3]
     _need(len(c.data.mean) == ch and len(c.data.std) == ch and all(s > 0 for s in c.data.std),
           'data.mean/std', (c.data.mean, c.data.std), f'one value per channel ({ch}), std > 0')
-  if c.predict.get('linear_head'):
-    _need(not c.train.get('streamed'), 'train.streamed', True,
-          'not with predict.linear_head (the streamed step has no such head)')
   if o.get('unit_lr_scale'):
     _need(len(o.unit_lr_scale) == len(c.model.widths), 'optim.unit_lr_scale', o.unit_lr_scale,
           'needs one factor per unit')
@@ -210,8 +232,9 @@ def validate(config, num_devices: int = 1) -> None:
   tr = c.get('transfer', {})
   _need(tr.get('train', 'all') in ('all', 'heads'), 'transfer.train', tr.get('train'),
         "must be 'all' (fine-tune) or 'heads' (linear probe)")
-  _need(not (tr.get('train', 'all') == 'heads' and c.train.get('streamed')), 'train.streamed', True,
-        'not with transfer.train=heads (nothing to stream: the units are frozen)')
+  _need(not (tr.get('train', 'all') == 'heads' and c.train.schedule == 'streamed'),
+        'train.schedule', 'streamed', 'not with transfer.train=heads (nothing to stream: the '
+        'units are frozen)')
   _need(o.name in ('adam', 'sgd'), 'optim.name', o.name, "must be 'adam' or 'sgd'")
   _need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
   _need(o.schedule in ('constant', 'half_cooldown'), 'optim.schedule', o.schedule,

@@ -146,15 +146,33 @@ def get_base() -> ml_collections.ConfigDict:
       log_every_steps=200,     # console line and metrics.jsonl record
       eval_every_epochs=1,     # validation accuracy and per-unit diagnostics
       checkpoint_every_steps=0,  # > 0: also checkpoint inside epochs (always at epoch ends)
-      streamed=False,          # FF: run the step unit by unit (forward, loss, gradient of one
-                               # unit before the next): the same update, peak memory flat in depth
+      schedule='fused',        # 'fused': one jax.grad of the summed unit losses | 'streamed':
+                               # unit by unit (forward, loss, gradient of one unit before the
+                               # next): the same update, peak memory flat in depth |
+                               # 'pipelined': units cut into stages, one per device, stage s
+                               # on batch t - s (ffjax/pipeline.py)
+      pipeline_stages=0,       # pipelined: number of stages (0: one per device)
+      data_on_device='auto',   # 'auto': training images resident on the device(s) when they
+                               # fit (raw files), many steps per call | 'yes' | 'no' (fed from
+                               # the host, one step per call: tfds, data too large)
+      steps_per_call=0,        # device loop: steps per dispatched call (lax.scan);
+                               # 0: 100 on an accelerator, 25 on a CPU
+      population=ml_collections.ConfigDict(dict(
+          # S runs trained at once, vmapped (ffjax/population.py): every seed times every
+          # combination of the values given; empty: a single run.
+          seeds=(),            # e.g. (0, 1, 2, 3, 4); empty: config.seed
+          lr=(),               # optim.lr values
+          K=(),                # labels.intensity values
+          temperature=(),      # objective.temperature values
+      )),
   ))
   return c
 
 
 def apply_common_args(c, args: dict) -> None:
   """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N,
-  conv=auto|lax|matmul (model.conv_impl), bf16 (model.dtype='bfloat16')."""
+  seeds=N (a population of N seeds from seed), conv=auto|lax|matmul (model.conv_impl),
+  bf16 (model.dtype='bfloat16')."""
   method = args.get('method', 'ff')
   if method not in ('ff', 'bp', 'hybrid'):
     from ffjax.config_args import ConfigError
@@ -173,6 +191,8 @@ def apply_common_args(c, args: dict) -> None:
     c.seed = int(args['seed'])
   if 'epochs' in args:
     c.train.num_epochs = int(args['epochs'])
+  if 'seeds' in args:
+    c.train.population.seeds = tuple(range(c.seed, c.seed + int(args['seeds'])))
   if 'conv' in args:
     c.model.conv_impl = args['conv']
   if args.get('bf16'):
@@ -191,4 +211,4 @@ def apply_common_args(c, args: dict) -> None:
     c.train.eval_batch_size = 250
 
 
-COMMON_ARGS = ('method', 'seed', 'epochs', 'tiny', 'conv', 'bf16')
+COMMON_ARGS = ('method', 'seed', 'seeds', 'epochs', 'tiny', 'conv', 'bf16')

@@ -10,8 +10,9 @@ Every file is parsed with its format's checks (magic number, sizes, record
 length), then checked against its official md5 where that is known; any problem
 raises `DataError` whose one-line message names the file and what is wrong.
 
-Images are kept as uint8 N x H x W x C on the host; `to_float` scales them to
-[0, 1] on the device. The training order is a pure function of (seed, epoch).
+Images are kept as uint8 N x H x W x C (on the host, and when they fit, on the
+device: ffjax/loop.py); ffjax/preprocess.py turns them into floats on the device. The
+training order is a pure function of (seed, epoch).
 """
 from __future__ import annotations
 
@@ -249,11 +250,32 @@ def load(cfg) -> Dataset:
 # ----------------------------------------------------------------------------- order
 
 
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-  """The training order of one epoch: a pure function of (seed, epoch)."""
-  return np.random.default_rng([seed, epoch]).permutation(n)
+def epoch_order(seed, epoch, n: int):
+  """The training order of one epoch: a permutation of n, a pure function of (seed,
+  epoch), drawn by JAX so that the device can draw it itself inside a training call
+  (ffjax/loop.py); the host-fed loop uses the same function, so both see the same
+  batches. seed and epoch may be traced."""
+  import jax
+  return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
+
+
+_host_order = {}
+
+
+def epoch_order_host(seed: int, epoch: int, n: int) -> np.ndarray:
+  """epoch_order as a numpy array (the host-fed loop)."""
+  import jax
+  if n not in _host_order:
+    _host_order[n] = jax.jit(lambda s, e: epoch_order(s, e, n))
+  return np.asarray(_host_order[n](np.int32(seed), np.int32(epoch)))
 
 
 def batch_indices(seed: int, epoch: int, n: int, batch_size: int, i: int) -> np.ndarray:
   """Indices of batch i of an epoch (the remainder that fills no batch is dropped)."""
-  return epoch_order(seed, epoch, n)[i * batch_size:(i + 1) * batch_size]
+  return epoch_order_host(seed, epoch, n)[i * batch_size:(i + 1) * batch_size]
+
+
+def nbytes(dataset: Dataset) -> int:
+  """Bytes of every split's images and labels (what resident data takes on a device)."""
+  splits = [dataset.train, dataset.test] + ([dataset.val] if dataset.val is not None else [])
+  return sum(sp.x.nbytes + sp.y.nbytes for sp in splits)

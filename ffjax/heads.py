@@ -9,8 +9,9 @@ ChannelGroupHead (channel-wise competitive FF, CwComp): no parameters; the unit'
 channels are cut into one group per class and a group's mean square is its goodness.
 SpatialHead (ASGE): spatial goodness of y on the unit's grid -> linear map -> class
 logits. The map is trained (default) or a fixed random projection, as the paper
-reports; a fixed one is stored (it is part of the model) but never updated: it
-lives under the name `fixed_proj`, which the optimizer leaves alone (train.py).
+reports; a fixed one is stored (it is part of the model) but never updated: it is a
+`FixedProjection` variable, not an `nnx.Param`, so the trainer neither differentiates
+nor optimizes it (it splits the state by variable type, ffjax/step.py).
 """
 from __future__ import annotations
 
@@ -31,16 +32,18 @@ class SpatialHead(nnx.Module):
                rngs: nnx.Rngs):
     self.grid = grid
     dim = channels * grid * grid
-    if trained:
-      self.proj = nnx.Linear(dim, num_classes, rngs=rngs)
-    else:
-      # N(0, 1/dim): logits of unit scale for goodness of unit scale.
-      w = jax.random.normal(rngs.params(), (dim, num_classes)) / jnp.sqrt(dim)
-      self.fixed_proj = FixedProjection(w)
+    self.proj = nnx.Linear(dim, num_classes, rngs=rngs) if trained else None
+    # N(0, 1/dim): logits of unit scale for goodness of unit scale.
+    self.fixed_proj = None if trained else FixedProjection(
+        jax.random.normal(rngs.params(), (dim, num_classes)) / jnp.sqrt(dim))
+
+  def kernel(self):
+    """The (P*P*C) x K map from spatial goodness to logits (for class maps)."""
+    return self.proj.kernel[...] if self.proj is not None else self.fixed_proj[...]
 
   def __call__(self, y_BxHxWxC):
     g = objectives.spatial_goodness(y_BxHxWxC, self.grid)
-    if hasattr(self, 'proj'):
+    if self.proj is not None:
       return self.proj(g)
     return g @ jax.lax.stop_gradient(self.fixed_proj[...])
 

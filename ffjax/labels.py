@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -271,67 +271,77 @@ def mix_negatives(key, y_random_B, y_hard_B, rate: float):
 
 @dataclasses.dataclass(frozen=True)
 class Encoder:
-  """The label encoder's three pure functions (see the module docstring)."""
-  kind: str
+  """A label encoder: how class label y enters the image (see the module docstring).
+
+  A frozen record of the encoder's constants; its three functions are methods, so a
+  population of runs can vary `intensity` (K) by replacing it with a traced scalar
+  (`dataclasses.replace(encoder, intensity=K)`).
+  """
+  kind: str                       # 'none' | 'onehot' | 'fourier' | 'morph'
   num_classes: int
-  embed: Callable
-  embed_neutral: Callable
-  patterns_KxHxW: np.ndarray | None = None  # for plots and diagnostics
+  intensity: Any = 0.             # K of x_lab = (1 - K) x + K label
+  rescale: bool = True            # min-max rescale every labeled image to [0, 1]
+  patterns_KxHxW: Any = None      # fourier: the class patterns; morph: pictures of the elements
+  offsets_KxMx2: Any = None       # morph: each class's structuring element as offsets
+  radius: int = 0                 # morph: the elements' half-size
+  morph_op: str = 'dilation'      # morph: MORPH_OPS key
 
   @property
   def label_in_input(self) -> bool:
     return self.kind != 'none'
+
+  def embed(self, x_BxHxWxC, y_B):
+    """x carrying label y_B: positive data (the true label) or negative data (a wrong one)."""
+    if self.kind == 'none':
+      return x_BxHxWxC
+    if self.kind == 'onehot':
+      return write_pixels(x_BxHxWxC, jax.nn.one_hot(y_B, self.num_classes))
+    if self.kind == 'fourier':
+      return superpose(x_BxHxWxC, jnp.asarray(self.patterns_KxHxW)[y_B], self.intensity, self.rescale)
+    return blend(x_BxHxWxC, self._morph(x_BxHxWxC, jnp.asarray(self.offsets_KxMx2)[y_B]),
+                 self.intensity, self.rescale)
+
+  def embed_neutral(self, x_BxHxWxC):
+    """x carrying no particular label: the linear head's input."""
+    if self.kind == 'none':
+      return x_BxHxWxC
+    if self.kind == 'onehot':
+      return write_pixels(x_BxHxWxC, jnp.full((x_BxHxWxC.shape[0], self.num_classes),
+                                              1. / self.num_classes))
+    if self.kind == 'fourier':
+      neutral_HxW = jnp.asarray(self.patterns_KxHxW).mean(0)
+      return superpose(x_BxHxWxC, jnp.broadcast_to(neutral_HxW, x_BxHxWxC.shape[:3]),
+                       self.intensity, self.rescale)
+    # The mean of every class's transform: no class favoured (K transforms per image).
+    b = x_BxHxWxC.shape[0]
+    m = jax.vmap(lambda o: self._morph(x_BxHxWxC, jnp.broadcast_to(o, (b,) + o.shape)))(
+        jnp.asarray(self.offsets_KxMx2))
+    return blend(x_BxHxWxC, m.mean(0), self.intensity, self.rescale)
 
   def embed_all(self, x_BxHxWxC):
     """x with every candidate label: K x B x H x W x C, batched by vmap."""
     labels_K = jnp.arange(self.num_classes)
     return jax.vmap(lambda c: self.embed(x_BxHxWxC, jnp.full(x_BxHxWxC.shape[:1], c)))(labels_K)
 
+  def _morph(self, x_BxHxWxC, offsets_BxMx2):
+    return MORPH_OPS[self.morph_op](x_BxHxWxC, offsets_BxMx2, self.radius)
+
 
 def make_encoder(cfg, num_classes: int, height: int, width: int) -> Encoder:
   """Builds the encoder named by config.labels."""
   if cfg.kind == 'none':
-    ident = lambda x, *_: x
-    return Encoder('none', num_classes, ident, ident)
-
+    return Encoder('none', num_classes)
   if cfg.kind == 'onehot':
-    def embed(x, y):
-      return write_pixels(x, jax.nn.one_hot(y, num_classes))
-
-    def embed_neutral(x):
-      return write_pixels(x, jnp.full((x.shape[0], num_classes), 1. / num_classes))
-    return Encoder('onehot', num_classes, embed, embed_neutral)
-
+    return Encoder('onehot', num_classes)
+  k, rescale = float(cfg.intensity), bool(cfg.rescale)
   if cfg.kind == 'fourier':
     pats = fourier_patterns(num_classes, height, width, cfg.label_set, tuple(cfg.cycles),
                             cfg.set2_cycles, cfg.phase)
-    pats_j = jnp.asarray(pats)
-    neutral = pats_j.mean(0)
-    k, rescale = float(cfg.intensity), bool(cfg.rescale)
-
-    def embed(x, y):
-      return superpose(x, pats_j[y], k, rescale)
-
-    def embed_neutral(x):
-      return superpose(x, jnp.broadcast_to(neutral, x.shape[:3]), k, rescale)
-    return Encoder('fourier', num_classes, embed, embed_neutral, pats)
-
+    return Encoder('fourier', num_classes, k, rescale, patterns_KxHxW=pats)
   if cfg.kind == 'morph':
     elems = structuring_elements(num_classes, cfg.morph_se, tuple(cfg.morph_lengths),
                                  cfg.morph_size, cfg.morph_radius, cfg.morph_seed)
-    table = jnp.asarray(offsets_table(elems))
-    radius = int(np.abs(offsets_table(elems)).max())
-    op = MORPH_OPS[cfg.morph_op]
-    k, rescale = float(cfg.intensity), bool(cfg.rescale)
-
-    def embed(x, y):
-      return blend(x, op(x, table[y], radius), k, rescale)
-
-    def embed_neutral(x):
-      # The mean of every class's transform: no class favoured (K transforms per image).
-      m = jax.vmap(lambda o: op(x, jnp.broadcast_to(o, (x.shape[0],) + o.shape), radius))(table)
-      return blend(x, m.mean(0), k, rescale)
-    return Encoder('morph', num_classes, embed, embed_neutral, element_images(elems))
-
+    table = offsets_table(elems)
+    return Encoder('morph', num_classes, k, rescale, patterns_KxHxW=element_images(elems),
+                   offsets_KxMx2=table, radius=int(np.abs(table).max()), morph_op=cfg.morph_op)
   raise ValueError(f"labels.kind must be 'none', 'onehot', 'fourier' or 'morph', got {cfg.kind!r}")
-

@@ -1,4 +1,13 @@
-"""Goodness and unit losses: pure functions of a unit's activations.
+"""Goodness and unit losses: pure functions of a unit's activations, and the objectives
+built from them (the third of a method's four pieces, see ffjax/method.py).
+
+An objective turns unit l's activations a_l into its loss. One interface for all:
+  label_in_input        True: a_l is [positives; negatives] (the label is in the image)
+  init_state(a_shape)   its running state (peer normalization), or None
+  loss(a_l, y_B, head, state) -> (loss, metrics, new state)
+  per_example(a_l, y_B, head) -> {name: per-example values} (evaluation diagnostics)
+`head` is the unit's own read-out module (network.aux[l]) or None. Metric names are
+unit-free ('loss', 'disc_acc', 'acc', 'peer'); the step suffixes them with the unit.
 
 Threshold goodness (FF-CNN, FF-MLP):
   G = sum of y^2 over all neurons of the unit, theta = number of neurons,
@@ -9,6 +18,9 @@ examples (half the above), as the reference FF-MLP implementation does; it
 matters for plain SGD, not for Adam.
 """
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -132,3 +144,94 @@ def class_goodness(a_BxHxWxKx):
   a: B x H x W x K (one channel per class) or B x H x W x K x G (K groups of G)."""
   axes = tuple(i for i in range(1, a_BxHxWxKx.ndim) if i != 3)
   return jnp.mean(jnp.square(a_BxHxWxKx), axis=axes)
+
+
+# ----------------------------------------------------------------------------- objectives
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+  """FF-CNN / FF-MLP: goodness of positives above theta, of negatives below (ff_loss).
+  `temperature` may be a traced scalar (a population over it)."""
+  reduce: str = 'sum_pair'
+  temperature: Any = 1.
+  label_in_input = True
+
+  def init_state(self, a_shape):
+    return None
+
+  def loss(self, a_2BxN, y_B, head, state):
+    b = a_2BxN.shape[0] // 2
+    theta, g = num_neurons(a_2BxN), goodness(a_2BxN)
+    loss = ff_loss(g[:b], g[b:], theta, self.reduce, self.temperature)
+    return loss, {'loss': loss, 'disc_acc': discrimination_accuracy(g[:b], g[b:], theta)}, state
+
+  def per_example(self, a_2BxN, y_B, head):
+    b = a_2BxN.shape[0] // 2
+    theta, g = num_neurons(a_2BxN), goodness(a_2BxN)
+    return {'loss': ff_loss_per_pair(g[:b], g[b:], theta, self.reduce, self.temperature),
+            'disc_acc': discrimination_per_pair(g[:b], g[b:], theta)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerNormalized:
+  """An objective plus peer normalization of its positives (the reference FF-MLP's
+  add-on): loss + weight * peer loss; the state is every neuron's running mean."""
+  base: Any
+  weight: float
+  momentum: float = 0.9
+
+  @property
+  def label_in_input(self):
+    return self.base.label_in_input
+
+  def init_state(self, a_shape):
+    n = 1
+    for d in a_shape[1:]:
+      n *= d
+    return jnp.full((n,), 0.5)  # as the reference implementation starts it
+
+  def loss(self, a_2BxN, y_B, head, state):
+    loss, metrics, _ = self.base.loss(a_2BxN, y_B, head, None)
+    peer, state = peer_norm_loss(a_2BxN[:a_2BxN.shape[0] // 2], state, self.momentum)
+    return loss + self.weight * peer, dict(metrics, peer=peer), state
+
+  def per_example(self, a_2BxN, y_B, head):
+    return self.base.per_example(a_2BxN, y_B, head)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadCrossEntropy:
+  """One pass, no label in the input (ASGE, per-class goodness, channel groups): the
+  unit's own head turns its activations into class logits, trained by cross-entropy."""
+  label_in_input = False
+
+  def init_state(self, a_shape):
+    return None
+
+  def loss(self, a_BxHxWxC, y_B, head, state):
+    logits = head(a_BxHxWxC)
+    loss = cross_entropy(logits, y_B)
+    return loss, {'loss': loss, 'acc': jnp.mean(jnp.argmax(logits, -1) == y_B)}, state
+
+  def per_example(self, a_BxHxWxC, y_B, head):
+    logits = head(a_BxHxWxC)
+    return {'loss': optax.softmax_cross_entropy_with_integer_labels(logits, y_B), 'logits': logits}
+
+
+@dataclasses.dataclass(frozen=True)
+class Readout:
+  """The linear head's cross-entropy on the outputs h of `units`. detach=True: a read-out
+  on stop_gradient(h) that trains no unit (FF's linear classifier, CwComp's softmax);
+  detach=False: the backprop baseline's softmax layer, whose gradient trains everything."""
+  units: tuple
+  detach: bool = True
+
+  def features(self, hs):
+    f = jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in self.units], axis=-1)
+    return jax.lax.stop_gradient(f) if self.detach else f
+
+  def loss(self, head, hs, y_B):
+    logits = head(self.features(hs))
+    loss = cross_entropy(logits, y_B)
+    return loss, {'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y_B)}

@@ -43,6 +43,15 @@ def put_batch(mesh, *arrays):
   return tuple(jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]) for a in arrays)
 
 
+def put(mesh, a, spec: P):
+  """A global host array (the same in every process) -> a device array laid out by
+  `spec` over the mesh; each process fills only its own devices' parts."""
+  s = NamedSharding(mesh, spec)
+  if jax.process_count() == 1:
+    return jax.device_put(a, s)
+  return jax.make_array_from_callback(a.shape, s, lambda idx: a[idx])
+
+
 def put_replicated(mesh, tree):
   """A pytree with the same value in every process -> replicated over the mesh."""
   rep = replicated(mesh)

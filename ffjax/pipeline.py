@@ -14,11 +14,18 @@ residual block (a skip's source and its unit share a stage) nor, for hybrid, ins
 backprop block. A stage is a `network.Network` of its units, so it runs the same
 forward pass (cuts, skips, batch norm) as the whole network.
 
+A stage's step is the trainer's own loss (step.loss_fn) over a sub-network and the
+matching slice of the method's objectives and cuts: no second copy of the step. In a
+run, `train.schedule='pipelined'` (and `train.pipeline_stages`) drives it through
+`PipelineLoop`, which hands the trainer the same calls as the other loops.
+
 Scope: one-pass objectives (ASGE, per-class goodness, channel groups), ff or hybrid,
 without per-unit schedules or the linear head; each stage's optimizer counts its own
 steps. Design notes and what throughput to expect: README "Performance".
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +33,12 @@ import numpy as np
 import optax
 from flax import nnx
 
+from ffjax import labels as labels_lib
+from ffjax import method as method_lib
 from ffjax import network as net_lib
-from ffjax import train
+from ffjax import optim
+from ffjax import preprocess as prep_lib
+from ffjax import step as step_lib
 from ffjax.config_args import ConfigError
 
 
@@ -53,12 +64,12 @@ def unit_flops(config, image_shape) -> list[float]:
   return flops
 
 
-def allowed_starts(net) -> list[int]:
+def allowed_starts(net, method) -> list[int]:
   """Units a stage may start at: not inside a residual block (no later unit adds the
   input of a unit before it) nor inside a hybrid's backprop block (its input is cut)."""
   n = len(net.units)
   crossing = lambda c: any(0 <= net.skips[l] < c for l in range(c, n))
-  return [c for c in range(1, n) if net.cuts[c] and not crossing(c)]
+  return [c for c in range(1, n) if method.cuts[c] and not crossing(c)]
 
 
 def stage_bounds(costs, num_stages: int, starts=None) -> list[tuple[int, int]]:
@@ -97,12 +108,12 @@ def stage_bounds(costs, num_stages: int, starts=None) -> list[tuple[int, int]]:
 
 def check(config) -> None:
   o = config.optim
-  kind = config.objective.get('kind', 'threshold')
   problems = [
       (config.method in ('ff', 'hybrid'), f'method={config.method!r} (pipelining is for local training)'),
-      (kind in net_lib.ONE_PASS, f'objective.kind={kind!r} (needs a one-pass objective)'),
-      (not o.get('unit_lr_scale') and not o.get('unit_stop_epochs'), 'per-unit schedules'),
-      (not config.predict.get('linear_head'), 'predict.linear_head'),
+      (config.objective.kind in method_lib.ONE_PASS,
+       f'objective.kind={config.objective.kind!r} (needs a one-pass objective)'),
+      (not o.unit_lr_scale and not o.unit_stop_epochs, 'per-unit schedules'),
+      (not config.predict.linear_head, 'predict.linear_head'),
   ]
   bad = [why for ok, why in problems if not ok]
   if bad:
@@ -110,77 +121,75 @@ def check(config) -> None:
 
 
 def stage_network(net, a: int, b: int) -> net_lib.Network:
-  """Units [a, b) of net, with their heads, as a network of their own: skips and
-  scored units renumbered from a; the network's input normalization on stage 0 only."""
+  """Units [a, b) of net, with their heads, as a network of their own: skips renumbered
+  from a; the network's input normalization on stage 0 only."""
   rel = lambda j: j - a if j >= 0 else -1
-  return net_lib.Network(list(net.units[a:b]), None, (), net.input_norm if a == 0 else 'none',
-                         list(net.aux[a:b]), cuts=net.cuts[a:b],
-                         scored=[l - a for l in net.scored if a <= l < b],
-                         skips=[rel(j) for j in net.skips[a:b]])
+  return net_lib.Network(list(net.units[a:b]), None, list(net.aux[a:b]),
+                         skips=[rel(j) for j in net.skips[a:b]],
+                         input_norm=net.input_norm if a == 0 else 'none')
 
 
-def _stage_step(config, graphdef, tx, first: int, is_first: bool, trained):
-  base_key = jax.random.key(config.seed)
+def stage_method(method, a: int, b: int):
+  """The method's pieces for units [a, b): their objectives and cuts; stage 0 keeps the
+  encoder (later stages receive activations, not images)."""
+  enc = method.encoder if a == 0 else labels_lib.Encoder('none', method.encoder.num_classes)
+  return dataclasses.replace(method, encoder=enc, objectives=method.objectives[a:b],
+                             trained=method.trained[a:b], cuts=method.cuts[a:b], readout=None,
+                             predictors=(), goodness_units=())
 
-  def step(params, opt_state, h, y, t):
-    if is_first:  # stage 0 receives the raw batch: the trainer's own preparation
-      h = train.prepare_batch(config, h, jax.random.fold_in(base_key, t))
 
-    def loss_fn(p):
-      stage = nnx.merge(graphdef, p)
-      ys, hs = net_lib.forward(stage, h, local=True)  # the whole network's forward pass
-      total, metrics = 0., {}
-      for i in stage.scored:
-        loss_l, m = train.spatial_objective(first + i, first + i in trained, stage.aux[i], ys[i], y)
-        total += loss_l
-        metrics.update(m)
-      return total, (metrics, jax.lax.stop_gradient(hs[-1]), nnx.state(stage, nnx.BatchStat))
-
-    (_, (metrics, h_out, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+def _stage_step(method, graphdef, tx, preprocess, first: int):
+  def step(params, rest, opt_state, obj_state, h, y, key):
+    if first == 0:  # stage 0 receives the raw batch: the trainer's own preparation
+      h = preprocess.train(h, key)
+    (_, (metrics, obj_state, rest, h_out)), grads = jax.value_and_grad(
+        step_lib.loss_fn, has_aux=True)(params, rest, obj_state, h, y, key, method=method,
+                                        graphdef=graphdef, unit_offset=first)
     updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    if jax.tree.leaves(stats):  # batch norm: the forward pass's running averages (as train.py)
-      stage = nnx.merge(graphdef, params)
-      nnx.update(stage, stats)
-      params = nnx.state(stage)
-    return params, opt_state, h_out, metrics
+    return optax.apply_updates(params, updates), rest, opt_state, obj_state, h_out, metrics
 
-  return jax.jit(step, donate_argnums=(0, 1))
+  return jax.jit(step, donate_argnums=(0, 1, 2))
 
 
 class Pipeline:
-  """Trains config's network with its units spread over `devices` as stages.
+  """Trains a network with its units spread over `devices` as stages.
 
-    pipe = Pipeline(config, (28, 28, 1), 10, jax.devices()[:4], total_steps)
+    pipe = Pipeline(config, net, method, devices, total_steps)
     for x_u8, y in batches: metrics = pipe.step(x_u8, y)
     pipe.flush()                       # the last batches through the later stages
     net = pipe.network()               # every stage's parameters in one network
   """
 
-  def __init__(self, config, image_shape, num_classes: int, devices, total_steps: int):
+  def __init__(self, config, net, method, devices, total_steps: int, steps_per_epoch: int = 1):
     check(config)
-    net = net_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
-    self.net_graphdef, self.net_params = nnx.split(net)
-    self.bounds = stage_bounds(unit_flops(config, image_shape), len(devices), allowed_starts(net))
+    self.net_graphdef, self.net_params, self.net_rest = step_lib.split(net)
+    self.bounds = stage_bounds(unit_flops(config, _image_shape(net, config)), len(devices),
+                               allowed_starts(net, method))
     self.devices = list(devices)
-    tx, _ = train.make_optimizer(config, total_steps)
-    trained = train.trained_units(config, len(net.units))
-    self.graphdefs, self.params, self.opt, self.steps = [], [], [], []
+    self.base_key = jax.random.key(config.seed)
+    tx, _ = optim.make_optimizer(config.optim, num_units=len(net.units), total_steps=total_steps,
+                                 steps_per_epoch=steps_per_epoch)
+    prep = prep_lib.make(config.data)
+    self.graphdefs, self.params, self.rest, self.opt, self.obj, self.steps = [], [], [], [], [], []
     for s, (a, b) in enumerate(self.bounds):
-      gd, p = nnx.split(stage_network(net, a, b))
+      gd, p, r = step_lib.split(stage_network(net, a, b))
+      dev = self.devices[s]
       # Own copies: the stage step donates its buffers, the whole network keeps its own.
-      p = jax.device_put(jax.tree.map(lambda v: jnp.array(v, copy=True), p), self.devices[s])
+      p = jax.device_put(jax.tree.map(lambda v: jnp.array(v, copy=True), p), dev)
+      r = jax.device_put(jax.tree.map(lambda v: jnp.array(v, copy=True), r), dev)
       self.graphdefs.append(gd)
       self.params.append(p)
-      self.opt.append(jax.device_put(tx.init(p), self.devices[s]))
-      self.steps.append(_stage_step(config, gd, tx, a, s == 0, trained))
+      self.rest.append(r)
+      self.opt.append(jax.device_put(tx.init(p), dev))
+      self.obj.append([None] * (b - a))  # one-pass objectives keep no state
+      self.steps.append(_stage_step(stage_method(method, a, b), gd, tx, prep, a))
     self.inflight = [None] * len(self.bounds)  # (h, y, t) waiting for each stage
     self.t = 0
 
   def step(self, x_u8=None, y=None) -> dict:
     """One call: stage 0 takes (x_u8, y) (None: nothing new, while flushing), every later
-    stage the previous call's output of the stage before it. Returns the metrics of the
-    stages that ran (device arrays; reading them waits for those stages)."""
+    stage the previous call's output of the stage before it. Returns {batch t: metrics
+    of the stages that ran on it} (device arrays; reading them waits for those stages)."""
     if x_u8 is not None:
       dev = self.devices[0]
       self.inflight[0] = (jax.device_put(x_u8, dev), jax.device_put(y, dev), self.t)
@@ -190,26 +199,87 @@ class Pipeline:
       if job is None:
         continue
       h, yy, t = job
-      self.params[s], self.opt[s], h_out, m = self.steps[s](self.params[s], self.opt[s], h, yy,
-                                                             np.int32(t))
-      metrics.update(m)
+      key = jax.random.fold_in(self.base_key, t)
+      (self.params[s], self.rest[s], self.opt[s], self.obj[s], h_out, m) = self.steps[s](
+          self.params[s], self.rest[s], self.opt[s], self.obj[s], h, yy, key)
+      metrics.setdefault(t, {}).update(m)
       if s + 1 < len(self.bounds):  # handed on: the only transfer between devices
         dev = self.devices[s + 1]
         nxt[s + 1] = (jax.device_put(h_out, dev), jax.device_put(yy, dev), t)
     self.inflight = nxt
     return metrics
 
-  def flush(self) -> None:
+  def flush(self) -> dict:
     """Runs the later stages until every batch given to `step` has been through all."""
+    out = {}
     while any(job is not None for job in self.inflight):
-      self.step()
+      for t, m in self.step().items():
+        out.setdefault(t, {}).update(m)
+    return out
 
   def network(self):
     """The whole network with every stage's current parameters (on the host)."""
-    net = nnx.merge(self.net_graphdef, self.net_params)
-    for (a, b), gd, p in zip(self.bounds, self.graphdefs, self.params):
-      stage = nnx.merge(gd, jax.device_get(p))
+    net = nnx.merge(self.net_graphdef, self.net_params, self.net_rest)
+    for (a, b), gd, p, r in zip(self.bounds, self.graphdefs, self.params, self.rest):
+      stage = nnx.merge(gd, jax.device_get(p), jax.device_get(r))
       for i in range(b - a):
         nnx.update(net.units[a + i], nnx.state(stage.units[i]))
         nnx.update(net.aux[a + i], nnx.state(stage.aux[i]))
     return net
+
+
+def _image_shape(net, config):
+  from ffjax import data
+  _, h, w, c, _, _ = data.DATASETS[config.data.name]
+  return (h, w, c)
+
+
+class PipelineLoop:
+  """The trainer's loop over a Pipeline (train.schedule='pipelined'): a call feeds n
+  batches (host-fed, in the run's order), flushes, and writes every stage's parameters
+  back into the trainer's state. Flushing changes nothing: stage s's j-th update
+  always reads stage s-1's output made with stage s-1's parameters after j updates, so
+  where calls end does not matter (tested: equal to training stage after stage)."""
+
+  def __init__(self, config, net, method, train_split, batch_size: int, steps_per_epoch: int,
+               total_steps: int):
+    stages = config.train.pipeline_stages or len(jax.devices())
+    if stages > len(jax.devices()):
+      raise ConfigError(f'config.train.pipeline_stages={stages}: more stages than the '
+                        f'{len(jax.devices())} devices')
+    self.pipe = Pipeline(config, net, method, jax.devices()[:stages], total_steps, steps_per_epoch)
+    self.train, self.b, self.spe, self.seed = train_split, batch_size, steps_per_epoch, config.seed
+
+  def opt_state(self):
+    return list(self.pipe.opt)
+
+  def run(self, state, start: int, n: int, seeds=None):
+    from ffjax import data as data_lib
+    pipe = self.pipe
+    net = nnx.merge(pipe.net_graphdef, jax.device_get(state['params']), jax.device_get(state['rest']))
+    for s, ((a, b), gd) in enumerate(zip(pipe.bounds, pipe.graphdefs)):  # the state into the stages
+      _, p, r = step_lib.split(stage_network(net, a, b))
+      pipe.params[s] = jax.device_put(p, pipe.devices[s])
+      pipe.rest[s] = jax.device_put(r, pipe.devices[s])
+      pipe.opt[s] = jax.device_put(jax.device_get(state['opt_state'][s]), pipe.devices[s])
+    pipe.t = start
+    ms = {}
+    for t in range(start, start + n):
+      epoch, i = divmod(t, self.spe)
+      idx = data_lib.epoch_order_host(self.seed, epoch, len(self.train))[i * self.b:(i + 1) * self.b]
+      for tt, m in pipe.step(self.train.x[idx], self.train.y[idx]).items():
+        ms.setdefault(tt, {}).update(m)
+    for tt, m in pipe.flush().items():
+      ms.setdefault(tt, {}).update(m)
+    net = pipe.network()
+    _, params, rest = step_lib.split(net)
+    rows = [ms[t] for t in range(start, start + n)]
+    for r in rows:
+      r['loss'] = sum(v for k, v in r.items() if k.startswith('loss_u'))
+    new = dict(state, step=state['step'] + n, params=params, rest=rest,
+               opt_state=[jax.device_get(o) for o in pipe.opt])
+    return new, rows
+
+  def fetch(self, rows, n: int) -> dict:
+    got = jax.device_get(rows)
+    return {k: np.stack([np.asarray(r[k]) for r in got]) for k in got[0]}

@@ -132,17 +132,18 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path, seed=0):
   return path
 
 
-def cam_figure(net, encoder, x_BxHxWxC, y_B, pred_B, path):
+def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path):
   """Per image (rows): the image, then each unit's map for the predicted class over it:
   the linear head's CAMs, or (ASGE) each unit's patch votes."""
   plt = _plt()
   x = jnp.asarray(x_BxHxWxC)
-  if len(net.aux):
-    maps = cams_lib.spatial_class_maps(net, x, jnp.asarray(pred_B))
-    titles = [f'unit {l + 1} patches' for l in net.scored]
+  if method.scored:
+    maps = cams_lib.spatial_class_maps(net, x, jnp.asarray(pred_B), method.scored)
+    titles = [f'unit {l + 1} patches' for l in method.scored]
   else:
-    maps = cams_lib.class_activation_maps(net, encoder, x, jnp.asarray(pred_B))
-    titles = [f'unit {l + 1} CAM' for l in net.head_units]
+    maps = cams_lib.class_activation_maps(net, method.encoder, x, jnp.asarray(pred_B),
+                                          method.readout_units)
+    titles = [f'unit {l + 1} CAM' for l in method.readout_units]
   n, u = len(y_B), len(maps)
   fig, axes = plt.subplots(n, u + 1, figsize=(1.9 * (u + 1), 1.9 * n), squeeze=False)
   for i in range(n):
@@ -167,37 +168,37 @@ def cam_figure(net, encoder, x_BxHxWxC, y_B, pred_B, path):
 
 def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]:
   """Every figure of a run; returns the paths written."""
-  from ffjax import metrics, train  # here: train imports this module's users
+  from ffjax import heads, metrics, predict, run
   workdir = Path(workdir)
   records = metrics.read(workdir)
   out = [training_curves(records, workdir / 'curves.png'),
          accuracy_per_epoch(records, workdir / 'accuracy.png')]
-  config, dataset, net, encoder = train.restore_run(workdir)
+  r = run.restore_run(workdir)
+  net, method, dataset = r.net, r.method, r.dataset
   preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]
-  x = np.asarray(train.to_float(config, jnp.asarray(split.x[:256])))
+  x = np.asarray(r.parts.preprocess.to_float(jnp.asarray(split.x[:256])))
   y = split.y[:256]
   if preds_file.exists():
     p = np.load(preds_file)
     preds = {k[len('pred_'):]: p[k] for k in p.files if k.startswith('pred_')}
-    # ASGE: the three strategies, not every unit.
+    # Per-unit predictors: the three strategies, not every unit.
     preds = {k: v for k, v in preds.items() if not (k[0] == 'u' and k[1:].isdigit())}
     out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png'))
-    pred_lin = p['pred_linear' if 'pred_linear' in p.files else 'pred_best'][:256]
+    pred = p['pred_linear' if 'pred_linear' in p.files else 'pred_best'][:256]
+  elif method.scored:
+    pred = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x), method.scored)[-1], -1))
   else:
-    from ffjax import predict
-    if len(net.aux):
-      pred_lin = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x))[-1], -1))
-    else:
-      pred_lin = np.asarray(jnp.argmax(predict.linear_logits(net, encoder, jnp.asarray(x),
-                                                             local=config.method != 'bp'), -1))
-  if encoder.label_in_input:
-    out.append(label_gallery(encoder, x, y, workdir / 'labels.png'))
-  right = np.flatnonzero(pred_lin == y)[:num_cams]
-  wrong = np.flatnonzero(pred_lin != y)[:num_cams]
+    pred = np.asarray(jnp.argmax(predict.linear_logits(net, method.encoder, jnp.asarray(x),
+                                                       method.readout_units), -1))
+  if method.label_in_input:
+    out.append(label_gallery(method.encoder, x, y, workdir / 'labels.png'))
+  right = np.flatnonzero(pred == y)[:num_cams]
+  wrong = np.flatnonzero(pred != y)[:num_cams]
   idx = np.concatenate([right, wrong])
   # CAMs read the linear head, or ASGE's spatial heads; other per-unit heads have no map.
-  has_map = all(hasattr(h, 'grid') for h in net.aux) if len(net.aux) else net.head is not None
+  has_map = (all(isinstance(net.aux[l], heads.SpatialHead) for l in method.scored) if method.scored
+             else method.readout is not None)
   if len(idx) and has_map:
-    out.append(cam_figure(net, encoder, x[idx], y[idx], pred_lin[idx], workdir / 'cams.png'))
+    out.append(cam_figure(net, method, x[idx], y[idx], pred[idx], workdir / 'cams.png'))
   return out

@@ -1,12 +1,15 @@
 """Predictors: class scores at evaluation time, pure functions of (network, encoder, x).
 
+Each returns {name: scores_BxK}; the prediction is the argmax of each.
 goodness  run the image once per candidate label (one vmapped pass over the K
-          labels, no Python loop), sum the goodness of the scored units, argmax.
+          labels, no Python loop), sum the goodness of `units`, argmax.
 linear    one pass with the neutral label; the linear head on the normalized
-          outputs of the scored units.
-per-unit  (ASGE) one pass, no label: every unit's own head gives logits; 'last'
-          takes the last unit's, 'fusion' averages the units' probabilities, 'best'
-          takes the unit that was best on validation (chosen in train.evaluate).
+          outputs of `units`.
+per_unit  (one-pass objectives: ASGE, per-class goodness, channel groups) one pass, no
+          label: every scored unit's own head gives logits 'u<l>'; 'last' takes the last
+          unit's, 'fusion' averages the units' probabilities. 'best' (the unit best on
+          validation) is chosen by the evaluation (ffjax/evaluate.py) from the 'u<l>'.
+A method binds its units to these (ffjax/method.py, Method.predictors).
 """
 from __future__ import annotations
 
@@ -17,47 +20,52 @@ from ffjax import network as net_lib
 from ffjax import objectives
 
 
-def goodness_scores(net, encoder, x_BxHxWxC, scored_units):
-  """G_BxK: summed goodness of the scored units for every candidate label."""
-  x_KxB = encoder.embed_all(x_BxHxWxC)
+def goodness_scores(net, encoder, x_BxHxWxC, units):
+  """G_BxK: summed goodness of `units` for every candidate label."""
+  x_KxBxHxWxC = encoder.embed_all(x_BxHxWxC)
 
   def one_label(x):
-    ys, _ = net_lib.forward(net, x)
-    return sum(objectives.goodness(ys[l]) for l in scored_units)
+    acts, _ = net_lib.forward(net, x)
+    return sum(objectives.goodness(acts[l]) for l in units)
 
-  return jax.vmap(one_label)(x_KxB).T
+  return jax.vmap(one_label)(x_KxBxHxWxC).T
 
 
-def goodness_scores_loop(net, encoder, x_BxHxWxC, scored_units):
+def goodness_scores_loop(net, encoder, x_BxHxWxC, units):
   """The same scores, one label at a time: the reference the tests compare against."""
   cols = []
   for c in range(encoder.num_classes):
-    ys, _ = net_lib.forward(net, encoder.embed(x_BxHxWxC, jnp.full(x_BxHxWxC.shape[:1], c)))
-    cols.append(sum(objectives.goodness(ys[l]) for l in scored_units))
+    acts, _ = net_lib.forward(net, encoder.embed(x_BxHxWxC, jnp.full(x_BxHxWxC.shape[:1], c)))
+    cols.append(sum(objectives.goodness(acts[l]) for l in units))
   return jnp.stack(cols, axis=1)
 
 
-def linear_logits(net, encoder, x_BxHxWxC, *, local: bool = True):
-  """logits_BxK of the linear head on the neutral-label input."""
-  _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC), local=local)
-  return net.head(net_lib.head_features(hs, net.head_units))
+def linear_logits(net, encoder, x_BxHxWxC, units):
+  """logits_BxK of the linear head on the neutral-label input's outputs of `units`."""
+  _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC))
+  return net.head(jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in units], -1))
 
 
-def unit_logits(net, x_BxHxWxC, *, local: bool = True):
-  """logits_SxBxK: the heads of the scored units (net.scored: all units, or the block
-  ends of a hybrid net) on their own activations (one pass, no label)."""
-  ys, _ = net_lib.forward(net, x_BxHxWxC, local=local)
-  return jnp.stack([net.aux[l](ys[l]) for l in net.scored])
+def unit_logits(net, x_BxHxWxC, units, acts=None):
+  """logits_SxBxK: the own heads of `units` on their activations (one pass, no label).
+  acts: the activations of x if already computed."""
+  acts = net_lib.forward(net, x_BxHxWxC)[0] if acts is None else acts
+  return jnp.stack([net.aux[l](acts[l]) for l in units])
 
 
-def per_unit_predictions(logits_LxBxK, units=None):
-  """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: class predictions of each strategy.
-  units: the unit index of each row of logits (default 0, 1, ...)."""
-  units = range(len(logits_LxBxK)) if units is None else units
-  out = {f'u{l + 1}': jnp.argmax(lg, -1) for l, lg in zip(units, logits_LxBxK)}
-  out['last'] = jnp.argmax(logits_LxBxK[-1], -1)
-  out['fusion'] = jnp.argmax(objectives.fuse_probs(logits_LxBxK), -1)
+def per_unit_scores(logits_SxBxK, units) -> dict:
+  """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: scores of each strategy (units: the
+  unit index of each row of logits). fusion's scores are the mean probabilities."""
+  out = {f'u{l + 1}': lg for l, lg in zip(units, logits_SxBxK)}
+  out['last'] = logits_SxBxK[-1]
+  out['fusion'] = objectives.fuse_probs(logits_SxBxK)
   return out
+
+
+def per_unit_predictions(logits_SxBxK, units=None):
+  """Class predictions of each per-unit strategy (units default 0, 1, ...)."""
+  units = range(len(logits_SxBxK)) if units is None else units
+  return {k: jnp.argmax(v, -1) for k, v in per_unit_scores(logits_SxBxK, units).items()}
 
 
 def best_unit(accs_by_unit: dict) -> str:

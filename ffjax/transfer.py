@@ -31,11 +31,11 @@ def source_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(p.read_text()))
 
 
-def load_source_units(workdir, like_units):
-  """The source run's unit parameters (and batch-norm statistics), restored from its
-  latest checkpoint into the structure of `like_units` (nnx.state of this net's units).
-  Only that part of the checkpoint is read, so the source's optimizer and heads may
-  differ (another code version, another mode)."""
+def load_source_units(workdir, like_params, like_rest):
+  """The source run's unit parameters and their other variables (batch-norm
+  statistics), restored from its latest checkpoint into the structure of this net's
+  (`like_*`: the units' nnx.Param state and the rest). Only that part of the
+  checkpoint is read, so the source's optimizer and heads may differ (another mode)."""
   from ffjax import parallel
   src = source_config(workdir)
   ckpt = ckpt_lib.Checkpointer(Path(workdir) / 'checkpoints')
@@ -43,7 +43,10 @@ def load_source_units(workdir, like_units):
   if step is None:
     ckpt.close()
     raise ConfigError(f'config.transfer.init_from={str(workdir)!r}: no checkpoint there yet')
-  like = parallel.put_replicated(parallel.make_mesh(), {'params': {'units': like_units}})
+  tree = {'params': {'units': like_params}}
+  if jax.tree.leaves(like_rest):
+    tree['rest'] = {'units': like_rest}
+  like = parallel.put_replicated(parallel.make_mesh(), tree)
   try:
     got = ckpt.restore_part(step, like)
   except (ValueError, KeyError) as e:
@@ -53,22 +56,20 @@ def load_source_units(workdir, like_units):
         f'{str(e).splitlines()[0]}') from None
   finally:
     ckpt.close()
-  return got['params']['units']
+  return got['params']['units'], got.get('rest', {}).get('units', like_rest)
 
 
-def _layout(module):
-  return [(jax.tree_util.keystr(p), np.shape(v))
-          for p, v in jax.tree_util.tree_leaves_with_path(nnx.state(module))]
+def _layout(tree):
+  return [(jax.tree_util.keystr(p), np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(tree)]
 
 
 def load_units(workdir, net) -> None:
   """Copies the source run's units into net.units (in place); same architecture or a
   clear error."""
-  like = nnx.state(net.units)
-  got = load_source_units(workdir, like)
-  a, b = _layout(like), [(jax.tree_util.keystr(p), np.shape(v))
-                         for p, v in jax.tree_util.tree_leaves_with_path(got)]
-  if a != b:
+  from ffjax import step as step_lib
+  _, like_p, like_r = step_lib.split(net.units)
+  got_p, got_r = load_source_units(workdir, like_p, like_r)
+  if _layout(like_p) != _layout(got_p):
     raise ConfigError(f'config.transfer.init_from={str(workdir)!r}: its units differ from this '
-                      f'config\'s (source {b[:1]} vs here {a[:1]})')
-  nnx.update(net.units, jax.device_get(got))
+                      f'config\'s (source {_layout(got_p)[:1]} vs here {_layout(like_p)[:1]})')
+  nnx.update(net.units, jax.device_get(got_p), jax.device_get(got_r))

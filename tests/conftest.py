@@ -98,44 +98,84 @@ def c10_dir(tmp_path_factory):
   return make_cifar10_dir(tmp_path_factory.mktemp('c10'), n_train=1000, n_test=200)
 
 
-def loss_owners(c, net, l, image_shape=(32, 32, 3)):
-  """(collection, unit) pairs whose parameters get a nonzero gradient from unit l's own
-  one-pass loss: what locality (or block-locality) allows to learn from it."""
+def owners_by_unit(c, image_shape=(32, 32, 3), num_classes=10, batch=4, key=None, units=None):
+  """{l: {(collection, unit index)}}: whose parameters get a nonzero gradient from unit
+  l's own loss (loss_u<l+1> of the trainer's loss, step.loss_fn), for every unit with a
+  loss (or those in `units`); and the same for the readout's loss under 'head'. Each
+  gradient is jitted (what locality, or block-locality, allows to learn from each).
+  Not jax.jacrev: jit(jacrev(...)) of a hybrid ASGE net (channel norm) returned nonzero
+  rows where eager jacrev, jit(grad) and jax 0.12 give exact zeros (jax 0.10.2 / flax
+  0.12.8, seen 2026-11-30)."""
   import jax
   import jax.numpy as jnp
   from flax import nnx
-  from ffjax import train
-  graphdef, params = nnx.split(net)
-  x = jax.random.uniform(jax.random.key(1), (4,) + tuple(image_shape))
-  y = jnp.arange(4)
-  trained = train.trained_units(c, len(net.units))
-  grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
-                                                   None)[1][0][f'loss_u{l + 1}'])(params)
-  return {(path[0].key, path[1].key) for path, g in jax.tree_util.tree_leaves_with_path(grads)
-          if path[0].key in ('units', 'aux') and float(jnp.abs(g).sum()) > 0}
+  from ffjax import method as method_lib, network, step
+  net, method = method_lib.build(c, image_shape, num_classes, nnx.Rngs(0))
+  graphdef, params, rest = step.split(net)
+  x = jax.random.uniform(jax.random.key(1), (batch,) + tuple(image_shape))
+  y = jnp.arange(batch) % num_classes
+  obj_state = method.init_objective_state(network.unit_shapes(c, image_shape))
+  names = [f'loss_u{l + 1}' for l, o in enumerate(method.objectives)
+           if o is not None and (units is None or l in units)]
+  names += ['loss_head'] if method.readout is not None and units is None else []
+  k = jax.random.key(0) if key is None else key
+
+  def metric(p, n):
+    return step.loss_fn(p, rest, obj_state, x, y, k, method=method, graphdef=graphdef)[1][0][n]
+
+  grad = jax.jit(jax.grad(metric), static_argnums=1)
+  out = {}
+  for n in names:
+    key_ = 'head' if n == 'loss_head' else int(n[len('loss_u'):]) - 1
+    out[key_] = {(path[0].key, path[1].key if path[0].key in ('units', 'aux') else None)
+                 for path, v in jax.tree_util.tree_leaves_with_path(grad(params, n))
+                 if float(jnp.abs(v).sum()) > 0}
+  return out
+
+
+def loss_owners(c, net, l, image_shape=(32, 32, 3)):
+  """(collection, unit) pairs whose parameters get a nonzero gradient from unit l's own
+  one-pass loss: what locality (or block-locality) allows to learn from it."""
+  return {o for o in owners_by_unit(c, image_shape, units=(l,))[l] if o[0] in ('units', 'aux')}
 
 
 def param_layout(net):
   """[(path, shape)] of a network's state: equal layouts load each other's checkpoints."""
   import jax
   from flax import nnx
-  _, params = nnx.split(net)
-  return [(jax.tree_util.keystr(p), np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(params)]
+  state = nnx.state(net)
+  return [(jax.tree_util.keystr(p), np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(state)]
+
+
+def build(config, image_shape=(28, 28, 1), num_classes=10, num_train=None):
+  """The trainer's parts for config (train.build), as a run on num_train images makes them."""
+  from ffjax import parts as parts_lib
+  n = num_train or config.train.batch_size * 10
+  return parts_lib.build(config, image_shape, num_classes, n)
+
+
+def trainer_step(config, image_shape=(28, 28, 1), num_classes: int = 10, num_train=None):
+  """(parts, state, step): the trainer's parts, a fresh state (replicated on the mesh)
+  and its jitted step taking host batches: step(state, x_u8, y) -> (state, metrics)."""
+  import jax
+  from ffjax import loop, parallel
+  from ffjax import parts as parts_lib
+  parts = build(config, image_shape, num_classes, num_train)
+  mesh = parallel.make_mesh()
+  state = parts_lib.init_state(parts, mesh)
+  jitted = loop.HostLoop(parts.step, mesh, None, 1, 1)._step
+  return parts, state, lambda st, x, y: jitted(st, *parallel.put_batch(mesh, x, y))
 
 
 def train_steps(config, x, y, n: int = 2, image_shape=(28, 28, 1), num_classes: int = 10):
   """The trainer's own jitted step, n times on one batch, from a fresh state. Returns
-  (initial parameter leaves, copied: the step donates its state), final leaves, and
-  each step's metrics)."""
+  (initial variable leaves, copied: the step donates its state), the final leaves of
+  every network variable (parameters and the rest), and each step's metrics."""
   import jax
-  from ffjax import labels, parallel, train
-  net, graphdef, tx, _, state = train.fresh_state(config, image_shape, num_classes, 10)
-  enc = labels.make_encoder(config.labels, num_classes, *image_shape[:2])
-  step = train.make_train_step(config, enc, graphdef, tx, parallel.make_mesh(),
-                               train.trained_units(config, len(net.units)))
-  p0 = [np.array(p) for p in jax.tree.leaves(state['params'])]
+  _, state, step = trainer_step(config, image_shape, num_classes)
+  p0 = [np.array(p) for p in jax.tree.leaves((state['params'], state['rest']))]
   metrics = []
   for _ in range(n):
     state, m = step(state, x, y)
     metrics.append(m)
-  return p0, jax.tree.leaves(state['params']), metrics
+  return p0, jax.tree.leaves((state['params'], state['rest'])), metrics

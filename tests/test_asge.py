@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config, real_data_dir
-from ffjax import data as data_lib
-from ffjax import network, objectives, predict, train, units
+from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
+from ffjax import evaluate, objectives, predict, train, units
+from ffjax import method as method_lib
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
 
@@ -64,57 +64,36 @@ def test_channel_norm_normalizes_every_position():
   np.testing.assert_allclose(h.std(-1), 1., atol=1e-3)
 
 
-def _setup(arg='tiny'):
-  c = load_config('asge_mnist', arg)
-  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
-  graphdef, params = nnx.split(net)
-  x = jax.random.uniform(jax.random.key(1), (6, 28, 28, 1))
-  y = jnp.arange(6) % 10
-  return c, net, graphdef, params, x, y
-
-
-def _owner(path):
-  return f'{path[0].key}{path[1].key}'  # 'units0', 'aux2', ...
-
-
 def test_unit_and_its_head_learn_from_their_own_loss_only():
-  c, net, graphdef, params, x, y, = _setup()
+  c = load_config('asge_mnist', 'tiny')
+  net, method = method_lib.build(c, (28, 28, 1), 10, nnx.Rngs(0))
   n = len(net.units)
-  assert [h.grid for h in net.aux] == list(network.grids(c, (28, 28, 1)))
-  trained = train.trained_units(c, n)
-  assert trained == tuple(range(n))  # ASGE trains every unit
+  assert [h.grid for h in net.aux] == list(method_lib.grids(c, (28, 28, 1)))
+  assert method.trained == (True,) * n  # ASGE trains every unit
+  owners = owners_by_unit(c, (28, 28, 1), batch=6)
   for l in range(n):
-    grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
-                                                     None)[1][0][f'loss_u{l + 1}'])(params)
-    norms = {}
-    for path, g in jax.tree_util.tree_leaves_with_path(grads):
-      norms[_owner(path)] = norms.get(_owner(path), 0.) + float(jnp.sum(jnp.abs(g)))
-    for owner, v in norms.items():
-      if owner in (f'units{l}', f'aux{l}'):
-        assert v > 0, (l, owner)
-      else:
-        assert v == 0., (l, owner, v)
+    assert owners[l] == {('units', l), ('aux', l)}, (l, owners[l])
 
 
 def test_fixed_projection_stays_fixed_and_the_trained_one_moves():
   for projection in ('fixed', 'trained'):
     c = load_config('asge_mnist', f'tiny,projection={projection}')
-    mesh = train.parallel.make_mesh()
-    tr = data_lib.Split(np.zeros((100, 28, 28, 1), np.uint8), np.zeros(100, np.int32), 'train')
-    ds = data_lib.Dataset('mnist', 10, tr, None, tr)
-    s = train.init_state(c, ds, mesh)
-    step = train.make_train_step(c, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
-    before = jax.tree.map(np.asarray, s['state']['params'])
+    _, state, step = trainer_step(c)
+    before = jax.tree.map(np.asarray, (state['params'], state['rest']))
     x = np.random.default_rng(0).integers(0, 255, (c.train.batch_size, 28, 28, 1), dtype=np.uint8)
     yb = np.arange(c.train.batch_size, dtype=np.int32) % 10
-    after, _ = step(s['state'], *train.parallel.put_batch(mesh, x, yb))
-    head_b, head_a = before['aux'][1], jax.tree.map(np.asarray, after['params'])['aux'][1]
-    if projection == 'fixed':
-      np.testing.assert_array_equal(head_a['fixed_proj'][...], head_b['fixed_proj'][...])
+    after, _ = step(state, x, yb)
+    after = jax.tree.map(np.asarray, (after['params'], after['rest']))
+    if projection == 'fixed':  # not a parameter: in the rest, never updated
+      paths = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(before[0])]
+      assert not any('fixed_proj' in p for p in paths)
+      np.testing.assert_array_equal(after[1]['aux'][1]['fixed_proj'][...],
+                                    before[1]['aux'][1]['fixed_proj'][...])
     else:
-      assert np.abs(head_a['proj']['kernel'][...] - head_b['proj']['kernel'][...]).max() > 0
-    ua = jax.tree.map(np.asarray, after['params'])['units'][1]['conv']['kernel'][...]
-    assert np.abs(ua - before['units'][1]['conv']['kernel'][...]).max() > 0  # units learn either way
+      assert np.abs(after[0]['aux'][1]['proj']['kernel'][...] -
+                    before[0]['aux'][1]['proj']['kernel'][...]).max() > 0
+    ua = after[0]['units'][1]['conv']['kernel'][...]
+    assert np.abs(ua - before[0]['units'][1]['conv']['kernel'][...]).max() > 0  # units learn either way
 
 
 def test_prediction_strategies_on_hand_built_logits():
@@ -134,15 +113,9 @@ def test_prediction_strategies_on_hand_built_logits():
 def test_best_on_test_is_the_unit_chosen_on_validation():
   y = np.array([0, 1, 2, 0])
   outs = {'pred_u1': np.array([0, 1, 2, 1]), 'pred_u2': np.array([0, 1, 2, 0])}
-
-  def fake_step(params, x, yb):
-    return {k: v[:len(yb)] for k, v in outs.items()}
-
-  split = data_lib.Split(np.zeros((4, 2, 2, 1), np.uint8), y, 'test')
-  mesh = train.parallel.make_mesh()
-  res, cat = train.evaluate(fake_step, None, split, 4, mesh, 3, best_unit='u1')
+  res, cat = evaluate.summarize(outs, y, 3, best_unit='u1')
   assert res['best_unit'] == 'u1' and res['acc_best'] == res['acc_u1'] == 0.75
-  res, _ = train.evaluate(fake_step, None, split, 4, mesh, 3)  # chosen on this split
+  res, _ = evaluate.summarize(outs, y, 3)  # chosen on this split
   assert res['best_unit'] == 'u2' and res['acc_best'] == 1.
 
 

@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config, real_data_dir
-from ffjax import config_args, network, train
-
-
-def _grad_owners(c, graphdef, params, x, y, l):
-  trained = train.trained_units(c, len(c.model.widths))
-  grads = jax.grad(lambda p: train.spatial_loss_fn(c, None, graphdef, trained, p, [], x, y,
-                                                   None)[1][0][f'loss_u{l + 1}'])(params)
-  owners = {}
-  for path, g in jax.tree_util.tree_leaves_with_path(grads):
-    key = (path[0].key, path[1].key if path[0].key != 'head' else None)
-    owners[key] = owners.get(key, 0.) + float(jnp.abs(g).sum())
-  return {k for k, v in owners.items() if v > 0}
+from conftest import load_config, owners_by_unit, param_layout, real_data_dir
+from ffjax import config_args, train
+from ffjax import method as method_lib
 
 
 @pytest.mark.parametrize('name', ['asge_mnist', 'class_goodness_mnist'])
@@ -26,30 +16,23 @@ def test_gradient_stays_inside_its_block(name):
   c = load_config(name, 'tiny,method=hybrid')
   config_args.validate(c)
   assert c.model.blocks == (0, 0, 1, 1, 2, 2)
-  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
-  assert net.cuts == (True, False, True, False, True, False)
-  assert net.scored == (1, 3, 5) == train.trained_units(c, 6)
-  graphdef, params = nnx.split(net)
-  x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
-  y = jnp.arange(4)
+  _, method = method_lib.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  assert method.cuts == (True, False, True, False, True, False)
+  assert method.scored == (1, 3, 5)
+  assert method.trained == (False, True, False, True, False, True)
+  owners = owners_by_unit(c, (28, 28, 1))
   # Block 2 (units 3, 4): its loss, at unit 4, trains units 3 and 4 and unit 4's head.
-  assert _grad_owners(c, graphdef, params, x, y, 3) == {('units', 2), ('units', 3), ('aux', 3)}
-  assert _grad_owners(c, graphdef, params, x, y, 1) == {('units', 0), ('units', 1), ('aux', 1)}
+  assert owners[3] == {('units', 2), ('units', 3), ('aux', 3)}
+  assert owners[1] == {('units', 0), ('units', 1), ('aux', 1)}
   # Layer-wise FF on the same net: only the unit itself.
-  c_ff = load_config(name, 'tiny')
-  net_ff = network.build(c_ff, (28, 28, 1), 10, nnx.Rngs(0))
-  gd_ff, p_ff = nnx.split(net_ff)
-  assert _grad_owners(c_ff, gd_ff, p_ff, x, y, 3) == {('units', 3), ('aux', 3)}
+  assert owners_by_unit(load_config(name, 'tiny'), (28, 28, 1))[3] == {('units', 3), ('aux', 3)}
 
 
 def test_three_modes_share_one_parameter_layout():
-  shapes = {}
-  for method in ('ff', 'hybrid', 'bp'):
-    c = load_config('asge_mnist', f'tiny,method={method}')
-    _, params = nnx.split(network.build(c, (28, 28, 1), 10, nnx.Rngs(0)))
-    shapes[method] = [(jax.tree_util.keystr(p), np.shape(v))
-                      for p, v in jax.tree_util.tree_leaves_with_path(params)]
-  assert shapes['ff'] == shapes['hybrid'] == shapes['bp']
+  layouts = {m: param_layout(method_lib.build(load_config('asge_mnist', f'tiny,method={m}'),
+                                              (28, 28, 1), 10, nnx.Rngs(0))[0])
+             for m in ('ff', 'hybrid', 'bp')}
+  assert layouts['ff'] == layouts['hybrid'] == layouts['bp']
 
 
 def test_hybrid_needs_a_one_pass_objective_and_sane_blocks():

@@ -6,8 +6,9 @@ import optax
 import pytest
 from flax import nnx
 
-from conftest import load_config
-from ffjax import labels, network, predict, train
+from conftest import load_config, owners_by_unit
+from ffjax import network, predict, step
+from ffjax import method as method_lib
 
 
 def _setup(name='mnist', arg='tiny', **over):
@@ -15,13 +16,13 @@ def _setup(name='mnist', arg='tiny', **over):
   for k, v in over.items():
     c[k.split('.')[0]][k.split('.')[1]] = v
   shape = (28, 28, 1)
-  net = network.build(c, shape, 10, nnx.Rngs(0))
-  enc = labels.make_encoder(c.labels, 10, 28, 28)
-  graphdef, params = nnx.split(net)
+  net, method = method_lib.build(c, shape, 10, nnx.Rngs(0))
+  graphdef, params, rest = step.split(net)
   x = jax.random.uniform(jax.random.key(1), (6,) + shape)
   y = jnp.arange(6) % 10
-  trained = train.trained_units(c, len(net.units))
-  return c, enc, graphdef, params, x, y, trained
+  obj_state = method.init_objective_state(network.unit_shapes(c, shape))
+  fn = lambda p, key: step.loss_fn(p, rest, obj_state, x, y, key, method=method, graphdef=graphdef)
+  return c, net, method, params, fn
 
 
 def _unit_of(path):
@@ -29,56 +30,35 @@ def _unit_of(path):
   return 'head' if path[0].key == 'head' else f'u{path[1].key}'
 
 
-def _grads_by_owner(grads):
-  out = {}
-  for path, g in jax.tree_util.tree_leaves_with_path(grads):
-    out.setdefault(_unit_of(path), []).append(np.asarray(g))
-  return out
-
-
 @pytest.mark.parametrize('name', ['mnist', 'mnist_mlp'])
 def test_unit_loss_has_zero_gradient_for_every_other_unit(name):
-  c, enc, graphdef, params, x, y, trained = _setup(name)
-  key = jax.random.key(2)
-  peer = [jnp.full((1,), 0.5)] * 3 if c.objective.peer_weight else []
-  if c.objective.peer_weight:
-    _, hs = network.forward(nnx.merge(graphdef, params), x)
-    peer = [jnp.full((h.reshape(6, -1).shape[1],), 0.5) for h in hs]
-
-  def metric(p, name):
-    return train.ff_loss_fn(c, enc, graphdef, trained, p, peer, x, y, key)[1][0][name]
-
+  c = load_config(name, 'tiny')
+  _, method = method_lib.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  owners = owners_by_unit(c, (28, 28, 1), batch=6, key=jax.random.key(2))
   for k in range(3):
-    g = _grads_by_owner(jax.grad(lambda p: metric(p, f'loss_u{k + 1}'))(params))
-    for owner, gs in g.items():
-      if owner == f'u{k}' and k in trained:
-        assert any(np.abs(a).max() > 0 for a in gs), f'unit {k} gets no gradient from its own loss'
-      elif owner != f'u{k}':
-        assert all(np.all(a == 0) for a in gs), f'loss of unit {k} leaks into {owner}'
-  g = _grads_by_owner(jax.grad(lambda p: metric(p, 'loss_head'))(params))
-  assert all(np.all(a == 0) for o, gs in g.items() if o != 'head' for a in gs)
+    # Its own parameters, nothing else (unit 1 of the FF-CNN is measured, not trained:
+    # its loss is left out of the sum, test_excluded_first_unit_keeps_its_random_weights).
+    assert owners[k] == {('units', k)}, (k, owners[k])
+  assert owners['head'] == {('head', None)}  # the readout trains no unit
 
 
 def test_backprop_mode_is_not_local():
-  c, enc, graphdef, params, x, y, trained = _setup('mnist', 'tiny,method=bp')
-  loss = lambda p: train.bp_loss_fn(c, enc, graphdef, trained, p, [], x, y, None)[0]
-  g = _grads_by_owner(jax.grad(loss)(params))
-  assert all(np.abs(a).max() > 0 for a in g['u0'] + g['u1'])  # the same forward, end to end
+  owners = owners_by_unit(load_config('mnist', 'tiny,method=bp'), (28, 28, 1), batch=6)
+  assert {('units', 0), ('units', 1), ('units', 2), ('head', None)} <= owners['head']
 
 
 def test_summed_loss_step_equals_per_unit_steps():
-  c, enc, graphdef, params, x, y, trained = _setup('mnist', 'tiny', **{'objective.train_first_unit': True})
+  c, net, method, params, fn = _setup('mnist', 'tiny', **{'objective.train_first_unit': True})
   key = jax.random.key(3)
-  fn = lambda p: train.ff_loss_fn(c, enc, graphdef, trained, p, [], x, y, key)
   tx = optax.adam(1e-2)
   # One step on the summed loss.
-  g_sum = jax.grad(lambda p: fn(p)[0])(params)
+  g_sum = jax.grad(lambda p: fn(p, key)[0])(params)
   upd, _ = tx.update(g_sum, tx.init(params), params)
   fused = optax.apply_updates(params, upd)
   # Each unit stepped with the gradient of its own loss only, the head with its own.
   per = params
   for name in ['loss_u1', 'loss_u2', 'loss_u3', 'loss_head']:
-    g = jax.grad(lambda p: fn(p)[1][0][name])(params)
+    g = jax.grad(lambda p: fn(p, key)[1][0][name])(params)
     upd, _ = tx.update(g, tx.init(params), params)
     moved = optax.apply_updates(params, upd)
     owner = 'head' if name == 'loss_head' else f'u{int(name[-1]) - 1}'
@@ -90,16 +70,17 @@ def test_summed_loss_step_equals_per_unit_steps():
 
 
 def test_excluded_first_unit_keeps_its_random_weights():
-  c, enc, graphdef, params, x, y, trained = _setup('mnist', 'tiny')
-  assert trained == (1, 2)
-  g = jax.grad(lambda p: train.ff_loss_fn(c, enc, graphdef, trained, p, [], x, y, jax.random.key(0))[0])(params)
-  assert all(np.all(a == 0) for a in _grads_by_owner(g)['u0'])
+  c, net, method, params, fn = _setup('mnist', 'tiny')
+  assert method.trained == (False, True, True)
+  g = jax.grad(lambda p: fn(p, jax.random.key(0))[0])(params)
+  assert all(np.all(np.asarray(a) == 0) for a in jax.tree.leaves(g['units'][0]))
+  assert any(np.abs(np.asarray(a)).max() > 0 for a in jax.tree.leaves(g['units'][1]))
 
 
 def test_goodness_inference_vmap_equals_per_label_loop():
-  c, enc, graphdef, params, x, y, trained = _setup('mnist', 'tiny')
-  net = nnx.merge(graphdef, params)
-  a = predict.goodness_scores(net, enc, x, net.head_units)
-  b = predict.goodness_scores_loop(net, enc, x, net.head_units)
-  assert a.shape == (6, 10)
+  c, net, method, params, fn = _setup('mnist', 'tiny')
+  x = jax.random.uniform(jax.random.key(1), (6, 28, 28, 1))
+  a = predict.goodness_scores(net, method.encoder, x, method.goodness_units)
+  b = predict.goodness_scores_loop(net, method.encoder, x, method.goodness_units)
+  assert a.shape == (6, 10) and method.goodness_units == (1, 2)
   np.testing.assert_allclose(a, b, rtol=1e-5)

@@ -8,12 +8,13 @@ from flax import nnx
 
 from conftest import load_config, loss_owners, param_layout
 from ffjax import config_args, network, train, units
+from ffjax import method as method_lib
 
 
 def _net(arg):
   c = load_config('mobilenetv3_cifar10', arg)
   config_args.validate(c)
-  return c, network.build(c, (32, 32, 3), 10, nnx.Rngs(0))
+  return c, method_lib.build(c, (32, 32, 3), 10, nnx.Rngs(0))[0]
 
 
 def test_the_architecture_is_mobilenetv3_small():
@@ -52,7 +53,7 @@ def test_a_projection_is_linear_and_adds_its_blocks_input():
   c, net = _net('cpu,tiny,method=bp')
   net.eval()
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  ys, hs = network.forward(net, x, local=False)
+  ys, hs = network.forward(net, x)
   p = net.units[2]
   z = p.bn(p.conv(hs[1])) + hs[0]  # no ReLU: the linear bottleneck
   np.testing.assert_allclose(ys[2], z, rtol=1e-5, atol=1e-5)

@@ -26,8 +26,8 @@ def _cmd(data_dir, workdir, *extra):
 
 
 def _params(workdir):
-  from ffjax import train
-  _, _, _, _, (state, _, _) = train.restore_run(workdir, with_state=True)
+  from ffjax import run
+  state = run.restore_run(workdir).state
   return [np.asarray(x) for x in jax.tree.leaves(state['params'])], int(state['step'])
 
 

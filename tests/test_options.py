@@ -6,19 +6,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_config
-from ffjax import config_args, labels, network, predict, train
+from conftest import load_config, trainer_step
+from ffjax import config_args, labels, network, predict
+from ffjax import method as method_lib
 
 
 def _one_step(c, x_u8, y):
-  from ffjax import data as data_lib
-  tr = data_lib.Split(x_u8, y, 'train')
-  ds = data_lib.Dataset(c.data.name, 10, tr, None, tr)
-  mesh = train.parallel.make_mesh()
-  s = train.init_state(c, ds, mesh)
-  step = train.make_train_step(c, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
-  before = jax.tree.map(np.asarray, s['state']['params'])
-  after, _ = step(s['state'], *train.parallel.put_batch(mesh, x_u8, y))
+  _, state, step = trainer_step(c)
+  before = jax.tree.map(np.asarray, state['params'])
+  after, _ = step(state, x_u8, y)
   return before, jax.tree.map(np.asarray, after['params'])
 
 
@@ -50,23 +46,17 @@ def test_per_unit_learning_rates():
 def test_hard_negatives_are_the_wrong_labels_the_model_likes_most(score):
   c = load_config('mnist', 'tiny')
   c.labels.hard_negatives, c.labels.hard_negative_score = 1., score
-  net = network.build(c, (28, 28, 1), 10, nnx.Rngs(0))
-  graphdef, params = nnx.split(net)
-  enc = labels.make_encoder(c.labels, 10, 28, 28)
-  seen = []
-
-  def embed(x, y):
-    if not isinstance(y, jax.core.Tracer):  # embed_all's vmapped calls are the scoring passes
-      seen.append(np.asarray(y))
-    return enc.embed(x, y)
-
-  rec = labels.Encoder(enc.kind, 10, embed, enc.embed_neutral, enc.patterns_KxHxW)
+  net, method = method_lib.build(c, (28, 28, 1), 10, nnx.Rngs(0))
   x = jax.random.uniform(jax.random.key(1), (8, 28, 28, 1))
   y = jnp.arange(8)
-  train.ff_loss_fn(c, rec, graphdef, train.trained_units(c, 3), params, [], x, y, jax.random.key(2))
-  y_neg = seen[-1]
-  scores = (predict.linear_logits(net, enc, x) if score == 'linear' else
-            predict.goodness_scores(net, enc, x, net.head_units))
+  x_in = method.training_input(net, x, y, jax.random.key(2))  # [positives; negatives]
+  enc = method.encoder
+  # Which label each negative carries: the one whose embedding it is.
+  cand = enc.embed_all(x)  # K x B x ...
+  y_neg = np.array([int(np.argmin(np.abs(np.asarray(cand[:, i]) - np.asarray(x_in[8 + i])).sum((1, 2, 3))))
+                    for i in range(8)])
+  scores = (predict.linear_logits(net, enc, x, method.readout_units) if score == 'linear' else
+            predict.goodness_scores(net, enc, x, method.goodness_units))
   np.testing.assert_array_equal(y_neg, labels.hardest_negatives(scores, y))
   assert np.all(y_neg != np.asarray(y))
 
@@ -78,7 +68,7 @@ def test_strides_and_per_unit_norms_shape_the_net():
   config_args.validate(c)
   shapes = network.unit_shapes(c, (32, 32, 3))
   assert shapes == [(16, 16, 8), (8, 8, 8), (8, 8, 8), (4, 4, 8)]
-  net = network.build(c, (32, 32, 3), 10, nnx.Rngs(0))
+  net, _ = method_lib.build(c, (32, 32, 3), 10, nnx.Rngs(0))
   ys, hs = network.forward(net, jnp.ones((2, 32, 32, 3)) * 0.5)
   assert [y.shape[1:] for y in ys] == shapes
   np.testing.assert_allclose(hs[1].mean(-1), 0., atol=1e-4)  # channel norm on unit 2

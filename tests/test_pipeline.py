@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import REPO, load_config
-from ffjax import config_args, data as data_lib, parallel, pipeline, train
+from conftest import REPO, load_config, trainer_step
+from ffjax import config_args, pipeline
+from ffjax import method as method_lib
 
 
 def _config(name='asge_mnist', arg='tiny'):
@@ -31,6 +32,11 @@ def _leaves(net):
   return [np.asarray(v) for v in jax.tree.leaves(nnx.state(net, nnx.Param))]
 
 
+def _pipe(c, shape, devices, total_steps=30):
+  net, method = method_lib.build(c, shape, 10, nnx.Rngs(c.seed))
+  return pipeline.Pipeline(c, net, method, devices, total_steps)
+
+
 # ASGE; a residual net with batch norm (ResNet-18's blocks: skips, projections).
 CASES = [('asge_mnist', 'tiny', (28, 28, 1), 'mnist'),
          ('resnet18_cifar10', 'tiny', (32, 32, 3), 'cifar10')]
@@ -40,18 +46,14 @@ CASES = [('asge_mnist', 'tiny', (28, 28, 1), 'mnist'),
 def test_one_stage_is_the_trainers_step(name, arg, shape, ds):
   c = _config(name, arg)
   batches = _batches(c, 3, shape)
-  pipe = pipeline.Pipeline(c, shape, 10, jax.devices()[:1], total_steps=30)
+  pipe = _pipe(c, shape, jax.devices()[:1])
   for x, y in batches:
     pipe.step(x, y)
   pipe.flush()
-  tr = data_lib.Split(batches[0][0], batches[0][1], 'train')
-  mesh = parallel.make_mesh()
-  s = train.init_state(c, data_lib.Dataset(ds, 10, tr, None, tr), mesh)
-  step = train.make_train_step(c, s['encoder'], s['graphdef'], s['tx'], mesh, s['trained'])
-  state = s['state']
+  parts, state, step = trainer_step(c, shape, num_train=30 * c.train.batch_size // c.train.num_epochs)
   for x, y in batches:
-    state, _ = step(state, *parallel.put_batch(mesh, x, y))
-  ref = nnx.merge(s['graphdef'], jax.device_get(state['params']))
+    state, _ = step(state, x, y)
+  ref = nnx.merge(parts.graphdef, *jax.device_get((state['params'], state['rest'])))
   every = lambda net: [np.asarray(v) for v in jax.tree.leaves(nnx.state(net))]  # + BN statistics
   for a, b in zip(every(pipe.network()), every(ref)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -62,31 +64,34 @@ def test_pipelined_equals_training_stage_after_stage(name, arg, shape, ds):
   c = _config(name, arg)
   batches = _batches(c, 4, shape)
   dev = jax.devices()[0]
-  pipe = pipeline.Pipeline(c, shape, 10, [dev] * 3, total_steps=30)
+  pipe = _pipe(c, shape, [dev] * 3)
   first = [a for a, _ in pipe.bounds]
   skips = pipe.network().skips
+  _, method = method_lib.build(c, shape, 10, nnx.Rngs(0))
   assert pipe.bounds == pipeline.stage_bounds(pipeline.unit_flops(c, shape), 3,
-                                              pipeline.allowed_starts(pipe.network()))
+                                              pipeline.allowed_starts(pipe.network(), method))
   # (ASGE tiny: the pooled units are cheap, [(0, 1), (1, 2), (2, 6)]); no skip reaches
   # across a stage boundary
   assert len(first) == 3 and all(skips[l] < 0 or skips[l] >= a for a, b in pipe.bounds for l in range(a, b))
   seen = []
   for x, y in batches:
-    m = pipe.step(x, y)
-    seen.append(sorted(int(k[6:]) for k in m if k.startswith('loss_u')))
+    m = pipe.step(x, y)  # {batch: metrics of the stages that ran on it}
+    seen.append(sorted(int(k[6:]) for mt in m.values() for k in mt if k.startswith('loss_u')))
   b1, b2 = pipe.bounds[0][1], pipe.bounds[1][1]
   assert seen[0] == list(range(1, b1 + 1)) and seen[1] == list(range(1, b2 + 1))
   assert seen[2] == list(range(1, len(c.model.widths) + 1))  # filled: every stage busy
   pipe.flush()
   # Reference: stage 0 over the whole stream (recording its outputs), then stage 1 on
   # those, then stage 2: what the pipeline must equal, batch for batch.
-  ref = pipeline.Pipeline(c, shape, 10, [dev] * 3, total_steps=30)
+  ref = _pipe(c, shape, [dev] * 3)
   ref.steps = pipe.steps  # the same jitted stage steps (pure functions): compiled once
   stream = [(x, y, t) for t, (x, y) in enumerate(batches)]
   for s in range(3):
     out = []
     for h, y, t in stream:
-      ref.params[s], ref.opt[s], h_out, _ = ref.steps[s](ref.params[s], ref.opt[s], h, y, np.int32(t))
+      key = jax.random.fold_in(jax.random.key(c.seed), t)
+      (ref.params[s], ref.rest[s], ref.opt[s], ref.obj[s], h_out, _) = ref.steps[s](
+          ref.params[s], ref.rest[s], ref.opt[s], ref.obj[s], h, y, key)
       out.append((h_out, y, t))
     stream = out
   for a, b in zip(_leaves(pipe.network()), _leaves(ref.network())):
@@ -104,13 +109,12 @@ def test_stages_balance_flops_and_respect_blocks():
   f = pipeline.unit_flops(c, (28, 28, 1))
   assert f == [2. * 28 * 28 * 49 * 1 * 16, 2. * 14 * 14 * 9 * 16 * 16, 2. * 14 * 14 * 9 * 16 * 16]
   # ResNet-18: a stage may start only where no skip crosses: at a block's first unit.
-  from ffjax import network
   r = _config('resnet18_cifar10', 'tiny')
-  net = network.build(r, (32, 32, 3), 10, nnx.Rngs(0))
-  starts = pipeline.allowed_starts(net)
+  net, method = method_lib.build(r, (32, 32, 3), 10, nnx.Rngs(0))
+  starts = pipeline.allowed_starts(net, method)
   assert starts and all(r.model.skips[c_] < 0 for c_ in starts)
-  hyb = network.build(_config('asge_mnist', 'tiny,method=hybrid'), (28, 28, 1), 10, nnx.Rngs(0))
-  assert pipeline.allowed_starts(hyb) == [2, 4]  # hybrid: whole backprop blocks of 2 units
+  hyb = method_lib.build(_config('asge_mnist', 'tiny,method=hybrid'), (28, 28, 1), 10, nnx.Rngs(0))
+  assert pipeline.allowed_starts(*hyb) == [2, 4]  # hybrid: whole backprop blocks of 2 units
   assert all(r.model.skips[l] < 0 or not any(r.model.skips[l] < s_ <= l for s_ in starts)
              for l in range(len(net.units)))
 
@@ -127,13 +131,12 @@ def test_unsupported_configs_are_refused():
 SCRIPT = r'''
 import sys, jax, numpy as np
 sys.path.insert(0, 'tests')
-from test_pipeline import _config, _batches, _leaves
-from ffjax import pipeline
+from test_pipeline import _config, _batches, _leaves, _pipe
 c = _config()
 batches = _batches(c, 5)
 out = []
 for devs in (jax.devices()[:4], [jax.devices()[0]] * 4):
-  pipe = pipeline.Pipeline(c, (28, 28, 1), 10, devs, total_steps=30)
+  pipe = _pipe(c, (28, 28, 1), devs)
   for x, y in batches:
     pipe.step(x, y)
   pipe.flush()

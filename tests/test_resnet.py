@@ -6,12 +6,13 @@ from flax import nnx
 
 from conftest import load_config, loss_owners, param_layout
 from ffjax import config_args, network, train
+from ffjax import method as method_lib
 
 
 def _net(arg):
   c = load_config('resnet18_cifar10', arg)
   config_args.validate(c)
-  return c, network.build(c, (32, 32, 3), 10, nnx.Rngs(0))
+  return c, method_lib.build(c, (32, 32, 3), 10, nnx.Rngs(0))[0]
 
 
 def test_the_architecture_is_resnet18():
@@ -32,7 +33,7 @@ def test_a_residual_unit_adds_its_blocks_input():
   c, net = _net('tiny,method=bp')
   net.eval()
   x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
-  ys, hs = network.forward(net, x, local=False)
+  ys, hs = network.forward(net, x)
   a_in, a_out = hs[0], hs[1]   # unit 1 (A) receives unit 0's output
   b = net.units[2]
   z = b.bn(b.conv(a_out)) + a_in
@@ -45,7 +46,7 @@ def test_layerwise_trains_each_unit_alone_and_hybrid_each_block():
   assert loss_owners(c, net, 2) == {('units', 2), ('aux', 2)}
   assert loss_owners(c, net, 6) == {('units', 6), ('aux', 6)}  # with its 1x1 projection
   c, net = _net('tiny,method=hybrid')
-  assert net.scored[:3] == (0, 2, 4)
+  assert method_lib.build(c, (32, 32, 3), 10, nnx.Rngs(0))[1].scored[:3] == (0, 2, 4)
   # Hybrid: block 3 (units 5, 6: the first block of stage 2) learns as a whole, nothing before.
   assert loss_owners(c, net, 6) == {('units', 5), ('units', 6), ('aux', 6)}
 

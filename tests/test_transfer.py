@@ -6,7 +6,8 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, make_mnist_dir
-from ffjax import config_args, train
+from ffjax import config_args, run, train
+from ffjax import parts as parts_lib
 
 
 @pytest.fixture(scope='module')
@@ -21,7 +22,7 @@ def source(tmp_path_factory):
   c.train.num_epochs = 1
   wd = tmp_path_factory.mktemp('src')
   train.train_and_evaluate(c, str(wd))
-  _, _, net, _ = train.restore_run(wd)
+  net = run.restore_run(wd).net
   return wd, root, nnx.state(net.units), nnx.state(net.aux)
 
 
@@ -32,7 +33,7 @@ def _target(source, mode, tmp_path):
   c.train.num_epochs = 1
   out = tmp_path / mode
   rec = train.train_and_evaluate(c, str(out))
-  _, _, net, _ = train.restore_run(out)
+  net = run.restore_run(out).net
   return rec, net
 
 
@@ -57,8 +58,10 @@ def test_finetune_starts_from_the_source_and_moves_it(source, tmp_path):
   c = load_config('transfer', f'from={wd},dataset=fashion_mnist,mode=finetune,tiny')
   c.data.dir, c.data.num_val = str(root), 100
   from ffjax import data as data_lib, parallel
-  s = train.init_state(c, data_lib.load(c.data), parallel.make_mesh())
-  start = nnx.merge(s['graphdef'], s['state']['params'])
+  ds = data_lib.load(c.data)
+  parts = parts_lib.build(c, ds.image_shape, ds.num_classes, len(ds.train))
+  s = parts_lib.init_state(parts, parallel.make_mesh())
+  start = nnx.merge(parts.graphdef, s['params'], s['rest'])
   src = _leaves(units0)
   for k, v in _leaves(nnx.state(start.units)).items():
     np.testing.assert_array_equal(v, src[k], err_msg=k)

@@ -1,0 +1,166 @@
+"""Evaluation: every predictor's accuracy, and per-unit diagnostics, on whole splits.
+
+A split is uploaded to the device(s) once, in batches (`EvalData`: N padded to a
+multiple of the batch, laid out B-sharded over the mesh), and a whole split is one
+jitted call (`lax.map` over its batches) whose per-example outputs are fetched once.
+
+An evaluation round (`Evaluator.round`) scores several splits with the same parameters
+and computes what they share once:
+  goodness calibration   each label's mean goodness on the first 1,000 training images;
+                         subtracted from the goodness scores it gives 'goodness_centered'
+                         (removes a label's baseline goodness: some label patterns
+                         excite the units more whatever the image)
+  best unit              per-unit predictors: the unit 'best' stands for, chosen on
+                         validation and applied unchanged to test (chosen on the
+                         calibration images when the round has no validation split)
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from ffjax import data as data_lib
+from ffjax import network as net_lib
+from ffjax import parallel
+from ffjax import predict
+
+CALIBRATION_SIZE = 1000
+
+
+def make_batch_fn(method, graphdef, preprocess):
+  """(params, rest, x_u8_BxHxWxC, y_B) -> {key: per-example values}:
+  pred_<name> (argmax of each predictor's scores), scores_goodness, and each unit's
+  objective diagnostics <name>_u<l> (threshold: on positives and fixed negatives)."""
+  predictors = method.predictor_fns()
+
+  def batch(params, rest, x_u8, y):
+    net = nnx.merge(graphdef, params, rest)
+    net.eval()  # batch norm: running averages
+    x = preprocess.to_float(x_u8)
+    out, acts_plain = {}, None
+    if any(o is not None for o in method.objectives):
+      acts, _ = net_lib.forward(net, method.diagnostic_input(x, y))
+      acts_plain = None if method.label_in_input else acts
+      for l, obj in enumerate(method.objectives):
+        if obj is not None:
+          d = obj.per_example(acts[l], y, net.aux[l] if len(net.aux) else None)
+          d.pop('logits', None)
+          out.update({f'{k}_u{l + 1}': v for k, v in d.items()})
+    for fn in predictors.values():
+      for name, scores in fn(net, method.encoder, x, acts=acts_plain).items():
+        out[f'pred_{name}'] = jnp.argmax(scores, -1)
+        if name == 'goodness':
+          out['scores_goodness'] = scores
+    return out
+
+  return batch
+
+
+@dataclasses.dataclass
+class EvalData:
+  """A split on the device(s): x (nb, b, H, W, C) uint8 and y (nb, b), batch-sharded."""
+  name: str
+  x: jax.Array
+  y: jax.Array
+  y_host: np.ndarray  # the true labels, unpadded
+  n: int
+
+
+def upload(mesh, split: data_lib.Split, batch_size: int) -> EvalData:
+  n = len(split)
+  nb = -(-n // batch_size)
+  pad = nb * batch_size - n
+  x = np.concatenate([split.x, np.zeros((pad,) + split.x.shape[1:], split.x.dtype)]) if pad else split.x
+  y = np.concatenate([split.y, np.zeros((pad,), split.y.dtype)]) if pad else split.y
+  spec = P(None, 'data')
+  return EvalData(split.name, parallel.put(mesh, x.reshape((nb, batch_size) + x.shape[1:]), spec),
+                  parallel.put(mesh, y.reshape(nb, batch_size), spec), np.asarray(split.y), n)
+
+
+def make_split_fn(batch_fn, mesh):
+  """A whole split in one call: (params, rest, x_nb, y_nb) -> per-example outputs
+  (nb, b, ...), replicated (small; every process can read them)."""
+  def run(params, rest, x_nb, y_nb):
+    return jax.lax.map(lambda xy: batch_fn(params, rest, *xy), (x_nb, y_nb))
+  rep, bat = parallel.replicated(mesh), jax.sharding.NamedSharding(mesh, P(None, 'data'))
+  return jax.jit(run, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
+
+
+def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=None,
+              best_unit: str | None = None):
+  """Accuracy of each predictor from per-example outputs (host arrays, unpadded).
+
+  goodness_offsets_K: the calibration's mean goodness per label (adds
+  'goodness_centered'). best_unit: the per-unit predictor 'best' stands for ('u2');
+  None chooses the best on this split (right for validation, a leak on test).
+  Returns (record, per-example outputs with pred_goodness_centered / pred_best added).
+  """
+  cat = dict(out)
+  res = {'num_examples': int(len(y))}
+  if 'scores_goodness' in cat and goodness_offsets_K is not None:
+    cat['pred_goodness_centered'] = np.argmax(cat['scores_goodness'] - goodness_offsets_K, -1)
+  units = [k[len('pred_'):] for k in cat if k.startswith('pred_u') and k[len('pred_u'):].isdigit()]
+  if units:
+    best_unit = best_unit or predict.best_unit(
+        {u: float(np.mean(cat[f'pred_{u}'] == y)) for u in units})
+    cat['pred_best'] = cat[f'pred_{best_unit}']
+    res['best_unit'] = best_unit
+  for k, v in cat.items():
+    if k.startswith('scores_'):
+      continue
+    if k.startswith('pred_'):
+      mode = k[len('pred_'):]
+      res[f'acc_{mode}'] = float(np.mean(v == y))
+      res[f'pred_counts_{mode}'] = np.bincount(v, minlength=num_classes).tolist()
+    else:
+      res[k] = float(np.mean(v))
+  return res, cat
+
+
+class Evaluator:
+  """Evaluation rounds of one run: its splits uploaded once, one compiled call."""
+
+  def __init__(self, method, graphdef, preprocess, mesh, dataset, batch_size: int):
+    self.method, self.mesh, self.dataset, self.batch_size = method, mesh, dataset, batch_size
+    self.fn = make_split_fn(make_batch_fn(method, graphdef, preprocess), mesh)
+    self._data = {}
+
+  def _split(self, name: str) -> EvalData:
+    if name not in self._data:
+      ds = self.dataset
+      sp = {'val': ds.val, 'test': ds.test,
+            'calib': data_lib.Split(ds.train.x[:CALIBRATION_SIZE], ds.train.y[:CALIBRATION_SIZE],
+                                    'calib')}[name]
+      self._data[name] = upload(self.mesh, sp, self.batch_size)
+    return self._data[name]
+
+  def outputs(self, params, rest, name: str) -> dict:
+    """Per-example outputs of split `name` (host arrays, padding dropped)."""
+    d = self._split(name)
+    o = jax.device_get(self.fn(params, rest, d.x, d.y))
+    return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}
+
+  def round(self, params, rest, names, best_unit: str | None = None) -> dict:
+    """{split name: (record, per-example outputs)} for `names` in order ('val' before
+    'test': test's 'best' is the unit validation chose)."""
+    preds = self.method.predictors
+    offsets = None
+    needs_best = 'per_unit' in preds and best_unit is None and 'val' not in names
+    if 'goodness' in preds or needs_best:
+      calib = self.outputs(params, rest, 'calib')
+      if 'goodness' in preds:
+        offsets = calib['scores_goodness'].mean(0)
+      if needs_best:
+        best_unit = summarize(calib, self._split('calib').y_host, self.dataset.num_classes)[0]['best_unit']
+    res = {}
+    for name in names:
+      rec, cat = summarize(self.outputs(params, rest, name), self._split(name).y_host,
+                           self.dataset.num_classes, offsets, best_unit)
+      best_unit = best_unit or rec.get('best_unit')
+      res[name] = (rec, cat)
+    return res

@@ -1,0 +1,135 @@
+"""How batches reach the step: many steps per call from data resident on the device, or
+one step per call from the host.
+
+DeviceLoop (data that fits: MNIST, Fashion-MNIST and CIFAR on any GPU, and on a CPU):
+the training images stay on the device(s), replicated, from the start of the run;
+a call runs `steps_per_call` steps in one `lax.scan`, drawing the epoch's order on the
+device from (seed, epoch) and gathering each batch there (B-sharded over the mesh, so
+each device gathers only its rows); the state is donated; the per-step metrics come
+back stacked, fetched once per call. The host does nothing per step.
+
+Replicated, not sharded: a random order gathers every batch from the whole training
+set, which on a sharded copy would cost an all-to-all per step; a replicated one costs
+each device one copy (MNIST 47 MB, CIFAR-10 150 MB).
+
+HostLoop (tfds, or data too large for the device): the same order, one batch
+gathered on the host and copied over per step, the same step.
+
+Both run `run(state, start, n)`: n steps from global step `start` (a call never crosses
+an epoch's end: the trainer cuts calls there), returning the new state and the metrics
+of those n steps as host arrays {name: (n,) or (n, S)}. With a population (S members,
+a leading axis on the state), each member draws its own order from its own seed and
+the step is vmapped over members.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from ffjax import data as data_lib
+from ffjax import parallel
+
+
+def _batch_spec(population: bool):
+  return P(None, 'data') if population else P('data')
+
+
+class DeviceLoop:
+
+  def __init__(self, step, mesh, train: data_lib.Split, batch_size: int, steps_per_epoch: int,
+               steps_per_call: int, population: bool = False):
+    self.mesh, self.k, self.population = mesh, steps_per_call, population
+    self.x = parallel.put(mesh, train.x, P())
+    self.y = parallel.put(mesh, train.y, P())
+    n, b, spe = len(train), batch_size, steps_per_epoch
+    bsh = NamedSharding(mesh, _batch_spec(population))
+    run_step = jax.vmap(step) if population else step
+
+    def call(state, x_all, y_all, start, n_active):
+      epoch = start // spe
+      seeds = state['seed']
+      order = (jax.vmap(lambda s: data_lib.epoch_order(s, epoch, n))(seeds) if population
+               else data_lib.epoch_order(seeds, epoch, n))
+
+      def body(state, i):
+        at = ((start + i) % spe) * b
+        idx = (jax.vmap(lambda o: jax.lax.dynamic_slice(o, (at,), (b,)))(order) if population
+               else jax.lax.dynamic_slice(order, (at,), (b,)))
+        x = jax.lax.with_sharding_constraint(x_all[idx], bsh)
+        y = jax.lax.with_sharding_constraint(y_all[idx], bsh)
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), self._metrics_shape)
+        # Steps past n_active do nothing (the last call of a run, or one cut short):
+        # one compiled call serves every length.
+        return jax.lax.cond(i < n_active, lambda s: run_step(s, x, y), lambda s: (s, zeros), state)
+
+      return jax.lax.scan(body, state, jnp.arange(self.k))
+
+    rep = parallel.replicated(mesh)
+    self._call = jax.jit(call, in_shardings=(rep, rep, rep, None, None),
+                         out_shardings=(rep, rep), donate_argnums=0)
+    self._run_step, self._b, self._metrics_shape = run_step, b, None
+
+  def run(self, state, start: int, n: int, seeds=None):
+    """n <= steps_per_call steps from `start`; returns (state, device metrics (k, ...)):
+    rows past n are zeros, `fetch` trims them. (The seeds are in the state.)"""
+    assert 0 < n <= self.k
+    if self._metrics_shape is None:  # what a step returns, for the steps a call skips
+      lead = tuple(np.shape(state['seed']))  # (S,) for a population
+      xs = jax.ShapeDtypeStruct(tuple(lead) + (self._b,) + self.x.shape[1:], self.x.dtype)
+      ys = jax.ShapeDtypeStruct(tuple(lead) + (self._b,), self.y.dtype)
+      self._metrics_shape = jax.eval_shape(self._run_step, state, xs, ys)[1]
+    return self._call(state, self.x, self.y, np.int32(start), np.int32(n))
+
+  def fetch(self, metrics, n: int) -> dict:
+    return {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
+
+
+class HostLoop:
+
+  def __init__(self, step, mesh, train: data_lib.Split, batch_size: int, steps_per_epoch: int,
+               population: bool = False):
+    self.mesh, self.train, self.b, self.spe = mesh, train, batch_size, steps_per_epoch
+    self.population = population
+    rep, bat = parallel.replicated(mesh), NamedSharding(mesh, _batch_spec(population))
+    self._step = jax.jit(jax.vmap(step) if population else step, in_shardings=(rep, bat, bat),
+                         out_shardings=(rep, rep), donate_argnums=0)
+    self._orders = {}
+
+  def _order(self, seeds: tuple, epoch: int):
+    if (seeds, epoch) not in self._orders:
+      self._orders = {(seeds, epoch): [data_lib.epoch_order_host(s, epoch, len(self.train))
+                                       for s in seeds]}
+    return self._orders[(seeds, epoch)]
+
+  def run(self, state, start: int, n: int, seeds: tuple):
+    """n steps from `start` with batches gathered on the host; seeds: each member's (or
+    the run's) seed, which fixes its order."""
+    ms = []
+    for s in range(start, start + n):
+      epoch, i = divmod(s, self.spe)
+      idx = [o[i * self.b:(i + 1) * self.b] for o in self._order(seeds, epoch)]
+      x = np.stack([self.train.x[j] for j in idx]) if self.population else self.train.x[idx[0]]
+      y = np.stack([self.train.y[j] for j in idx]) if self.population else self.train.y[idx[0]]
+      spec = _batch_spec(self.population)
+      state, m = self._step(state, parallel.put(self.mesh, x, spec), parallel.put(self.mesh, y, spec))
+      ms.append(m)
+    return state, ms
+
+  def fetch(self, metrics, n: int) -> dict:
+    got = jax.device_get(metrics)
+    return {k: np.stack([np.asarray(m[k]) for m in got]) for k in got[0]}
+
+
+def fits_on_device(dataset: data_lib.Dataset, fraction: float = 0.25) -> bool:
+  """Whether the run's images fit in `fraction` of one device's memory (always on a CPU,
+  whose memory is the host's)."""
+  dev = jax.devices()[0]
+  if dev.platform == 'cpu':
+    return True
+  try:
+    limit = dev.memory_stats()['bytes_limit']
+  except Exception:  # a backend without memory_stats: assume a small device
+    limit = 8 << 30
+  return data_lib.nbytes(dataset) <= fraction * limit

@@ -1,0 +1,273 @@
+"""A method is a composition of four pieces; `build` makes them from the config, once.
+
+  encoder     how a label enters the image, and how negatives are drawn (labels.py)
+  units       the stack of locally trained modules, with their heads (network.py)
+  objectives  one per unit: the loss of its activations (objectives.py), or None
+  predictors  class scores at evaluation (predict.py)
+and, between the units, the cut pattern: where `stop_gradient` stands.
+
+This file is the only place that reads the method's and the objective's names
+(config.method, config.objective.kind). What they mean:
+
+  method=ff      a cut before every unit; every unit its own objective
+  method=hybrid  cuts only before each block (model.blocks); an objective at each
+                 block's last unit, whose loss trains the whole block by backprop
+  method=bp      no cuts, no unit objectives; the readout (softmax on the last unit)
+                 trains everything end to end
+  objective 'threshold'       label in the input, [positives; negatives], goodness
+                              vs theta; predictors goodness and linear (the readout)
+  'spatial' / 'per_class' / 'channel_groups'   one pass, no label in the input; each
+                              unit's own head (ASGE spatial head, aux class conv,
+                              channel groups) gives logits for a cross-entropy;
+                              predictors per unit (u1..uL, last, fusion, best)
+The trainer (train.py), the streamed schedule (step.py) and the pipeline stages
+(pipeline.py) run a Method without knowing which one it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ffjax import heads as heads_lib
+from ffjax import labels as labels_lib
+from ffjax import network as net_lib
+from ffjax import objectives
+from ffjax import predict
+
+# Objective kinds whose units score every class in one pass (no label in the input).
+ONE_PASS = ('spatial', 'per_class', 'channel_groups')
+METHODS = ('ff', 'bp', 'hybrid')
+OBJECTIVES = ('threshold',) + ONE_PASS
+
+
+@dataclasses.dataclass(frozen=True)
+class Negatives:
+  """Wrong labels for the negatives: uniform over the K - 1 wrong classes, and a
+  fraction `rate` of them the wrong class the current model scores highest."""
+  rate: float = 0.
+  score: str = 'goodness'  # 'goodness' (K passes) | 'linear' (the readout, one pass)
+
+  def draw(self, method, net, x, y, key):
+    y_neg = labels_lib.sample_negatives(key, y, method.encoder.num_classes)
+    if not self.rate:
+      return y_neg
+    if self.score == 'linear':
+      scores = predict.linear_logits(net, method.encoder, x, method.readout.units)
+    else:
+      scores = predict.goodness_scores(net, method.encoder, x, method.goodness_units)
+    y_hard = labels_lib.hardest_negatives(jax.lax.stop_gradient(scores), y)
+    return labels_lib.mix_negatives(jax.random.fold_in(key, 2), y_neg, y_hard, self.rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  encoder: labels_lib.Encoder
+  objectives: tuple             # per unit: an objective, or None (no loss there)
+  trained: tuple                # per unit: its objective's loss is differentiated (else
+                                # only measured: the FF-CNN's first unit keeps its weights)
+  cuts: tuple                   # per unit: stop_gradient at its input
+  readout: Any                  # objectives.Readout (the linear head's loss), or None
+  negatives: Negatives
+  predictors: tuple             # names: 'goodness', 'linear', 'per_unit'
+  goodness_units: tuple = ()    # units whose goodness the goodness predictor sums
+  diagnostic_seed: int = 1      # fixed negatives of the evaluation's diagnostics
+
+  @property
+  def label_in_input(self) -> bool:
+    """Training and diagnostics run on [positives; negatives] (threshold objectives)."""
+    return self.encoder.label_in_input
+
+  @property
+  def scored(self) -> tuple:
+    """Units whose own head gives class logits (one-pass objectives): the per-unit
+    predictors' units."""
+    return tuple(l for l, o in enumerate(self.objectives)
+                 if o is not None and not o.label_in_input)
+
+  def training_input(self, net, x, y, key):
+    """What the units run on in training: [x + y; x + a wrong label] (label in the
+    input), or the images themselves."""
+    if not self.label_in_input:
+      return x
+    y_neg = self.negatives.draw(self, net, x, y, key)
+    return jnp.concatenate([self.encoder.embed(x, y), self.encoder.embed(x, y_neg)])
+
+  def diagnostic_input(self, x, y):
+    """The evaluation's diagnostic pass: positives and fixed (seeded) negatives, or x."""
+    if not self.label_in_input:
+      return x
+    y_neg = labels_lib.sample_negatives(jax.random.key(self.diagnostic_seed), y,
+                                        self.encoder.num_classes)
+    return jnp.concatenate([self.encoder.embed(x, y), self.encoder.embed(x, y_neg)])
+
+  def readout_hs(self, net, x, hs):
+    """The outputs the readout reads: those of the neutral-label image (a second pass)
+    when the training input carries labels, else those of the training pass itself."""
+    if not self.label_in_input:
+      return hs
+    return net_lib.forward(net, self.encoder.embed_neutral(x), self.cuts)[1]
+
+  def predictor_fns(self) -> dict[str, Callable]:
+    """name -> f(net, encoder, x, acts=None) -> {prediction name: scores_BxK}."""
+    fns = {
+        'goodness': lambda net, enc, x, acts=None: {
+            'goodness': predict.goodness_scores(net, enc, x, self.goodness_units)},
+        'linear': lambda net, enc, x, acts=None: {
+            'linear': predict.linear_logits(net, enc, x, self.readout_units)},
+        'per_unit': lambda net, enc, x, acts=None: predict.per_unit_scores(
+            predict.unit_logits(net, x, self.scored, acts), self.scored),
+    }
+    return {name: fns[name] for name in self.predictors}
+
+  @property
+  def readout_units(self) -> tuple:
+    return self.readout.units if self.readout is not None else ()
+
+  def init_objective_state(self, unit_shapes) -> list:
+    """Each objective's initial state (peer normalization's running means), or None.
+    unit_shapes: (H, W, C) of every unit's activations (network.unit_shapes)."""
+    return [o.init_state((1,) + tuple(s)) if o is not None else None
+            for o, s in zip(self.objectives, unit_shapes)]
+
+  def with_hparams(self, hp: dict) -> 'Method':
+    """This method with a population member's settings (traced scalars) put in."""
+    m = self
+    if 'labels.intensity' in hp:
+      m = dataclasses.replace(m, encoder=dataclasses.replace(m.encoder, intensity=hp['labels.intensity']))
+    if 'objective.temperature' in hp:
+      t = hp['objective.temperature']
+
+      def set_t(o):
+        if isinstance(o, objectives.PeerNormalized):
+          return dataclasses.replace(o, base=set_t(o.base))
+        return dataclasses.replace(o, temperature=t) if isinstance(o, objectives.Threshold) else o
+      m = dataclasses.replace(m, objectives=tuple(set_t(o) if o is not None else None
+                                                  for o in m.objectives))
+    return m
+
+
+# Settings a population may vary per member (with the seed): each enters a piece as a
+# traced scalar (Method.with_hparams) or the optimizer's state (optim.py).
+POPULATION_KEYS = ('optim.lr', 'labels.intensity', 'objective.temperature')
+
+
+def grids(config, image_shape):
+  """The ASGE grid P_l of every unit (objectives.adaptive_grid)."""
+  o = config.objective
+  shapes = net_lib.unit_shapes(config, image_shape)
+  c_max = max(c for _, _, c in shapes)
+  return tuple(objectives.adaptive_grid(c, c_max, min(h, w), o.grid_min, o.alpha)
+               for h, w, c in shapes)
+
+
+def block_ids(config) -> tuple:
+  """model.blocks, or every unit its own block."""
+  n = len(config.model.widths)
+  return tuple(config.model.get('blocks', ())) or tuple(range(n))
+
+
+def _aux_heads(config, image_shape, num_classes, rngs):
+  """Every unit's own head, for the one-pass objectives. They exist in every mode (ff,
+  hybrid, bp), so the three share one parameter layout and a checkpoint of one can
+  start another; a mode that does not use them leaves them untouched."""
+  kind = config.objective.kind
+  if kind not in ONE_PASS:
+    return []
+  chans = [c for _, _, c in net_lib.unit_shapes(config, image_shape)]
+  if kind == 'spatial':
+    trained = config.objective.projection == 'trained'
+    return [heads_lib.SpatialHead(chans[l], p, num_classes, trained=trained, rngs=rngs)
+            for l, p in enumerate(grids(config, image_shape))]
+  if kind == 'per_class':
+    return [heads_lib.ClassConvHead(ch, num_classes, kernel=config.objective.aux_kernel, rngs=rngs)
+            for ch in chans]
+  return [heads_lib.ChannelGroupHead(ch, num_classes) for ch in chans]
+
+
+def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
+  """config -> (Network, Method): the parameters, and how they are trained and read."""
+  n = len(config.model.widths)
+  kind, name = config.objective.kind, config.method
+  one_pass, p = kind in ONE_PASS, config.predict
+
+  # The readout (linear head): backprop's softmax on the last unit, trained end to end;
+  # threshold FF's classifier on the units' neutral-label outputs (a read-out, on
+  # stop_gradient); for one-pass objectives, on request (CwComp's softmax "Sf").
+  if name == 'bp' or one_pass:
+    head_units = (n - 1,)
+  else:
+    head_units = tuple(range(1 if p.skip_first and n > 1 else 0, n))
+  goodness_units = head_units if not one_pass and name != 'bp' else ()
+  if p.head_units == 'last':
+    head_units = (n - 1,)  # a head that does not grow with depth (streamed memory stays flat)
+  if name == 'bp':
+    readout = objectives.Readout(head_units, detach=False)
+  elif not one_pass or p.linear_head:
+    readout = objectives.Readout(head_units, detach=True)
+  else:
+    readout = None
+
+  # Parameters: units, then their own heads, then the linear head (this order fixes
+  # which random numbers each gets from the seed).
+  units = net_lib.build_units(config, image_shape, rngs)
+  aux = _aux_heads(config, image_shape, num_classes, rngs)
+  kw = dict(kernel_init=nnx.initializers.zeros) if p.head_zero_init else {}
+  head = nnx.Linear(net_lib.feature_size(config, image_shape, head_units), num_classes,
+                    use_bias=p.head_bias, rngs=rngs, **kw)
+  m = config.model
+  net = net_lib.Network(units, head, aux, skips=tuple(m.skips) or None, input_norm=m.input_norm,
+                        remat=m.remat)
+
+  # Cuts and objectives.
+  blocks = block_ids(config)
+  block_end = tuple(l == n - 1 or blocks[l] != blocks[l + 1] for l in range(n))
+  o = config.objective
+  if one_pass:
+    obj = objectives.HeadCrossEntropy()
+  else:
+    obj = objectives.Threshold(o.reduce, o.temperature)
+  if name == 'bp':
+    cuts, objs, trained = (False,) * n, (None,) * n, (False,) * n
+  elif name == 'hybrid':
+    cuts = tuple(l == 0 or blocks[l] != blocks[l - 1] for l in range(n))
+    objs = tuple(obj if block_end[l] else None for l in range(n))
+    trained = block_end
+  else:
+    cuts, objs = (True,) * n, (obj,) * n
+    # The FF-CNN paper leaves unit 1 out of the loss (it keeps its random weights).
+    skip_first = not one_pass and not o.train_first_unit and n > 1
+    trained = tuple(not (skip_first and l == 0) for l in range(n))
+  if o.peer_weight and name == 'ff':
+    objs = tuple(objectives.PeerNormalized(ob, o.peer_weight, o.peer_momentum) if t else ob
+                 for ob, t in zip(objs, trained))
+
+  if name == 'bp':
+    predictors = ('linear',)
+  elif one_pass:
+    predictors = ('per_unit',) + (('linear',) if p.linear_head else ())
+  else:
+    predictors = ('goodness', 'linear')
+  h, w, _ = image_shape
+  method = Method(
+      encoder=labels_lib.make_encoder(config.labels, num_classes, h, w), objectives=objs,
+      trained=trained, cuts=cuts, readout=readout,
+      negatives=Negatives(config.labels.hard_negatives, config.labels.hard_negative_score),
+      predictors=predictors, goodness_units=goodness_units, diagnostic_seed=config.seed + 1)
+  return net, method
+
+
+def describe(method: Method) -> str:
+  """One line: what the method is made of (printed at the start of a run)."""
+  objs = sorted({type(o).__name__ for o in method.objectives if o is not None}) or ['none']
+  cuts = ('every unit' if all(method.cuts) else 'nowhere' if not any(method.cuts) else
+          'units ' + ','.join(str(l + 1) for l, c in enumerate(method.cuts) if c))
+  ro = ('none' if method.readout is None else
+        f"units {','.join(str(l + 1) for l in method.readout.units)}"
+        f"{' (detached)' if method.readout.detach else ' (end to end)'}")
+  return (f'labels {method.encoder.kind}; objectives {"/".join(objs)} on units '
+          f'{",".join(str(l + 1) for l, t in enumerate(method.trained) if t) or "none"}; '
+          f'cuts before {cuts}; readout {ro}; predictors {", ".join(method.predictors)}')

@@ -1,0 +1,102 @@
+"""The optimizer: one optax transform over the trainable parameters (nnx.Param only).
+
+Groups, by where a parameter sits in the network:
+  units   every unit and its own head (or one group per unit, when units have their own
+          learning-rate factor or stop epoch: optim.unit_lr_scale, optim.unit_stop_epochs)
+  head    the linear readout (its own optimizer name, learning rate and weight decay)
+  frozen  the units of a linear probe (transfer.train='heads')
+Batch-norm statistics and fixed projections are not parameters (other nnx variable
+types): the trainer never hands them to the optimizer.
+
+The learning rate lives in the optimizer's state (`ScaleByLrState.lr`), not in the
+code: every member of a population of runs has its own, and one compiled step serves
+them all (train.population). The schedule's shape (constant, or constant then a linear
+cool-down) is a function of the step.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class ScaleByLrState(NamedTuple):
+  count: jax.Array
+  lr: jax.Array
+
+
+def scale_by_lr(lr: float, shape: Callable) -> optax.GradientTransformation:
+  """updates * -(lr * shape(count)), with lr in the state."""
+
+  def init(params):
+    del params
+    return ScaleByLrState(jnp.zeros([], jnp.int32), jnp.asarray(lr, jnp.float32))
+
+  def update(updates, state, params=None):
+    del params
+    f = -(state.lr * shape(state.count))
+    updates = jax.tree.map(lambda u: (f * u).astype(u.dtype), updates)
+    return updates, ScaleByLrState(optax.safe_int32_increment(state.count), state.lr)
+
+  return optax.GradientTransformation(init, update)
+
+
+def schedule_shape(kind: str, total_steps: int) -> Callable:
+  """The learning rate's factor at a step: 1, or 1 for the first half and then linearly
+  down to 0 at the last step ('half_cooldown')."""
+  if kind == 'constant':
+    return lambda count: jnp.ones([], jnp.float32)
+  half = total_steps // 2
+  n = max(total_steps - half, 1)
+  return lambda count: jnp.where(count < half, 1., 1. - jnp.clip(count - half, 0, n) / n)
+
+
+def _one_tx(name: str, lr: float, shape: Callable, momentum: float, weight_decay: float):
+  # Coupled L2 (added to the gradient), as torch's SGD / Adam weight_decay.
+  base = optax.trace(decay=momentum) if name == 'sgd' and momentum else (
+      optax.scale_by_adam() if name == 'adam' else optax.identity())
+  tx = optax.chain(base, scale_by_lr(lr, shape))
+  return optax.chain(optax.add_decayed_weights(weight_decay), tx) if weight_decay else tx
+
+
+def make_optimizer(o, *, num_units: int, total_steps: int, steps_per_epoch: int,
+                   probe: bool = False):
+  """config.optim -> (optax transform, lr(step) for the records)."""
+  shape = schedule_shape(o.schedule, total_steps)
+  head_lr = o.head_lr or o.lr
+  tx = {'units': _one_tx(o.name, o.lr, shape, o.momentum, o.weight_decay),
+        'head': _one_tx(o.head_name or o.name, head_lr, shape, o.momentum, o.head_weight_decay),
+        'frozen': optax.set_to_zero()}
+  scales = tuple(o.unit_lr_scale) or (1.,) * num_units
+  stops = tuple(o.unit_stop_epochs) or (0,) * num_units
+  per_unit = bool(o.unit_lr_scale) or bool(o.unit_stop_epochs)
+  for l in range(num_units) if per_unit else ():
+    # A unit past its stop epoch is frozen (CwComp trains each layer for its own epochs).
+    stop = stops[l] * steps_per_epoch if stops[l] else None
+    f = lambda c, f=scales[l], stop=stop: shape(c) * f * (1. if stop is None else (c < stop))
+    tx[f'unit{l}'] = _one_tx(o.name, o.lr, f, o.momentum, o.weight_decay)
+
+  def group(path) -> str:
+    keys = [getattr(k, 'key', None) for k in path]
+    if keys[0] == 'head':
+      return 'head'
+    if probe and keys[0] == 'units':
+      return 'frozen'  # transfer by linear probe: only the heads learn
+    return f'unit{keys[1]}' if per_unit else 'units'  # a unit and its own head (aux) together
+
+  label = lambda params: jax.tree_util.tree_map_with_path(lambda path, _: group(path), params)
+  return optax.multi_transform(tx, label), lambda step: o.lr * shape(step)
+
+
+
+def with_lr_of(state, fresh):
+  """state, with the learning rates of `fresh` (a state built from the current config):
+  a resumed run takes its config's, not the checkpoint's."""
+  is_lr = lambda s: isinstance(s, ScaleByLrState)
+  lrs = [s.lr for s in jax.tree.leaves(fresh['opt_state'], is_leaf=is_lr) if is_lr(s)]
+  it = iter(lrs)
+  opt = jax.tree.map(lambda s: s._replace(lr=next(it)) if is_lr(s) else s, state['opt_state'],
+                     is_leaf=is_lr)
+  return dict(state, opt_state=opt)

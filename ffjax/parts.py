@@ -1,0 +1,124 @@
+"""A run's parts, built once from its config: the network and its method (method.py),
+the optimizer (optim.py), the input preprocessing (preprocess.py), the step (step.py),
+the schedule of steps, the population's members; the initial training state; and the
+loop that feeds batches to the step (loop.py, or pipeline.py).
+
+The trainer (train.py), a run read back from its directory (run.py) and the benchmarks
+build runs through here, so they all train the same thing.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ffjax import loop as loop_lib
+from ffjax import method as method_lib
+from ffjax import network as net_lib
+from ffjax import optim
+from ffjax import parallel
+from ffjax import population as pop_lib
+from ffjax import preprocess as prep_lib
+from ffjax import step as step_lib
+
+
+
+@dataclasses.dataclass
+class Parts:
+  """Everything a run is built from, built once from its config."""
+  config: object
+  net: net_lib.Network        # on the host, with the first member's initial parameters
+  method: method_lib.Method
+  graphdef: object
+  tx: object                  # the optimizer (optim.py)
+  lr_fn: object               # lr(step), for the records
+  preprocess: prep_lib.Preprocess
+  step: object                # step.make_step: (state, x_u8, y) -> (state, metrics)
+  image_shape: tuple
+  num_classes: int
+  steps_per_epoch: int
+  total_steps: int
+  members: list               # population members, or [] for a single run
+
+
+def build(config, image_shape, num_classes: int, num_train: int) -> Parts:
+  net, method = method_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
+  if config.transfer.train == 'heads':
+    for u in net.units:
+      u.eval()  # linear probe: frozen units, batch norm on its running averages (in the graph)
+  spe = num_train // config.train.batch_size
+  total = spe * config.train.num_epochs
+  tx, lr_fn = optim.make_optimizer(config.optim, num_units=len(net.units), total_steps=total,
+                                   steps_per_epoch=spe, probe=config.transfer.train == 'heads')
+  graphdef = step_lib.split(net)[0]
+  prep = prep_lib.make(config.data)
+  schedule = config.train.schedule
+  return Parts(config, net, method, graphdef, tx, lr_fn, prep,
+               step_lib.make_step(method, graphdef, tx, prep, 'streamed' if schedule == 'streamed' else 'fused'),
+               tuple(image_shape), num_classes, spe, total, pop_lib.members(config))
+
+
+def fresh_state(config, parts: Parts, *, load_transfer: bool = True, net=None) -> dict:
+  """A new run's training state (on the host). net: this config's network if already
+  built (else built from config.seed)."""
+  if net is None:
+    net, _ = method_lib.build(config, parts.image_shape, parts.num_classes, nnx.Rngs(config.seed))
+  if config.transfer.init_from and load_transfer:
+    # Transfer: the units (and their batch-norm statistics) of another run; the heads
+    # are new, for this dataset's classes.
+    from ffjax import transfer
+    transfer.load_units(config.transfer.init_from, net)
+  _, params, rest = step_lib.split(net)
+  tx, _ = optim.make_optimizer(config.optim, num_units=len(net.units),
+                               total_steps=parts.total_steps, steps_per_epoch=parts.steps_per_epoch,
+                               probe=config.transfer.train == 'heads')
+  hp = {key: jnp.float32(config[key.split('.')[0]][key.split('.')[1]])
+        for key in sorted({k for m in parts.members for k, _ in m.settings} - {'optim.lr'})}
+  return {'step': jnp.zeros((), jnp.int32), 'seed': jnp.int32(config.seed), 'params': params,
+          'rest': rest, 'opt_state': tx.init(params),
+          'obj_state': parts.method.init_objective_state(net_lib.unit_shapes(config, parts.image_shape)),
+          'hparams': hp, 'elapsed_s': jnp.zeros((), jnp.float32)}
+
+
+def init_state(parts: Parts, mesh, *, load_transfer: bool = True) -> dict:
+  """The training state, replicated over the mesh: one run's, or a population's
+  (every member's state stacked on a leading axis)."""
+  config = parts.config
+  if not parts.members:
+    state = fresh_state(config, parts, load_transfer=load_transfer, net=parts.net)
+  else:
+    states = [fresh_state(pop_lib.member_config(config, m), parts, load_transfer=load_transfer)
+              for m in parts.members]
+    state = jax.tree.map(lambda *v: jnp.stack(v), *states)
+  return parallel.put_replicated(mesh, state)
+
+
+def member_state(state, i: int):
+  """Member i's slice of a population's state."""
+  return jax.tree.map(lambda v: v[i], state)
+
+
+def make_loop(parts: Parts, mesh, dataset):
+  """(runner, data on the device?, steps per call): how batches reach the step."""
+  config, t = parts.config, parts.config.train
+  bsz, spe = t.batch_size, parts.steps_per_epoch
+  if t.schedule == 'pipelined':
+    from ffjax import pipeline
+    return pipeline.PipelineLoop(config, parts.net, parts.method, dataset.train, bsz, spe,
+                                 parts.total_steps), False, max(1, steps_per_call(config))
+  on_device = t.data_on_device == 'yes' or (t.data_on_device == 'auto' and config.data.source == 'raw'
+                                            and loop_lib.fits_on_device(dataset))
+  if on_device:
+    k = steps_per_call(config)
+    return loop_lib.DeviceLoop(parts.step, mesh, dataset.train, bsz, spe, k, bool(parts.members)), True, k
+  return loop_lib.HostLoop(parts.step, mesh, dataset.train, bsz, spe, bool(parts.members)), False, 1
+
+
+def steps_per_call(config) -> int:
+  """The scan length of a device call: train.steps_per_call, or (0) 100 on an
+  accelerator and 25 on a CPU, whose steps are slow enough that a call of 25 already
+  hides the dispatch."""
+  k = config.train.steps_per_call
+  return k if k > 0 else (25 if jax.default_backend() == 'cpu' else 100)
