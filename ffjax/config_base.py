@@ -155,8 +155,9 @@ def get_base() -> ml_collections.ConfigDict:
       data_on_device='auto',   # 'auto': training images resident on the device(s) when they
                                # fit (raw files), many steps per call | 'yes' | 'no' (fed from
                                # the host, one step per call: tfds, data too large)
-      steps_per_call=0,        # device loop: steps per dispatched call (lax.scan);
-                               # 0: 100 on an accelerator, 25 on a CPU
+      steps_per_call=0,        # device loop: steps per dispatched call (lax.scan); 0: 100 on
+                               # an accelerator, 1 on a CPU (XLA:CPU runs conv gradients
+                               # inside a loop 40-60x slower: docs/RESULTS.md section 19)
       population=ml_collections.ConfigDict(dict(
           # S runs trained at once, vmapped (ffjax/population.py): every seed times every
           # combination of the values given; empty: a single run.

@@ -6,7 +6,10 @@ the training images stay on the device(s), replicated, from the start of the run
 a call runs `steps_per_call` steps in one `lax.scan`, drawing the epoch's order on the
 device from (seed, epoch) and gathering each batch there (B-sharded over the mesh, so
 each device gathers only its rows); the state is donated; the per-step metrics come
-back stacked, fetched once per call. The host does nothing per step.
+back stacked, fetched once per call. The host does nothing per step. On a CPU the
+default is one step per call (steps_per_call=1: the same order and gather on the
+device, dispatched per step), because XLA:CPU runs convolution gradients inside a loop
+far slower than outside one.
 
 Replicated, not sharded: a random order gathers every batch from the whole training
 set, which on a sharded copy would cost an all-to-all per step; a replicated one costs
@@ -47,18 +50,23 @@ class DeviceLoop:
     bsh = NamedSharding(mesh, _batch_spec(population))
     run_step = jax.vmap(step) if population else step
 
+    def orders(seeds, epoch):
+      return (jax.vmap(lambda s: data_lib.epoch_order(s, epoch, n))(seeds) if population
+              else data_lib.epoch_order(seeds, epoch, n))
+
+    def batch(x_all, y_all, order, s):
+      """Step s's batch, gathered on the device (B-sharded: each device its rows)."""
+      at = (s % spe) * b
+      idx = (jax.vmap(lambda o: jax.lax.dynamic_slice(o, (at,), (b,)))(order) if population
+             else jax.lax.dynamic_slice(order, (at,), (b,)))
+      return (jax.lax.with_sharding_constraint(x_all[idx], bsh),
+              jax.lax.with_sharding_constraint(y_all[idx], bsh))
+
     def call(state, x_all, y_all, start, n_active):
-      epoch = start // spe
-      seeds = state['seed']
-      order = (jax.vmap(lambda s: data_lib.epoch_order(s, epoch, n))(seeds) if population
-               else data_lib.epoch_order(seeds, epoch, n))
+      order = orders(state['seed'], start // spe)
 
       def body(state, i):
-        at = ((start + i) % spe) * b
-        idx = (jax.vmap(lambda o: jax.lax.dynamic_slice(o, (at,), (b,)))(order) if population
-               else jax.lax.dynamic_slice(order, (at,), (b,)))
-        x = jax.lax.with_sharding_constraint(x_all[idx], bsh)
-        y = jax.lax.with_sharding_constraint(y_all[idx], bsh)
+        x, y = batch(x_all, y_all, order, start + i)
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), self._metrics_shape)
         # Steps past n_active do nothing (the last call of a run, or one cut short):
         # one compiled call serves every length.
@@ -66,24 +74,47 @@ class DeviceLoop:
 
       return jax.lax.scan(body, state, jnp.arange(self.k))
 
+    def one(state, x_all, y_all, order, s):
+      return run_step(state, *batch(x_all, y_all, order, s))
+
     rep = parallel.replicated(mesh)
     self._call = jax.jit(call, in_shardings=(rep, rep, rep, None, None),
                          out_shardings=(rep, rep), donate_argnums=0)
+    self._one = jax.jit(one, in_shardings=(rep, rep, rep, rep, None), out_shardings=(rep, rep),
+                        donate_argnums=0)
+    self._orders = jax.jit(orders, out_shardings=rep)
+    self._order_of = (None, None)  # (epoch, its order): the per-step path's
     self._run_step, self._b, self._metrics_shape = run_step, b, None
+    self._spe = spe
 
   def run(self, state, start: int, n: int, seeds=None):
-    """n <= steps_per_call steps from `start`; returns (state, device metrics (k, ...)):
-    rows past n are zeros, `fetch` trims them. (The seeds are in the state.)"""
-    assert 0 < n <= self.k
+    """n <= steps_per_call steps from `start`. steps_per_call > 1: one scanned call,
+    returning device metrics (k, ...) whose rows past n are zeros (`fetch` trims them);
+    1: n calls of one step (XLA:CPU runs a conv's weight gradient inside a loop 40-60x
+    slower than outside one, docs/RESULTS.md section 19: on a CPU the dispatch is cheap
+    and the loop is better left to Python). The seeds are in the state."""
+    assert n > 0 and (self.k == 1 or n <= self.k)
+    if self.k == 1:
+      epoch = start // self._spe
+      if self._order_of[0] != epoch:
+        self._order_of = (epoch, self._orders(state['seed'], np.int32(epoch)))
+      ms = []
+      for s in range(start, start + n):
+        state, m = self._one(state, self.x, self.y, self._order_of[1], np.int32(s))
+        ms.append(m)
+      return state, ms
     if self._metrics_shape is None:  # what a step returns, for the steps a call skips
       lead = tuple(np.shape(state['seed']))  # (S,) for a population
-      xs = jax.ShapeDtypeStruct(tuple(lead) + (self._b,) + self.x.shape[1:], self.x.dtype)
-      ys = jax.ShapeDtypeStruct(tuple(lead) + (self._b,), self.y.dtype)
+      xs = jax.ShapeDtypeStruct(lead + (self._b,) + self.x.shape[1:], self.x.dtype)
+      ys = jax.ShapeDtypeStruct(lead + (self._b,), self.y.dtype)
       self._metrics_shape = jax.eval_shape(self._run_step, state, xs, ys)[1]
     return self._call(state, self.x, self.y, np.int32(start), np.int32(n))
 
   def fetch(self, metrics, n: int) -> dict:
-    return {k: np.asarray(v)[:n] for k, v in jax.device_get(metrics).items()}
+    got = jax.device_get(metrics)
+    if isinstance(got, list):
+      return {k: np.stack([np.asarray(m[k]) for m in got]) for k in got[0]}
+    return {k: np.asarray(v)[:n] for k, v in got.items()}
 
 
 class HostLoop:

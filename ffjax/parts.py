@@ -112,13 +112,15 @@ def make_loop(parts: Parts, mesh, dataset):
                                             and loop_lib.fits_on_device(dataset))
   if on_device:
     k = steps_per_call(config)
-    return loop_lib.DeviceLoop(parts.step, mesh, dataset.train, bsz, spe, k, bool(parts.members)), True, k
+    runner = loop_lib.DeviceLoop(parts.step, mesh, dataset.train, bsz, spe, k, bool(parts.members))
+    return runner, True, (k if k > 1 else 25)  # k = 1: up to 25 single-step calls per run
   return loop_lib.HostLoop(parts.step, mesh, dataset.train, bsz, spe, bool(parts.members)), False, 1
 
 
 def steps_per_call(config) -> int:
   """The scan length of a device call: train.steps_per_call, or (0) 100 on an
-  accelerator and 25 on a CPU, whose steps are slow enough that a call of 25 already
-  hides the dispatch."""
+  accelerator and 1 on a CPU: XLA:CPU runs a convolution's weight gradient 40-60x
+  slower inside a loop than outside one (docs/RESULTS.md section 19), and a CPU step
+  (milliseconds) hides its own dispatch."""
   k = config.train.steps_per_call
-  return k if k > 0 else (25 if jax.default_backend() == 'cpu' else 100)
+  return k if k > 0 else (1 if jax.default_backend() == 'cpu' else 100)
