@@ -58,17 +58,19 @@ def get_config_for(dataset: str, arg=None):
   if args.get('cpu'):
     c.train.num_epochs = 8 if not rgb else 10
     c.optim.lr = 3e-3  # one-epoch trials: 1e-3 learned slower at this size
+  apply_common_args(c, args, tiny=_tiny)
   if 'grid' in args:
     c.objective.grid_min = int(args['grid'])
   if 'alpha' in args:
     c.objective.alpha = float(args['alpha'])
   if 'projection' in args:
     c.objective.projection = args['projection']
-  apply_common_args(c, args)
-  if args.get('tiny'):
-    c.optim.lr = 3e-3
-    c.train.num_epochs = 3
   return c
+
+
+def _tiny(c):
+  c.optim.lr = 3e-3
+  c.train.num_epochs = 3
 
 
 def get_config(arg=None):

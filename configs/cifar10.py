@@ -58,9 +58,9 @@ def get_config(arg=None):
   if name not in LABELS:
     raise config_args.ConfigError(f'labels={name!r}: one of {sorted(LABELS)}')
   c.labels.update(LABELS[name])
+  apply_common_args(c, args)
   if 'K' in args:
     c.labels.intensity = float(args['K'])
   if 'hard' in args:
     c.labels.hard_negatives = float(args['hard'])
-  apply_common_args(c, args)
   return c

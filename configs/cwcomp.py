@@ -75,9 +75,11 @@ def get_config(arg=None):
   c.train.batch_size = 128
   c.train.eval_batch_size = 500
   c.train.num_epochs = epochs
-  apply_common_args(c, args)
-  if args.get('tiny'):
-    c.model.widths = (10, 20, 20, 40)  # multiples of the 10 class groups
-    c.optim.unit_stop_epochs = (1, 1, 2, 2)
-    c.optim.lr = 0.01
+  apply_common_args(c, args, tiny=_tiny)
   return c
+
+
+def _tiny(c):
+  c.model.widths = (10, 20, 20, 40)  # multiples of the 10 class groups
+  c.optim.unit_stop_epochs = (1, 1, 2, 2)
+  c.optim.lr = 0.01

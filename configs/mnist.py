@@ -38,6 +38,7 @@ def get_config(arg=None):
     c.model.pools = (1, 2, 2)
     c.optim.lr = 1e-3
     c.train.num_epochs = 15
+  apply_common_args(c, args)
   if 'width' in args:
     c.model.widths = tuple(int(args['width']) for _ in c.model.widths)
   if 'kernel' in args:
@@ -46,5 +47,4 @@ def get_config(arg=None):
     c.labels.intensity = float(args['K'])
   if 'label_set' in args:
     c.labels.label_set = int(args['label_set'])
-  apply_common_args(c, args)
   return c

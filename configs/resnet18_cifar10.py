@@ -69,14 +69,12 @@ def block_net_config(args: dict, model_fields: dict):
   c.train.batch_size = 128
   c.train.eval_batch_size = 500
   c.train.num_epochs = 3 if args.get('cpu') else 100
-  if 'fraction' in args:
-    c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
   apply_common_args(c, args)
   c.model.blocks = b  # the net's own blocks, for hybrid (not pairs of units)
   if c.method == 'bp':
     c.model.norms = ('none',) * n  # the standard net end to end
-  if args.get('tiny'):
-    c.train.batch_size, c.train.num_epochs = 50, 2
+  if 'fraction' in args:
+    c.data.train_limit = max(c.train.batch_size, int(45000 * float(args['fraction'])))
   return c
 
 

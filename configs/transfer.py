@@ -62,14 +62,14 @@ def get_config(arg=None):
     c.data.train_limit = max(c.train.batch_size, int(n_train * float(args['fraction'])))
   c.transfer.init_from = '' if mode == 'scratch' else str(src)
   c.transfer.train = 'heads' if mode == 'probe' else 'all'
-  if 'epochs' in args:
+  if args.get('tiny'):
+    c.train.num_epochs = 2
+    c.data.eval_limit = 500
+    c.plots = False
+  if 'epochs' in args:  # explicit values win over tiny's
     c.train.num_epochs = int(args['epochs'])
   if 'lr' in args:
     c.optim.lr = float(args['lr'])
   if 'seed' in args:
     c.seed = int(args['seed'])
-  if args.get('tiny'):
-    c.train.num_epochs = 2
-    c.data.eval_limit = 500
-    c.plots = False
   return c

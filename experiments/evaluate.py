@@ -20,12 +20,16 @@ def main(argv):
   except (FileNotFoundError, data.DataError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  Path(argv[1], f'eval_step{rec["step"]}.json').write_text(json.dumps(rec, indent=1))
   for split in ('val', 'test'):
     if split in rec:
       r = rec[split]
       print(f'step {rec["step"]} {split} ({r["num_examples"]} examples): ' +
-            ', '.join(f'{k} {v:.4f}' for k, v in r.items() if k.startswith('acc_')))
+            ', '.join(f'{k} {v:.4f}' for k, v in r.items() if k.startswith('acc_')), flush=True)
+  out = Path(argv[1], f'eval_step{rec["step"]}.json')
+  try:  # a read-only run still gets its numbers (printed above)
+    out.write_text(json.dumps(rec, indent=1))
+  except OSError as e:
+    print(f'note: could not write {out} ({e.strerror})', file=sys.stderr)
   return 0
 
 

@@ -14,10 +14,12 @@ import orbax.checkpoint as ocp
 
 class Checkpointer:
 
-  def __init__(self, directory, max_to_keep: int = 2):
+  def __init__(self, directory, max_to_keep: int = 2, read_only: bool = False):
+    """read_only: for reading a run back (evaluation, figures), also from a read-only disk."""
     self._mngr = ocp.CheckpointManager(
         Path(directory).absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
+                                             read_only=read_only))
 
   def latest_step(self):
     return self._mngr.latest_step()

@@ -170,10 +170,15 @@ def get_base() -> ml_collections.ConfigDict:
   return c
 
 
-def apply_common_args(c, args: dict) -> None:
+def apply_common_args(c, args: dict, tiny=None) -> None:
   """Arguments every config understands: method=ff|bp|hybrid, tiny, seed=N, epochs=N,
   seeds=N (a population of N seeds from seed), conv=auto|lax|matmul (model.conv_impl),
-  bf16 (model.dtype='bfloat16')."""
+  bf16 (model.dtype='bfloat16').
+
+  Order: the method, then `tiny` (the sizes every config shrinks to, then the config's
+  own `tiny(c)`), then the values the user gave (seed, epochs, ...): an argument given
+  explicitly always wins over a variant's default (`tiny,epochs=4` trains 4 epochs).
+  A config applies its own explicit arguments (K=, width=, ...) after this call."""
   method = args.get('method', 'ff')
   if method not in ('ff', 'bp', 'hybrid'):
     from ffjax.config_args import ConfigError
@@ -188,16 +193,6 @@ def apply_common_args(c, args: dict) -> None:
     c.method = 'hybrid'
     if not c.model.blocks:
       c.model.blocks = tuple(l // 2 for l in range(len(c.model.widths)))
-  if 'seed' in args:
-    c.seed = int(args['seed'])
-  if 'epochs' in args:
-    c.train.num_epochs = int(args['epochs'])
-  if 'seeds' in args:
-    c.train.population.seeds = tuple(range(c.seed, c.seed + int(args['seeds'])))
-  if 'conv' in args:
-    c.model.conv_impl = args['conv']
-  if args.get('bf16'):
-    c.model.dtype = 'bfloat16'
   if args.get('tiny'):
     # Seconds on a CPU: for tests and for trying the pipeline.
     c.model.widths = tuple(8 for _ in c.model.widths)
@@ -210,6 +205,18 @@ def apply_common_args(c, args: dict) -> None:
     c.plots = False
     c.train.log_every_steps = 10
     c.train.eval_batch_size = 250
+    if tiny is not None:
+      tiny(c)
+  if 'seed' in args:
+    c.seed = int(args['seed'])
+  if 'epochs' in args:
+    c.train.num_epochs = int(args['epochs'])
+  if 'seeds' in args:
+    c.train.population.seeds = tuple(range(c.seed, c.seed + int(args['seeds'])))
+  if 'conv' in args:
+    c.model.conv_impl = args['conv']
+  if args.get('bf16'):
+    c.model.dtype = 'bfloat16'
 
 
 COMMON_ARGS = ('method', 'seed', 'seeds', 'epochs', 'tiny', 'conv', 'bf16')

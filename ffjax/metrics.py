@@ -56,11 +56,24 @@ class NullWriter:
 
 
 def read(workdir) -> list[dict]:
-  """All records of a run's metrics.jsonl."""
+  """All records of a run's metrics.jsonl, in order; a line that does not parse (the torn
+  last line of a killed process) is skipped, and where a step has several records of the
+  same kind (a resume redid it) the last one stands."""
   p = Path(workdir) / 'metrics.jsonl'
   if not p.exists():
     return []
-  return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+  recs = []
+  for line in p.read_text().splitlines():
+    try:
+      r = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(r, dict):
+      recs.append(r)
+  last = {}
+  for i, r in enumerate(recs):  # one record per (step, kind): train window or epoch end
+    last[(r.get('step'), 'train/loss' in r)] = i
+  return [r for i, r in enumerate(recs) if last[(r.get('step'), 'train/loss' in r)] == i]
 
 
 def format_duration(s: float) -> str:

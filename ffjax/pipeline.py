@@ -283,3 +283,11 @@ class PipelineLoop:
   def fetch(self, rows, n: int) -> dict:
     got = jax.device_get(rows)
     return {k: np.stack([np.asarray(r[k]) for r in got]) for k in got[0]}
+
+
+def initial_opt_state(config, parts) -> list:
+  """Every stage's initial optimizer state (the trainer's state holds one per stage)."""
+  stages = config.train.pipeline_stages or len(jax.devices())
+  pipe = Pipeline(config, parts.net, parts.method, jax.devices()[:stages], parts.total_steps,
+                  parts.steps_per_epoch)
+  return [jax.device_get(o) for o in pipe.opt]

@@ -10,12 +10,16 @@ checkpoint (every member's state) in WORKDIR/checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import shutil
+import sys
+import time
 from pathlib import Path
 
 import jax
 import ml_collections
-from absl import logging
 from flax import nnx
 
 from ffjax import checkpoint as ckpt_lib
@@ -23,23 +27,240 @@ from ffjax import data as data_lib
 from ffjax import parallel
 
 
-def write_config(config, workdir: Path, members=()) -> None:
+class RunLocked(RuntimeError):
+  """Another live process is training in this workdir."""
+
+
+class RunIOError(OSError):
+  """The workdir cannot be written (disk full, read-only, no permission)."""
+
+  def __str__(self):
+    return self.strerror
+
+
+# Config fields a resumed run may change: they change what is written or how fast, not
+# what is trained.
+HARMLESS = ('plots', 'tensorboard', 'eval_on_test', 'data.dir', 'data.verify_md5',
+            'train.log_every_steps', 'train.eval_batch_size', 'train.eval_every_epochs',
+            'train.checkpoint_every_steps', 'train.steps_per_call', 'train.data_on_device')
+
+
+def _config_dict(config) -> dict:
+  return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_change: bool) -> None:
+  """Writes config.json (with the run's provenance) for a new run. A resumed run keeps
+  the config it started with: a change to what is trained (anything outside HARMLESS)
+  is refused unless allow_change, which appends it to config_changes.jsonl instead."""
   p = workdir / 'config.json'
-  new = config.to_json_best_effort(indent=1, sort_keys=True)
-  if p.exists() and p.read_text() != new:
-    old = json.loads(p.read_text())
-    diff = _diff(old, json.loads(new))
-    logging.warning('workdir %s was started with another config (%s); resuming with the new one',
-                    workdir, diff)
-    print(f'warning: config differs from the one this workdir started with: {diff}', flush=True)
-  p.write_text(new)
+  new = _config_dict(config)
+  if resuming and p.exists():
+    old = read_config(workdir).to_dict()
+    changes = _diff(old, new)
+    if changes:
+      harmful = [ch for ch in changes if ch.split(':')[0] not in HARMLESS]
+      if harmful and not allow_change:
+        from ffjax.config_args import ConfigError
+        raise ConfigError(
+            f'{workdir} holds a run started with another config ({"; ".join(harmful[:4])}'
+            f'{"; ..." if len(harmful) > 4 else ""}); resuming would mix the two. Use another '
+            '--workdir, or pass --allow_config_change to resume with this config (the change '
+            'is recorded in config_changes.jsonl)')
+      guard_io(lambda: _append(workdir / 'config_changes.jsonl', {
+          'time': time.strftime('%Y-%m-%dT%H:%M:%S'), 'changes': changes}), str(workdir), None)
+      print(f'note: resuming with a changed config: {"; ".join(changes)} (recorded in '
+            f'{workdir}/config_changes.jsonl)', flush=True)
+    return
+  record = dict(new, provenance=provenance())
+  guard_io(lambda: p.write_text(json.dumps(record, indent=1, sort_keys=True)), str(workdir), None)
   for m in members:  # each member's own config: the single run it is
     from ffjax import population
     d = workdir / m.path
     d.mkdir(parents=True, exist_ok=True)
-    (d / 'config.json').write_text(population.member_config(config, m).to_json_best_effort(
-        indent=1, sort_keys=True))
+    mc = dict(_config_dict(population.member_config(config, m)), provenance=record['provenance'])
+    (d / 'config.json').write_text(json.dumps(mc, indent=1, sort_keys=True))
     (d / 'member.json').write_text(json.dumps({'population': '../..', 'index': members.index(m)}))
+  # A fresh start: records of an earlier start that saved no checkpoint are dropped.
+  for n in [m.path for m in members] or ['']:
+    f = workdir / n / 'metrics.jsonl'
+    if f.exists():
+      f.unlink()
+
+
+def cut_records(workdir: Path, names, step: int) -> None:
+  """Resuming from `step`: every member's metrics.jsonl keeps its records up to that step
+  (later ones were written after the checkpoint and are redone); a torn last line goes."""
+  from ffjax import metrics
+  for n in names:
+    f = Path(workdir) / n / 'metrics.jsonl'
+    if f.exists():
+      keep = [r for r in metrics.read(f.parent) if r.get('step', 0) <= step]
+      tmp = f.with_suffix('.tmp')
+      guard_io(lambda: tmp.write_text(''.join(json.dumps(r) + '\n' for r in keep)), str(f), step)
+      tmp.replace(f)
+
+
+def _append(path: Path, record: dict) -> None:
+  with open(path, 'a') as f:
+    f.write(json.dumps(record) + '\n')
+
+
+_IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def _io_cause(e: BaseException):
+  """The OSError of a full or read-only disk behind e (orbax and tensorstore wrap it), if any."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in _IO_ERRNOS:
+      return e
+    text = str(e)
+    for code in _IO_ERRNOS:
+      if os.strerror(code) in text or errno.errorcode[code] in text:
+        return OSError(code, os.strerror(code))
+    e = e.__cause__ or e.__context__
+  return None
+
+
+# experiments.main sets this: a failed checkpoint write then prints one line and ends the
+# process at once (orbax's writer threads would print hundreds of lines of tracebacks).
+EXIT_ON_IO_ERROR = False
+
+
+def guard_io(write, where: str, last_saved, *, quiet: bool = False):
+  """Runs write(); a full or read-only disk becomes one RunIOError line. quiet: the
+  write's own error output (orbax's threads) is muted while it runs."""
+  saved = None
+  if quiet:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+  try:
+    return write()
+  except RunIOError:
+    raise
+  except Exception as e:  # noqa: BLE001 (orbax raises many kinds; only disk errors are ours)
+    cause = _io_cause(e)
+    if cause is None:
+      raise
+    kept = (f'the last complete checkpoint (step {last_saved}) stays' if last_saved is not None
+            else 'no checkpoint was written')
+    err = RunIOError(cause.errno, f'cannot write {where}: {os.strerror(cause.errno)}; {kept}. '
+                     'Free space (or make it writable) and run the same command to resume')
+    if quiet and EXIT_ON_IO_ERROR:
+      os.write(saved, f'error: {err}\n'.encode())
+      os._exit(2)
+    raise err from None
+  finally:
+    if saved is not None:
+      os.dup2(saved, 2)
+      os.close(saved)
+
+
+def check_space(directory: Path, need_bytes: int, last_saved) -> None:
+  """Refuses to start a write that cannot fit (one line, nothing half-written)."""
+  try:
+    free = shutil.disk_usage(directory).free
+  except OSError:
+    return
+  if free < need_bytes:
+    kept = (f'the last complete checkpoint (step {last_saved}) stays' if last_saved is not None
+            else 'no checkpoint was written')
+    raise RunIOError(errno.ENOSPC, f'cannot write {directory}: {free / 2**20:.1f} MiB free, a '
+                     f'checkpoint needs about {need_bytes / 2**20:.1f} MiB; {kept}. Free space and '
+                     'run the same command to resume')
+
+
+def provenance() -> dict:
+  """What made a record: the code's git commit, the packages, the devices."""
+  import importlib.metadata as md
+  import platform
+  import subprocess
+  root = Path(__file__).resolve().parents[1]
+  try:
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True,
+                            text=True, timeout=10).stdout.strip() or 'unknown'
+    dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root,
+                                capture_output=True, text=True, timeout=10).stdout.strip())
+  except (OSError, subprocess.SubprocessError):
+    commit, dirty = 'unknown', None
+  versions = {}
+  for pkg in ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'ml-collections'):
+    try:
+      versions[pkg] = md.version(pkg)
+    except md.PackageNotFoundError:
+      versions[pkg] = None
+  dev = jax.devices()[0]
+  return {'commit': commit, 'dirty': dirty, 'python': platform.python_version(),
+          'versions': versions, 'devices': f'{jax.device_count()} x {dev.platform}:{dev.device_kind}',
+          'processes': jax.process_count(), 'host': platform.node(),
+          'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
+
+
+class Lock:
+  """WORKDIR/lock: {pid, host, time}, refreshed while the run goes on. A second process
+  is refused while the holder lives (same host: its pid exists; another host: the lock
+  was refreshed in the last 10 minutes); a stale lock is taken over, with a note."""
+
+  STALE_S = 600
+
+  def __init__(self, workdir: Path):
+    import platform
+    self.path = Path(workdir) / 'lock'
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    me = {'pid': os.getpid(), 'host': platform.node(), 'time': time.time()}
+    if self.path.exists():
+      try:
+        other = json.loads(self.path.read_text())
+      except (OSError, ValueError):
+        other = {}
+      if other and self._alive(other, me['host']):
+        raise RunLocked(f'{workdir} is in use by process {other.get("pid")} on '
+                        f'{other.get("host")} (its lock file: {self.path}); wait for it, or stop '
+                        'it, or use another --workdir')
+      if other:
+        print(f'note: taking over the stale lock of process {other.get("pid")} on '
+              f'{other.get("host")} in {workdir}', flush=True)
+    guard_io(lambda: self.path.write_text(json.dumps(me)), str(self.path), None)
+    self.me = me
+
+  def _alive(self, other, host) -> bool:
+    if other.get('host') == host:
+      try:
+        if int(other['pid']) == os.getpid():
+          return False  # this very process (a notebook that ran here before)
+        os.kill(int(other['pid']), 0)
+        return True
+      except (ProcessLookupError, ValueError, KeyError, TypeError):
+        return False
+      except PermissionError:
+        return True
+    try:
+      return time.time() - self.path.stat().st_mtime < self.STALE_S
+    except OSError:
+      return False
+
+  def release(self):
+    try:
+      if json.loads(self.path.read_text()).get('pid') == self.me['pid']:
+        self.path.unlink()
+    except (OSError, ValueError):
+      pass
+
+
+def heartbeat(workdir: Path, every_s: float = 30.) -> None:
+  """Refreshes the lock's time (for processes on other hosts to see it is alive)."""
+  p = Path(workdir) / 'lock'
+  now = time.time()
+  try:
+    if now - p.stat().st_mtime > every_s:
+      os.utime(p, (now, now))
+  except OSError:
+    pass
 
 
 def write_record(path: Path, record: dict) -> None:
@@ -59,10 +280,13 @@ def _diff(a, b, prefix=''):
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:
+  """The config a run started with (config.json, without its provenance)."""
   p = Path(workdir) / 'config.json'
   if not p.exists():
     raise FileNotFoundError(f'{workdir}/config.json: not a run directory')
-  return ml_collections.ConfigDict(json.loads(p.read_text()))
+  d = json.loads(p.read_text())
+  d.pop('provenance', None)
+  return ml_collections.ConfigDict(d)
 
 
 @dataclasses.dataclass
@@ -96,7 +320,7 @@ def restore_run(workdir) -> Restored:
   dataset = data_lib.load(config.data)
   parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
   like = parts_lib.init_state(parts, mesh, load_transfer=False)
-  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
+  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints', read_only=True)
   step = ckpt.latest_step()
   if step is None:
     ckpt.close()

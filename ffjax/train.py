@@ -9,6 +9,18 @@ One batch's way, in the order of the files:
   epoch); many steps per call) -> step (preprocess, labels, forward, unit losses,
   jax.grad, optimizer) -> metrics (per-unit losses, a progress line, metrics.jsonl)
   -> evaluate (every predictor on val / test) -> checkpoint.
+
+A run survives a bad day (tests/test_robust.py):
+  - Ctrl-C and SIGTERM set a flag; the loop sees it between calls (or the start-up
+    between its phases), finishes the evaluation or checkpoint under way, saves a
+    checkpoint and stops with one line (exit 130 / 143). A second Ctrl-C stops at once.
+  - Every step's losses are checked, and the parameters before each checkpoint: no
+    checkpoint of a diverged state is written. A stall (losses constant, every predictor
+    at chance) is reported.
+  - The workdir is locked (run.Lock), its first config kept: a resume with another
+    config is refused unless allowed (run.open_workdir); metrics.jsonl is cut back to
+    the checkpoint's step on resume.
+  - Disk full or a read-only workdir: one line (RunIOError), the last checkpoint intact.
 """
 from __future__ import annotations
 
@@ -34,28 +46,30 @@ from ffjax import run as run_lib
 
 
 class TrainingDiverged(FloatingPointError):
-  """A loss became NaN or Inf."""
+  """A loss or a parameter became NaN, Inf or absurdly large."""
 
 
 class Interrupted(Exception):
-  """Ctrl-C or SIGTERM: the run saved a checkpoint at a step boundary and stopped."""
+  """Ctrl-C or SIGTERM: the run stopped at a step boundary (with a checkpoint, once
+  training had started)."""
 
-  def __init__(self, signum: int, step: int):
-    super().__init__(f'interrupted ({signal.Signals(signum).name}): saved a checkpoint at step '
-                     f'{step}; run the same command to resume')
-    self.signum, self.step = signum, step
+  def __init__(self, signum: int, message: str):
+    super().__init__(f'interrupted ({signal.Signals(signum).name}): {message}')
+    self.signum = signum
 
   @property
   def exit_code(self) -> int:
     return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM
 
 
-# ----------------------------------------------------------------------------- the loop
+# The largest |parameter| a sane network has; beyond it a run has diverged even if every
+# number is still finite (an lr of 1e30 makes weights of 1e30 in one Adam step).
+MAX_PARAM = 1e12
 
 
 class _Signals:
-  """Ctrl-C and SIGTERM set a flag; the loop checks it between calls, saves a
-  checkpoint there and stops: no exception is raised wherever Python happens to be."""
+  """Ctrl-C and SIGTERM set a flag that the trainer checks at safe points: no exception
+  is raised wherever Python happens to be (inside numpy, orbax, a compile)."""
 
   def __init__(self):
     self.signum, self._old = None, {}
@@ -70,7 +84,7 @@ class _Signals:
 
   def _set(self, signum, frame):
     if self.signum is not None and signum == signal.SIGINT:
-      raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+      raise KeyboardInterrupt  # a second Ctrl-C: stop at once, without saving
     self.signum = signum
 
   def __exit__(self, *exc):
@@ -79,216 +93,326 @@ class _Signals:
     return False
 
 
-def _check_finite(step, means, workdir, last_saved):
-  bad = [k for k, v in means.items() if not np.isfinite(v)]
-  if bad:
-    raise TrainingDiverged(
-        f'{", ".join(bad)} became {means[bad[0]]} by step {step}; stopping. The last good '
-        f'checkpoint (step {last_saved}) stays in {workdir}/checkpoints. Try a lower optim.lr.')
+@jax.jit
+def _params_ok(params):
+  leaves = jax.tree.leaves(params)
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in leaves]))
+  big = jnp.max(jnp.stack([jnp.max(jnp.abs(p)) for p in leaves]))
+  return finite & (big < MAX_PARAM)
 
 
-def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None) -> dict:
+class Trainer:
+  """One run's loop: calls of steps, reports, evaluation rounds, checkpoints."""
+
+  def __init__(self, config, workdir: Path, parts, dataset, mesh, state, ckpt, signals):
+    self.config, self.workdir, self.parts, self.dataset = config, workdir, parts, dataset
+    self.mesh, self.state, self.ckpt, self.sig = mesh, state, ckpt, signals
+    self.main = parallel.is_main_process()  # with several processes, one writes and prints
+    self.members = parts.members
+    self.names = [m.path for m in self.members] or ['']
+    self.runner, self.on_device, self.k = parts_lib.make_loop(parts, mesh, dataset)
+    self.evaluator = eval_lib.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh,
+                                        dataset, config.train.eval_batch_size)
+    self.last_saved = ckpt.latest_step()
+    self.step = int(np.ravel(jax.device_get(state['step']))[0])
+    self.elapsed0 = float(np.max(jax.device_get(state['elapsed_s'])))
+    self.t_start = time.time()
+    self.window = []      # (metrics row, seconds) of the current log window
+    self.epoch_losses = []  # the epoch's window-mean losses (stall detection)
+    self.clock = {'ready': time.time(), 'step_s': None}
+    self.last_eval = None  # (step, {member: {split: ...}}): the final round reuses it
+    self.warnings = []
+    self.writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in self.names]
+                    if self.main else [metrics_lib.NullWriter() for _ in self.names])
+
+  def say(self, *a):
+    if self.main:
+      print(*a, flush=True)
+
+  # -- records
+
+  def report(self, step_p, rows, epoch):
+    """One record per member and a progress line for a window of rows."""
+    c, names = self.config, self.names
+    ms = {key: np.stack([r[key] for r, _ in rows]) for key in rows[0][0]}  # (n,) or (n, S)
+    means = {key: v.mean(0) for key, v in ms.items()}
+    per_member = [{key: float(np.ravel(v)[i]) for key, v in means.items()} for i in range(len(names))]
+    secs = sum(t for _, t in rows)
+    bsz = c.train.batch_size
+    ips = len(rows) * bsz * len(names) / max(secs, 1e-9)
+    for w, mm in zip(self.writers, per_member):
+      w.write(step_p, {'epoch': epoch, 'lr': float(self.parts.lr_fn(step_p)),
+                       'images_per_sec': ips, **{f'train/{key}': v for key, v in mm.items()}})
+    avg = {key: float(np.mean(v)) for key, v in means.items()}
+    trained = [f'loss_u{l + 1}' for l, t in enumerate(self.parts.method.trained) if t]
+    self.epoch_losses.append([avg[key] for key in trained if key in avg] or [avg['loss']])
+    eta = (self.parts.total_steps - step_p) * bsz * len(names) / max(ips, 1e-9)
+    units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key.startswith('loss_u')),
+                   key=lambda kv: int(kv[0][1:]))
+    units = units or [('head', avg['loss_head'])]  # backprop: one loss
+    self.say(metrics_lib.progress_line(epoch, c.train.num_epochs, step_p, self.parts.total_steps,
+                                       ips, units, eta)
+             + (f' (mean of {len(names)})' if self.members else ''))
+
+  def absorb(self, pending):
+    """Fetches a call's metrics (waiting for it), checks every step's, reports full windows."""
+    start, n, m_dev = pending
+    got = self.runner.fetch(m_dev, n)
+    now = time.time()
+    secs, self.clock['ready'] = now - self.clock['ready'], now
+    self.clock['step_s'] = secs / n
+    spe = self.parts.steps_per_epoch
+    bad = {key: v for key, v in got.items() if not np.all(np.isfinite(v))}
+    if bad:
+      key = sorted(bad)[0]
+      j = int(np.argmax(~np.isfinite(bad[key]).reshape(n, -1).all(1)))
+      self.diverged(f'{", ".join(sorted(bad))} became {np.ravel(bad[key][j])[0]} at step {start + j + 1}')
+    for j in range(n):
+      self.window.append(({key: v[j] for key, v in got.items()}, secs / n))
+      s = start + j + 1
+      if s % self.config.train.log_every_steps == 0 or s % spe == 0:
+        self.report(s, self.window, (s - 1) // spe + 1)
+        self.window = []
+
+  def diverged(self, what: str):
+    """Stops with what to do; only checked states were ever saved."""
+    wd = self.workdir
+    if self.last_saved is None:
+      where = (f'No checkpoint was kept (none was taken before the divergence), so the same '
+               f'command with a lower optim.lr starts afresh in {wd}')
+    else:
+      where = (f'The last good checkpoint (step {self.last_saved}) stays in {wd}/checkpoints: '
+               f'lower optim.lr and run again with --allow_config_change to go on from it, or '
+               f'use a new --workdir')
+    raise TrainingDiverged(f'{what}; stopping. {where}')
+
+  # -- checkpoints and evaluation
+
+  def save(self):
+    if not bool(_params_ok(self.state['params'])):
+      self.diverged(f'the parameters became non-finite or larger than {MAX_PARAM:.0e} by step '
+                    f'{self.step}')
+    el = parallel.put_replicated(self.mesh, np.float32(self.elapsed0 + time.time() - self.t_start))
+    self.state = dict(self.state, elapsed_s=jnp.broadcast_to(el, np.shape(self.state['elapsed_s'])))
+    need = sum(v.nbytes for v in jax.tree.leaves(self.state)) * 21 // 20 + 2 ** 18
+    run_lib.check_space(self.workdir / 'checkpoints', need, self.last_saved)
+    run_lib.guard_io(lambda: self.ckpt.save(int(self.step), self.state),
+                     f'{self.workdir}/checkpoints', self.last_saved, quiet=True)
+    self.last_saved = int(self.step)
+
+  def evaluate_round(self, split_names, best=None):
+    """{member index: {split: (record, per-example)}} for every member."""
+    out = {}
+    for i in range(len(self.names)):
+      st = parts_lib.member_state(self.state, i) if self.members else self.state
+      out[i] = self.evaluator.round(st['params'], st['rest'], split_names, best[i] if best else None)
+    return out
+
+  def stalled(self, res_i: dict) -> bool:
+    """Every trained unit's loss constant over the epoch, and every predictor at chance."""
+    k = self.dataset.num_classes
+    accs = [v for key, v in res_i.items() if key.startswith('acc_')]
+    l = np.asarray(self.epoch_losses)  # windows x trained units
+    flat = len(l) >= 2 and bool(np.all(np.ptp(l, 0) <= 1e-4 * np.maximum(np.abs(l.mean(0)), 1e-8)))
+    return bool(accs) and max(accs) <= 1.5 / k and flat
+
+  def end_of_epoch(self):
+    """The epoch's evaluation and record (written first), then its checkpoint."""
+    c, e = self.config, self.step // self.parts.steps_per_epoch
+    recs = [{'epoch': e} for _ in self.names]
+    # Per-epoch evaluation on the validation split; with none held out, on the test split.
+    split = 'val' if self.dataset.val is not None else ('test' if c.eval_on_test else None)
+    if split and (e % c.train.eval_every_epochs == 0 or self.step == self.parts.total_steps):
+      res = self.evaluate_round([split])
+      self.last_eval = (self.step, res)
+      for i, r in enumerate(recs):
+        r.update({f'{split}/{key}': v for key, v in res[i][split][0].items()})
+      self.say(f'  {split}: ' + ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items()
+                                          if '/acc' in key) + (' (member 1)' if self.members else ''))
+      if self.stalled(res[0][split][0]):
+        w = (f'training has stalled by epoch {e}: the units\' losses are constant '
+             f'({", ".join(f"{v:.6g}" for v in self.epoch_losses[-1])}) and every predictor is '
+             'at chance; the learning rate may be far too high (saturated units) or too low')
+        self.warnings.append(w)
+        recs[0]['warning'] = w
+        self.say(f'warning: {w}')
+    self.epoch_losses = []
+    for w, r in zip(self.writers, recs):
+      w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
+    self.save()
+    self.clock['ready'] = time.time()  # images/s counts training only
+
+  # -- the loop
+
+  def train(self, stop_at_step=None) -> bool:
+    """Runs calls until the end, a signal or stop_at_step; returns whether it finished."""
+    c, spe, total = self.config, self.parts.steps_per_epoch, self.parts.total_steps
+    seeds = tuple(m.seed for m in self.members) or (c.seed,)
+    ce = c.train.checkpoint_every_steps
+    pending = None
+    while self.step < total:
+      i0 = self.step % spe
+      n = min(self.k, spe - i0)
+      if stop_at_step is not None:
+        n = min(n, stop_at_step - self.step)
+      if ce:
+        n = min(n, ce - self.step % ce)
+      if self.clock['step_s'] and self.on_device:  # about 2 s per call: signals seen quickly
+        n = max(1, min(n, int(2. / self.clock['step_s'])))
+      self.state, m_dev = self.runner.run(self.state, self.step, n, seeds)
+      if pending is not None:  # fetched after the next call was dispatched: no stall
+        self.absorb(pending)
+      pending = (self.step, n, m_dev)
+      self.step += n
+      at_epoch_end = self.step % spe == 0
+      stop = (stop_at_step is not None and self.step >= stop_at_step) or self.sig.signum is not None
+      if at_epoch_end or stop or (ce and self.step % ce == 0):
+        self.absorb(pending)
+        pending = None
+      if at_epoch_end:
+        self.end_of_epoch()
+      elif ce and self.step % ce == 0:
+        self.save()
+      if stop:
+        break
+      run_lib.heartbeat(self.workdir)
+    if pending is not None:
+      self.absorb(pending)
+    if self.step < total:
+      if self.window:
+        self.report(self.step, self.window, self.step // spe + 1)
+        self.window = []
+      if self.last_saved != self.step:
+        self.save()
+      return False
+    return True
+
+  def finish(self) -> dict:
+    """The final record on val and test (reusing the last epoch's validation)."""
+    c, ds = self.config, self.dataset
+    splits = ['val'] if ds.val is not None else []
+    if c.eval_on_test:
+      splits.append('test')
+    final = {i: {} for i in range(len(self.names))}
+    todo = splits
+    if self.last_eval is not None and self.last_eval[0] == self.step and splits and \
+        splits[0] in self.last_eval[1][0]:
+      for i in final:  # the last epoch's evaluation used these very parameters
+        final[i][splits[0]] = self.last_eval[1][i][splits[0]]
+      todo = splits[1:]
+    if todo:
+      best = [final[i][splits[0]][0].get('best_unit') if splits[0] in final[i] else None
+              for i in final]
+      res = self.evaluate_round(todo, best if any(best) else None)
+      for i in final:
+        final[i].update(res[i])
+    if self.sig.signum is not None:  # during the final evaluation: nothing half-written
+      raise Interrupted(self.sig.signum, f'during the final evaluation; the checkpoint at step '
+                        f'{self.step} is complete: run the same command to evaluate it')
+    records = {}
+    prov = run_lib.provenance()
+    for i, name in enumerate(self.names):
+      el = np.ravel(jax.device_get(self.state['elapsed_s']))[i]
+      record = {'step': self.step, 'epochs': c.train.num_epochs, 'elapsed_s': float(el)}
+      for sp in splits:
+        record[sp] = final[i][sp][0]
+      if c.data.name == 'cifar10' and len(ds.test) < 10000:
+        record['test_note'] = f'CIFAR-10 test set incomplete: {len(ds.test)} of 10000 images'
+      if self.warnings and i == 0:
+        record['warnings'] = self.warnings
+      record['provenance'] = prov
+      records[name] = record
+      if self.main:
+        wd = self.workdir / name
+
+        def write(i=i, wd=wd, record=record):
+          for sp in splits:  # per-example predictions, for confusion matrices and error galleries
+            y = (ds.val if sp == 'val' else ds.test).y
+            np.savez_compressed(wd / f'predictions_{sp}.npz', y=y,
+                                **{key: v for key, v in final[i][sp][1].items() if key.startswith('pred_')})
+          run_lib.write_record(wd / 'eval.json', record)
+        run_lib.guard_io(write, str(wd), self.last_saved)
+    if self.main:
+      for sp in splits:
+        r = records[self.names[0]][sp]
+        print(f'final {sp} ({r["num_examples"]} examples): ' +
+              ', '.join(f'{key} {v:.4f}' for key, v in r.items() if key.startswith('acc_')) +
+              (f' (member 1 of {len(self.names)})' if self.members else ''), flush=True)
+      if c.plots and splits and not self.members:
+        _plot(self.workdir, splits[-1])
+    return records[self.names[0]] if not self.members else records
+
+  def close(self):
+    for w in self.writers:
+      w.close()
+    self.ckpt.close()
+
+
+def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
+                       allow_config_change: bool = False) -> dict:
   """Trains config's model, writing to workdir; resumes from workdir's latest checkpoint.
 
   Returns the final evaluation record (also written to workdir/eval.json; with a
   population, {member path: record}). With stop_at_step the run stops there as if
-  interrupted (checkpoint saved) and returns {}.
+  interrupted (checkpoint saved) and returns {}. A workdir started with another config
+  is refused unless allow_config_change (the change is then recorded).
   """
   workdir = Path(workdir)
-  mesh = parallel.make_mesh()
-  config_args.validate(config, mesh.size)
-  dataset = data_lib.load(config.data)
-  if len(dataset.train) < config.train.batch_size:
-    raise config_args.ConfigError(
-        f'config.train.batch_size={config.train.batch_size}: larger than the {len(dataset.train)} '
-        'training examples')
-  main = parallel.is_main_process()  # with several processes, one writes and prints
-  say = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
-  workdir.mkdir(parents=True, exist_ok=True)
-  parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
-  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
-  last_saved = ckpt.latest_step()
-  state = parts_lib.init_state(parts, mesh, load_transfer=last_saved is None)
-  members = parts.members
-  spe, total, bsz = parts.steps_per_epoch, parts.total_steps, config.train.batch_size
-  runner, on_device, k = parts_lib.make_loop(parts, mesh, dataset)
-  if config.train.schedule == 'pipelined':  # every stage's optimizer state
-    state = dict(state, opt_state=parallel.put_replicated(mesh, runner.opt_state()))
-  if main:
-    run_lib.write_config(config, workdir, parts.members)
-  if last_saved is not None:
-    # The learning rates come from this config (they live in the optimizer's state).
-    state = optim.with_lr_of(ckpt.restore(last_saved, state), state)
-    logging.info('resumed from step %d of %d', last_saved, parts.total_steps)
-    say(f'resuming from {workdir}/checkpoints at step {last_saved}')
-  seeds = tuple(m.seed for m in members) or (config.seed,)
-  evaluator = eval_lib.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh, dataset,
-                                 config.train.eval_batch_size)
-  names = [m.path for m in members] or ['']
-  writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in names] if main
-             else [metrics_lib.NullWriter() for _ in names])
-  say(f'{method_lib.describe(parts.method)}; data on {"device" if on_device else "host"}'
-      + (f'; population of {len(members)}' if members else ''))
+  with _Signals() as sig:
+    def check(phase):
+      if sig.signum is not None:
+        raise Interrupted(sig.signum, f'{phase}, before any training step: nothing to save; '
+                                      'run the same command to start')
 
-  step = int(jax.device_get(state['step']).reshape(-1)[0])
-  elapsed0 = float(np.max(jax.device_get(state['elapsed_s'])))
-  t_start = time.time()
-  log_every = config.train.log_every_steps
-  window = []  # per-step metric rows of the current log window
-  clock = {'ready': time.time(), 'step_s': None}
-
-  def report(step_p, rows, epoch):
-    """One record per member and a progress line for a window of (metrics, seconds) rows."""
-    ms = {key: np.stack([r[key] for r, _ in rows]) for key in rows[0][0]}  # (n,) or (n, S)
-    means = {key: v.mean(0) for key, v in ms.items()}
-    per_member = [{key: float(np.ravel(v)[i]) for key, v in means.items()} for i in range(len(names))]
-    for i, mm in enumerate(per_member):
-      _check_finite(step_p, mm, workdir / names[i], last_saved)
-    secs = sum(t for _, t in rows)
-    ips = len(rows) * bsz * len(names) / max(secs, 1e-9)
-    for w, mm in zip(writers, per_member):
-      w.write(step_p, {'epoch': epoch, 'lr': float(parts.lr_fn(step_p)),
-                       'images_per_sec': ips, **{f'train/{key}': v for key, v in mm.items()}})
-    avg = {key: float(np.mean(v)) for key, v in means.items()}
-    eta = (total - step_p) * bsz * len(names) / max(ips, 1e-9)
-    units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key.startswith('loss_u')),
-                   key=lambda kv: int(kv[0][1:]))
-    units = units or [('head', avg['loss_head'])]  # backprop: one loss
-    say(metrics_lib.progress_line(epoch, config.train.num_epochs, step_p, total, ips, units, eta)
-        + (f' (mean of {len(names)})' if members else ''))
-
-  def absorb(pending):
-    """Fetches a call's metrics (waiting for it), times it, and reports full windows."""
-    nonlocal window
-    start, n, m_dev = pending
-    got = runner.fetch(m_dev, n)
-    now = time.time()
-    secs, clock['ready'] = now - clock['ready'], now
-    clock['step_s'] = secs / n
-    for j in range(n):
-      window.append(({key: v[j] for key, v in got.items()}, secs / n))
-      s = start + j + 1
-      if s % log_every == 0 or s % spe == 0:
-        report(s, window, (s - 1) // spe + 1)
-        window = []
-
-  def save():
-    nonlocal last_saved, state
-    el = parallel.put_replicated(mesh, np.float32(elapsed0 + time.time() - t_start))
-    state = dict(state, elapsed_s=jnp.broadcast_to(el, np.shape(state['elapsed_s'])))
-    ckpt.save(int(step), state)
-    last_saved = int(step)
-
-  def evaluate_round(split_names, best=None):
-    """{member index: {split: (record, per-example)}} for every member."""
-    out = {}
-    for i in range(len(names)):
-      st = parts_lib.member_state(state, i) if members else state
-      out[i] = evaluator.round(st['params'], st['rest'], split_names,
-                               best[i] if best else None)
-    return out
-
-  last_eval = None  # (step, {member: {split: ...}}): the final round reuses it
-  try:
-    with _Signals() as sig:
-      pending = None
-      while step < total:
-        epoch, i0 = divmod(step, spe)
-        n = min(k, spe - i0)
-        if stop_at_step is not None:
-          n = min(n, stop_at_step - step)
-        ce = config.train.checkpoint_every_steps
-        if ce:
-          n = min(n, ce - step % ce)
-        if clock['step_s'] and on_device:  # about 2 s per call: signals are seen quickly
-          n = max(1, min(n, int(2. / clock['step_s'])))
-        state, m_dev = runner.run(state, step, n, seeds)
-        if pending is not None:  # fetched after the next call was dispatched: no stall
-          absorb(pending)
-        pending = (step, n, m_dev)
-        step += n
-        at_epoch_end = step % spe == 0
-        stop = stop_at_step is not None and step >= stop_at_step
-        if at_epoch_end or stop or sig.signum or (ce and step % ce == 0):
-          absorb(pending)
-          pending = None
-        if sig.signum is not None or stop:
-          break
-        if at_epoch_end:
-          e = step // spe
-          recs = [{'epoch': e} for _ in names]
-          # Per-epoch evaluation on the validation split; with none held out, on the test split.
-          split = 'val' if dataset.val is not None else ('test' if config.eval_on_test else None)
-          if split and (e % config.train.eval_every_epochs == 0 or step == total):
-            res = evaluate_round([split])
-            last_eval = (step, res)
-            for i, r in enumerate(recs):
-              r.update({f'{split}/{key}': v for key, v in res[i][split][0].items()})
-            say(f'  {split}: ' + ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items()
-                                           if '/acc' in key) + (' (member 1)' if members else ''))
-          for w, r in zip(writers, recs):
-            w.write(step, dict(r, elapsed_s=elapsed0 + time.time() - t_start))
-          save()
-          clock['ready'] = time.time()  # images/s counts training only
-        elif ce and step % ce == 0:
-          save()
-      if pending is not None:
-        absorb(pending)
-      if step < total:  # stopped early: by a signal, or stop_at_step
-        if window:
-          report(step, window, step // spe + 1)
-          window = []
-        save()
-        if stop_at_step is not None and sig.signum is None:
-          return {}
-        raise Interrupted(sig.signum, step)
-  finally:
-    for w in writers:
-      w.close()
-    ckpt.close()
-
-  # The final record, on val and test.
-  splits = ['val'] if dataset.val is not None else []
-  if config.eval_on_test:
-    splits.append('test')
-  final = {i: {} for i in range(len(names))}
-  todo = splits
-  if last_eval is not None and last_eval[0] == step and splits and splits[0] in last_eval[1][0]:
-    for i in final:  # the last epoch's evaluation used these very parameters
-      final[i][splits[0]] = last_eval[1][i][splits[0]]
-    todo = splits[1:]
-  if todo:
-    best = [final[i][splits[0]][0].get('best_unit') if splits[0] in final[i] else None
-            for i in final]
-    res = evaluate_round(todo, best if any(best) else None)
-    for i in final:
-      final[i].update(res[i])
-  records = {}
-  for i, name in enumerate(names):
-    el = np.ravel(jax.device_get(state['elapsed_s']))[i]
-    record = {'step': step, 'epochs': config.train.num_epochs, 'elapsed_s': float(el)}
-    for sp in splits:
-      record[sp] = final[i][sp][0]
-    if config.data.name == 'cifar10' and len(dataset.test) < 10000:
-      record['test_note'] = f'CIFAR-10 test set incomplete: {len(dataset.test)} of 10000 images'
-    records[name] = record
-    if main:
-      wd = workdir / name
-      for sp in splits:  # per-example predictions, for confusion matrices and error galleries
-        y = (dataset.val if sp == 'val' else dataset.test).y
-        np.savez_compressed(wd / f'predictions_{sp}.npz', y=y,
-                            **{key: v for key, v in final[i][sp][1].items() if key.startswith('pred_')})
-      run_lib.write_record(wd / 'eval.json', record)
-  if not main:
-    return records[names[0]] if not members else records
-  for sp in splits:
-    r = records[names[0]][sp]
-    print(f'final {sp} ({r["num_examples"]} examples): ' +
-          ', '.join(f'{key} {v:.4f}' for key, v in r.items() if key.startswith('acc_')) +
-          (f' (member 1 of {len(names)})' if members else ''), flush=True)
-  if config.plots and splits and not members:
-    _plot(workdir, splits[-1])
-  return records[names[0]] if not members else records
+    mesh = parallel.make_mesh()
+    config_args.validate(config, mesh.size)
+    main = parallel.is_main_process()
+    lock = run_lib.Lock(workdir) if main else None
+    try:
+      dataset = data_lib.load(config.data)
+      check('while loading the data')
+      if len(dataset.train) < config.train.batch_size:
+        raise config_args.ConfigError(
+            f'config.train.batch_size={config.train.batch_size}: larger than the '
+            f'{len(dataset.train)} training examples')
+      parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
+      ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
+      last_saved = ckpt.latest_step()
+      if main:
+        run_lib.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
+                             allow_change=allow_config_change)
+      state = parts_lib.init_state(parts, mesh, load_transfer=last_saved is None)
+      if config.train.schedule == 'pipelined':  # every stage's optimizer state
+        from ffjax import pipeline
+        state = dict(state, opt_state=parallel.put_replicated(
+            mesh, pipeline.initial_opt_state(config, parts)))
+      if last_saved is not None:
+        # The learning rates come from this config (they live in the optimizer's state).
+        state = optim.with_lr_of(ckpt.restore(last_saved, state), state)
+        if main:
+          run_lib.cut_records(workdir, [m.path for m in parts.members] or [''], last_saved)
+        logging.info('resumed from step %d of %d', last_saved, parts.total_steps)
+      check('while building the run')
+      trainer = Trainer(config, workdir, parts, dataset, mesh, state, ckpt, sig)
+      try:
+        if last_saved is not None:
+          trainer.say(f'resuming from {workdir}/checkpoints at step {last_saved}')
+        trainer.say(f'{method_lib.describe(parts.method)}; data on '
+                    f'{"device" if trainer.on_device else "host"}'
+                    + (f'; population of {len(parts.members)}' if parts.members else ''))
+        finished = run_lib.guard_io(lambda: trainer.train(stop_at_step), str(workdir),
+                                    trainer.last_saved)
+        if not finished:
+          if sig.signum is None:
+            return {}  # stop_at_step
+          raise Interrupted(sig.signum, f'saved a checkpoint at step {trainer.step}; run the '
+                                        'same command to resume')
+        return run_lib.guard_io(trainer.finish, str(workdir), trainer.last_saved)
+      finally:
+        trainer.close()
+    finally:
+      if lock is not None:
+        lock.release()
 
 
 def _plot(workdir, split_name):

@@ -127,7 +127,7 @@ def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(full_run, tiny_c
   c = tiny_cfg.copy_and_resolve_references()
   c.train.num_epochs = 3
   c.optim.lr = float('inf')
-  with pytest.raises(train.TrainingDiverged, match=r'loss.* became nan by step 2\d; .*step 20'):
+  with pytest.raises(train.TrainingDiverged, match=r'loss.* became nan at step 2\d; .*step 20'):
     _run(c, tmp_path)
   assert checkpoint.Checkpointer(tmp_path / 'checkpoints').latest_step() == 20
 
@@ -135,7 +135,12 @@ def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(full_run, tiny_c
 @pytest.mark.parametrize('key,value,match', [
     ('labels.intensity', 1.5, 'labels.intensity'), ('model.widths', (8, -1, 8), 'model.widths'),
     ('method', 'magic', 'method'), ('data.name', 'imagenet', 'data.name'),
-    ('train.batch_size', 0, 'train.batch_size')])
+    ('train.batch_size', 0, 'train.batch_size'), ('data.train_limit', -5, 'data.train_limit'),
+    ('data.eval_limit', -5, 'data.eval_limit'),
+    ('train.checkpoint_every_steps', -3, 'train.checkpoint_every_steps'),
+    ('train.eval_every_epochs', 0, 'train.eval_every_epochs'),
+    ('train.eval_every_epochs', -1, 'train.eval_every_epochs'),
+    ('train.schedule', 'fast', 'train.schedule')])
 def test_bad_config_values_are_refused_naming_the_key(key, value, match):
   c = load_config('mnist', 'tiny')
   a, b = key.split('.') if '.' in key else (key, None)
@@ -152,6 +157,15 @@ def test_batch_not_divisible_by_devices():
   c.train.batch_size = 50
   with pytest.raises(config_args.ConfigError, match='divisible by the 4 devices'):
     config_args.validate(c, 4)
+
+
+def test_an_explicit_argument_wins_over_a_variants_default():
+  assert load_config('mnist', 'tiny').train.num_epochs == 2
+  assert load_config('mnist', 'tiny,epochs=4').train.num_epochs == 4
+  assert load_config('mnist', 'tiny,width=16').model.widths == (16, 16, 16)
+  assert load_config('asge_mnist', 'tiny,epochs=5').train.num_epochs == 5
+  assert load_config('cwcomp', 'tiny,epochs=1').train.num_epochs == 1
+  assert load_config('resnet18_cifar10', 'tiny,fraction=0.1').data.train_limit == 4500
 
 
 def test_unknown_config_argument():
