@@ -9,28 +9,41 @@
 #   ./launch.sh sweeps/mnist_width_K.py --index 5  only run 5: for a scheduler's array job, e.g.
 #       sbatch --array=0-11 --wrap './launch.sh sweeps/mnist_width_K.py --index $SLURM_ARRAY_TASK_ID'
 #   ./launch.sh sweeps/mnist_width_K.py --list     the runs and their status (new / partial / done)
+#   ./launch.sh --help                             this text
 # Then: python -m experiments.summarize <the sweep's out directory>
-# Each run's console output goes to WORKDIR/log.txt.
+# Each run's console output goes to WORKDIR/log.txt. Seeds of one setting can also run as
+# one population (config argument seeds=N): see README, "Train".
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python}
-[ $# -ge 1 ] || { sed -n '2,16p' "$0"; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "error: $*" >&2; exit 2; }
+case ${1:-} in
+  -h|--help) usage; exit 0;;
+  '') die "which sweep? ./launch.sh SWEEP.py [-j N | --gpus N | --index I | --list] (see --help)";;
+  -*) die "the sweep file comes first: ./launch.sh SWEEP.py [options] (see --help)";;
+esac
 sweep=$1; shift
+[ -f "$sweep" ] || die "$sweep: no such sweep file (see sweeps/)"
 jobs=1; gpus=0; index=; list=0
+num() { [[ ${2:-} =~ ^[0-9]+$ ]] || die "$1 needs a number, got '${2:-}'"; }
 while [ $# -gt 0 ]; do
   case $1 in
-    -j) jobs=$2; shift 2;;
-    --gpus) gpus=$2; jobs=$2; shift 2;;
-    --index) index=$2; shift 2;;
+    -j) num -j "${2:-}"; jobs=$2; shift 2;;
+    --gpus) num --gpus "${2:-}"; gpus=$2; jobs=$2; shift 2;;
+    --index) num --index "${2:-}"; index=$2; shift 2;;
     --list) list=1; shift;;
-    *) echo "launch.sh: unknown option $1" >&2; exit 2;;
+    -h|--help) usage; exit 0;;
+    *) die "unknown option $1 (see --help)";;
   esac
 done
-if [ "$list" = 1 ]; then exec $PY -m experiments.sweep list "$sweep"; fi
+runs=$($PY -m experiments.sweep list "$sweep") || exit 2
+if [ "$list" = 1 ]; then printf '%s\n' "$runs"; exit 0; fi
 
 run_one() {  # index slot
   local line wd cmd st
   line=$($PY -m experiments.sweep list "$sweep" | awk -F'\t' -v i="$1" '$1 == i')
+  [ -n "$line" ] || die "run index $1 is not in $sweep"
   st=$(cut -f2 <<<"$line"); wd=$(cut -f3 <<<"$line"); cmd=$(cut -f4 <<<"$line")
   if [ "$st" = done ]; then echo "[$1] done, skipped: $wd"; return 0; fi
   mkdir -p "$wd"
@@ -41,7 +54,7 @@ run_one() {  # index slot
 }
 
 if [ -n "$index" ]; then run_one "$index" 0; exit; fi
-n=$($PY -m experiments.sweep list "$sweep" | wc -l)
+n=$(printf '%s\n' "$runs" | wc -l)
 fail=0
 if [ "$jobs" -le 1 ]; then
   for ((i = 0; i < n; i++)); do run_one $i 0 || fail=1; done

@@ -19,16 +19,8 @@ import numpy as np
 from flax import nnx
 
 from benchmarks import throughput
-from ffjax import data, labels, network, predict, train
-
-
-def predictors(config, net, encoder):
-  if config.method == 'bp':
-    return {'bp': lambda x: predict.linear_logits(net, encoder, x, local=False)}
-  if config.objective.get('kind', 'threshold') in network.ONE_PASS:
-    return {'one_pass': lambda x: predict.unit_logits(net, x)}
-  return {'goodness': lambda x: predict.goodness_scores(net, encoder, x, net.head_units),
-          'linear': lambda x: predict.linear_logits(net, encoder, x)}
+from ffjax import data, preprocess
+from ffjax import method as method_lib
 
 
 def main():
@@ -42,12 +34,13 @@ def main():
   for spec in a.configs:
     config = throughput.load(spec)
     k, h, w, c, _, _ = data.DATASETS[config.data.name]
-    net = network.build(config, (h, w, c), k, nnx.Rngs(0))
+    net, method = method_lib.build(config, (h, w, c), k, nnx.Rngs(0))
     net.eval()
-    encoder = labels.make_encoder(config.labels, k, h, w)
+    prep = preprocess.make(config.data)
     x_u8 = np.random.default_rng(0).integers(0, 256, (a.batch, h, w, c), dtype=np.uint8)
-    for name, fn in predictors(config, net, encoder).items():
-      f = jax.jit(lambda x, fn=fn: fn(train.to_float(config, x)))
+    for name, fn in method.predictor_fns().items():  # the method's predictors, each alone
+      name = 'bp' if config.method == 'bp' else name
+      f = jax.jit(lambda x, fn=fn: fn(net, method.encoder, prep.to_float(x)))
       xs = jnp.asarray(x_u8)
       jax.block_until_ready(f(xs))
 

@@ -13,7 +13,8 @@ import json
 from flax import nnx
 
 from benchmarks import throughput
-from ffjax import data, network, pipeline
+from ffjax import data, pipeline
+from ffjax import method as method_lib
 from ffjax.config_args import ConfigError
 
 
@@ -26,7 +27,7 @@ def main():
     config = throughput.load(spec)
     k, h, w, c, _, _ = data.DATASETS[config.data.name]
     flops = pipeline.unit_flops(config, (h, w, c))
-    starts = pipeline.allowed_starts(network.build(config, (h, w, c), k, nnx.Rngs(0)))
+    starts = pipeline.allowed_starts(*method_lib.build(config, (h, w, c), k, nnx.Rngs(0)))
     for d in map(int, a.devices.split(',')):
       try:
         bounds = pipeline.stage_bounds(flops, d, starts)

@@ -23,6 +23,7 @@ import numpy as np
 
 from benchmarks import throughput
 from ffjax import data, labels, network
+from ffjax import method as method_lib
 
 
 def torch_step_fn(config, image_shape, num_classes, device='cpu'):
@@ -37,7 +38,7 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   threshold = kind == 'threshold'
   if kind not in ('bp', 'spatial', 'channel_groups', 'threshold'):
     raise SystemExit(f'error: torch_step has no PyTorch version of objective {kind!r}')
-  grids = network.grids(config, image_shape) if spatial else None
+  grids = method_lib.grids(config, image_shape) if spatial else None
 
   def norm(y):
     if m.norm == 'none':

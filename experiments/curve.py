@@ -1,13 +1,17 @@
-"""Accuracy per epoch of one run, as a Markdown table (for docs/RESULTS.md):
+"""Accuracy per epoch of one run, as a Markdown table (for docs/RESULTS.md).
 
-  python -m experiments.curve runs/mnist_cpu [--every 2]
+  python -m experiments.curve runs/mnist_cpu
+  python -m experiments.curve runs/mnist_cpu --every=2
 
 epoch, training wall time so far (minutes, evaluation included), and each predictor's
 accuracy on the per-epoch evaluation split (val, or test when nothing is held out).
 """
-import argparse
+from absl import flags
 
+from experiments import cli
 from ffjax import metrics
+
+flags.DEFINE_integer('every', 1, 'Every N-th epoch (and the last).')
 
 
 def rows(workdir, every: int = 1):
@@ -22,12 +26,14 @@ def rows(workdir, every: int = 1):
   return ['epoch', 'minutes'] + keys, out
 
 
-def main():
-  ap = argparse.ArgumentParser(description=__doc__)
-  ap.add_argument('workdir')
-  ap.add_argument('--every', type=int, default=1)
-  a = ap.parse_args()
-  head, body = rows(a.workdir, a.every)
+def main(argv):
+  if len(argv) != 2:
+    cli.die('give one run directory: python -m experiments.curve WORKDIR (see --help)')
+  if flags.FLAGS.every < 1:
+    cli.die(f'--every={flags.FLAGS.every}: must be >= 1')
+  head, body = rows(cli.run_dir(argv[1]), flags.FLAGS.every)
+  if not body:
+    cli.die(f'{argv[1]}: no evaluated epoch yet')
   print('| ' + ' | '.join(head) + ' |')
   print('|' + '---|' * len(head))
   for b in body:
@@ -35,4 +41,4 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  cli.run(main)

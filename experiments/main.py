@@ -1,11 +1,20 @@
-"""Trains and evaluates one config:  python -m experiments.main --config=configs/mnist.py --workdir=DIR
+"""Trains and evaluates one config.
 
-Variants are config arguments (--config=configs/mnist.py:tiny,method=bp), single
-values are flags (--config.optim.lr=1e-4). Running again with the same workdir resumes;
-a workdir started with another config is refused unless --allow_config_change.
+  python -m experiments.main --config=configs/mnist.py:cpu --workdir=runs/mnist_cpu
+  python -m experiments.main --config=configs/mnist.py:tiny,method=bp --workdir=runs/t
+  python -m experiments.main --config=configs/asge_mnist.py:cpu --config.optim.lr=1e-3 --workdir=runs/a
+  python -m experiments.main --list_configs          # every config and its arguments
+  python -m experiments.main --config=configs/cifar10.py:cpu --dry_run   # the resolved config
+
+Variants are config arguments after the ':' (comma separated: tiny, cpu, method=bp,
+seed=N, epochs=N, seeds=N, bf16, and each config's own); an argument given explicitly
+wins over a variant's default. Single values are flags (--config.optim.lr=1e-4).
+Running again with the same workdir resumes; a workdir started with another config is
+refused unless --allow_config_change.
 
 Ctrl-C or SIGTERM: the run saves a checkpoint at the next step boundary and stops
-(exit 130 / 143); the same command resumes it exactly.
+(exit 130 / 143); the same command resumes it exactly. Mistakes (an unknown key, a bad
+value, missing data) are one line `error: ...`, exit 2.
 
 Several processes (hosts): start the same command in each, with --coordinator=HOST:PORT
 --num_processes=N --process_id=I (or FFJAX_COORDINATOR / FFJAX_NUM_PROCESSES /
@@ -29,11 +38,12 @@ if __name__ == '__main__':
   signal.signal(signal.SIGINT, _stop_at_start)
   signal.signal(signal.SIGTERM, _stop_at_start)
 
-import re  # noqa: E402
+import json  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from experiments import cli  # noqa: E402
 from ffjax import config_args, data, parallel, run, train  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -43,10 +53,11 @@ flags.DEFINE_string('workdir', None, 'Directory for metrics, checkpoints and the
 flags.DEFINE_bool('allow_config_change', False,
                   'Resume a workdir started with another config (the change is recorded in '
                   'config_changes.jsonl; config.json keeps the first).')
+flags.DEFINE_bool('dry_run', False, 'Print the resolved config and the method, train nothing.')
+flags.DEFINE_bool('list_configs', False, 'List the config files and their arguments.')
 flags.DEFINE_string('coordinator', '', "Multi-process: 'host:port' of process 0, or 'auto'.")
 flags.DEFINE_integer('num_processes', 0, 'Multi-process: how many processes.')
 flags.DEFINE_integer('process_id', -1, "Multi-process: this process's index.")
-flags.mark_flags_as_required(['config', 'workdir'])
 
 # The user's to fix: one line, no traceback, exit 2.
 USER_ERRORS = (config_args.ConfigError, data.DataError, train.TrainingDiverged, run.RunLocked,
@@ -54,7 +65,27 @@ USER_ERRORS = (config_args.ConfigError, data.DataError, train.TrainingDiverged, 
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    cli.die(f'unexpected argument {argv[1]!r}: flags are --name=value (see --help)')
+  if FLAGS.list_configs:
+    print(cli.describe_configs())
+    return
+  if FLAGS.config is None:
+    cli.die('--config=configs/NAME.py[:ARGS] is required (see --help, or --list_configs)')
+  if FLAGS.dry_run:
+    try:
+      config_args.validate(FLAGS.config)
+    except config_args.ConfigError as e:
+      cli.die(str(e))
+    from flax import nnx
+    from ffjax import method as method_lib
+    k, h, w, ch, _, _ = data.DATASETS[FLAGS.config.data.name]
+    _, method = method_lib.build(FLAGS.config, (h, w, ch), k, nnx.Rngs(0))
+    print(FLAGS.config)
+    print(f'method: {method_lib.describe(method)}')
+    return
+  if FLAGS.workdir is None:
+    cli.die('--workdir=DIR is required: where the run writes its records and checkpoints')
   if not FLAGS['verbosity'].present:  # orbax logs every save at INFO; keep the console readable
     logging.set_verbosity(logging.WARNING)
   run.EXIT_ON_IO_ERROR = True
@@ -63,8 +94,7 @@ def main(argv):
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                              allow_config_change=FLAGS.allow_config_change)
   except USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    cli.die(str(e))
   except train.Interrupted as e:
     print(e, file=sys.stderr, flush=True)
     sys.exit(e.exit_code)
@@ -75,17 +105,14 @@ def main(argv):
 
 
 def parse_flags(argv):
-  """absl's flag parsing, except that a config file's own ConfigError (a bad config
-  argument, raised while the file builds the config) is one line too, not a traceback."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    found = re.search(r'ConfigError: (.*)', str(e))
-    if found:
-      print(f'error: {found.group(1)}', file=sys.stderr)
-      sys.exit(2)
-  return app.parse_flags_with_usage(argv)  # absl's own message and usage
+  """The config flags checked first (one line for an unknown file, argument, key or a
+  bad value), then absl's parsing (one line too)."""
+  if any(a in ('-h', '--help', '--helpshort', '-?') for a in argv[1:]):
+    cli.print_help()
+  cli.check_config_flags(argv)
+  return cli.parse_flags(argv)
 
 
 if __name__ == '__main__':
+  from absl import app
   app.run(main, flags_parser=parse_flags)

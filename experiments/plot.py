@@ -1,24 +1,35 @@
-"""All figures of a run:  python -m experiments.plot WORKDIR [--split=test|val]"""
-import sys
+"""All figures of a run, as PNG files in its directory.
 
-from absl import app, flags
+  python -m experiments.plot runs/mnist_cpu
+  python -m experiments.plot runs/mnist_cpu --split=val
 
-from ffjax import data, plots
+curves.png, accuracy.png, confusion.png, labels.png, cams.png (ffjax/plots.py). The run
+may be finished or not (its latest checkpoint is read).
+"""
+from absl import flags
 
-flags.DEFINE_string('split', 'test', 'Split for the confusion matrix and CAMs.')
+from experiments import cli
+from ffjax import data
+
+flags.DEFINE_enum('split', 'test', ['test', 'val'], 'Split for the confusion matrix and CAMs.')
 
 
 def main(argv):
   if len(argv) != 2:
-    print(__doc__, file=sys.stderr)
-    sys.exit(2)
+    cli.die('give one run directory: python -m experiments.plot WORKDIR (see --help)')
+  wd = cli.run_dir(argv[1])
   try:
-    for p in plots.plot_run(argv[1], flags.FLAGS.split):
+    from ffjax import plots
+  except ImportError:
+    cli.die('figures need matplotlib: pip install -e .[plots]')
+  try:
+    for p in plots.plot_run(wd, flags.FLAGS.split):
       print(p)
   except (FileNotFoundError, data.DataError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    cli.die(str(e))
+  except OSError as e:
+    cli.die(f'cannot write the figures into {wd}: {e.strerror}')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

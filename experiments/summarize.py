@@ -1,4 +1,5 @@
-"""The paper-style table of a sweep: one row per setting, mean +- std over seeds.
+"""The paper-style table of a sweep or a population: one row per setting, mean +- std
+over seeds.
 
   python -m experiments.summarize runs/mnist_width_K
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
+
+from experiments import cli
 
 
 def mean_std(xs):
@@ -89,19 +91,22 @@ def write_csv(rows, path):
 
 def main(argv):
   if len(argv) != 2:
-    print(__doc__, file=sys.stderr)
-    return 2
-  groups = collect(argv[1])
+    cli.die('give one directory: python -m experiments.summarize SWEEP_DIR (see --help)')
+  root = Path(argv[1])
+  if not root.is_dir():
+    cli.die(f'{root}: no such directory')
+  groups = collect(root)
   if not groups:
-    print(f'no finished runs (eval.json) under {argv[1]}', file=sys.stderr)
-    return 1
+    cli.die(f'{root}: no finished runs (eval.json) under it yet')
   rows = table(groups)
   md = to_markdown(rows)
-  Path(argv[1], 'summary.md').write_text(md + '\n')
-  write_csv(rows, Path(argv[1], 'summary.csv'))
+  try:
+    Path(root, 'summary.md').write_text(md + '\n')
+    write_csv(rows, Path(root, 'summary.csv'))
+  except OSError as e:
+    print(f'note: could not write the summary files into {root} ({e.strerror})', flush=True)
   print(md)
-  return 0
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  cli.run(main)

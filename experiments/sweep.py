@@ -9,8 +9,8 @@ A sweep file (sweeps/*.py) defines get_sweep() -> dict:
   flags    extra command-line flags for every run, e.g. ['--config.train.num_epochs=3']
   out      the sweep directory; run workdirs are named after their settings
 
-  python -m experiments.sweep list SWEEP.py       one line per run: index, status, workdir, command
-  python -m experiments.sweep command SWEEP.py I  the command of run I (launch.sh uses these)
+  python -m experiments.sweep list sweeps/mnist_width_K.py       one line per run: index, status, workdir, command
+  python -m experiments.sweep command sweeps/mnist_width_K.py 3  the command of run 3 (launch.sh uses these)
 
 A run is 'done' when its workdir has eval.json, 'partial' when it has checkpoints
 (running it again resumes), else 'new'.
@@ -23,8 +23,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from experiments import cli
+
 
 def load_sweep(path) -> dict:
+  if not Path(path).is_file():
+    raise ValueError(f'{path}: no such sweep file (see sweeps/)')
   spec = importlib.util.spec_from_file_location('sweep', path)
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
@@ -72,21 +76,20 @@ def status(workdir) -> str:
 
 
 def main(argv):
-  if len(argv) < 3 or argv[1] not in ('list', 'command'):
-    print(__doc__, file=sys.stderr)
-    return 2
-  runs = expand(load_sweep(argv[2]))
+  if len(argv) < 3 or argv[1] not in ('list', 'command') or (argv[1] == 'command') != (len(argv) == 4):
+    cli.die('usage: experiments.sweep list SWEEP.py | command SWEEP.py I (see --help)')
+  try:
+    runs = expand(load_sweep(argv[2]))
+  except ValueError as e:
+    cli.die(str(e))
   if argv[1] == 'list':
     for i, r in enumerate(runs):
       print(f'{i}\t{status(r["workdir"])}\t{r["workdir"]}\t{shlex.join(r["argv"])}')
-    return 0
-  i = int(argv[3])
-  if not 0 <= i < len(runs):
-    print(f'run index {i} outside 0..{len(runs) - 1}', file=sys.stderr)
-    return 2
-  print(shlex.join(runs[i]['argv']))
-  return 0
+    return
+  if not argv[3].isdigit() or not int(argv[3]) < len(runs):
+    cli.die(f'run index {argv[3]} outside 0..{len(runs) - 1}')
+  print(shlex.join(runs[int(argv[3])]['argv']))
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  cli.run(main)

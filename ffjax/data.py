@@ -192,7 +192,10 @@ def load_raw(name: str, root: Path, verify_md5: bool = True):
 
 
 def load_tfds(name: str, data_dir_: str | None):
-  """Train and test splits of a PREPARED tfds dataset (array_record), no TensorFlow needed."""
+  """Train and test splits of a PREPARED tfds dataset (array_record), no TensorFlow needed.
+  ffjax never downloads or prepares one (download=False): data_dir_ is tfds' data
+  directory (config.data.dir, else $TFDS_DATA_DIR, else tfds' default), not the folder
+  of raw files."""
   try:
     import tensorflow_datasets as tfds
   except ImportError:
@@ -200,10 +203,12 @@ def load_tfds(name: str, data_dir_: str | None):
   out = []
   for split in ('train', 'test'):
     try:
-      src = tfds.data_source(name, split=split, data_dir=data_dir_)
+      src = tfds.data_source(name, split=split, data_dir=data_dir_, download=False)
     except Exception as e:  # tfds raises many kinds; all mean "not prepared here"
-      raise DataError(f'tfds {name}/{split} in {data_dir_}: cannot be read ({type(e).__name__}: '
-                      f'{str(e).splitlines()[0] if str(e) else ""})') from None
+      where = data_dir_ or "tfds' default data directory"
+      raise DataError(f'tfds {name}/{split} in {where}: cannot be read ({type(e).__name__}: '
+                      f'{str(e).splitlines()[0] if str(e) else ""}); ffjax reads prepared tfds '
+                      'datasets and never downloads (see README, "Data")') from None
     ex = [src[i] for i in range(len(src))]
     x = np.stack([np.asarray(e['image'], np.uint8) for e in ex])
     y = np.asarray([e['label'] for e in ex], np.int32)
@@ -223,7 +228,7 @@ def load(cfg) -> Dataset:
   if cfg.source == 'raw':
     (xtr, ytr), (xte, yte) = load_raw(cfg.name, data_dir(cfg.dir), cfg.verify_md5)
   elif cfg.source == 'tfds':
-    (xtr, ytr), (xte, yte) = load_tfds(cfg.name, cfg.dir or os.environ.get('FFJAX_DATA_DIR'))
+    (xtr, ytr), (xte, yte) = load_tfds(cfg.name, cfg.dir or os.environ.get('TFDS_DATA_DIR'))
   else:
     raise DataError(f"data.source must be 'raw' or 'tfds', got {cfg.source!r}")
   if xtr.shape[1:] != (h, w, c):

@@ -86,7 +86,8 @@ def format_duration(s: float) -> str:
 
 
 def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, losses, eta_s):
-  """losses: [(name, value)], e.g. [('u2', 0.51), ('u3', 0.48)] or [('head', 0.1)]."""
+  """losses: [(name, value)], e.g. [('u2', 0.51), ('u3', 0.48)] or [('head', 0.1)];
+  eta_s: the time left, training and the evaluation rounds still to come."""
   losses = ' '.join(f'{name} {v:.4f}' for name, v in losses)
   return (f'epoch {epoch}/{num_epochs} step {step}/{total_steps} | {images_per_sec:,.0f} img/s | '
           f'loss {losses} | ETA {format_duration(eta_s)}')

@@ -121,6 +121,7 @@ class Trainer:
     self.epoch_losses = []  # the epoch's window-mean losses (stall detection)
     self.clock = {'ready': time.time(), 'step_s': None}
     self.last_eval = None  # (step, {member: {split: ...}}): the final round reuses it
+    self.eval_s = None  # seconds of the last evaluation round (for the ETA)
     self.warnings = []
     self.writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in self.names]
                     if self.main else [metrics_lib.NullWriter() for _ in self.names])
@@ -147,6 +148,11 @@ class Trainer:
     trained = [f'loss_u{l + 1}' for l, t in enumerate(self.parts.method.trained) if t]
     self.epoch_losses.append([avg[key] for key in trained if key in avg] or [avg['loss']])
     eta = (self.parts.total_steps - step_p) * bsz * len(names) / max(ips, 1e-9)
+    if self.eval_s:  # the evaluation rounds still to come (the last one measured), and the final
+      spe, every = self.parts.steps_per_epoch, c.train.eval_every_epochs
+      rounds = sum(1 for e in range(step_p // spe + 1, c.train.num_epochs + 1)
+                   if e % every == 0 or e == c.train.num_epochs)
+      eta += (rounds + 1) * self.eval_s
     units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key.startswith('loss_u')),
                    key=lambda kv: int(kv[0][1:]))
     units = units or [('head', avg['loss_head'])]  # backprop: one loss
@@ -223,12 +229,15 @@ class Trainer:
     # Per-epoch evaluation on the validation split; with none held out, on the test split.
     split = 'val' if self.dataset.val is not None else ('test' if c.eval_on_test else None)
     if split and (e % c.train.eval_every_epochs == 0 or self.step == self.parts.total_steps):
+      t0 = time.time()
       res = self.evaluate_round([split])
+      self.eval_s = time.time() - t0
       self.last_eval = (self.step, res)
       for i, r in enumerate(recs):
         r.update({f'{split}/{key}': v for key, v in res[i][split][0].items()})
-      self.say(f'  {split}: ' + ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items()
-                                          if '/acc' in key) + (' (member 1)' if self.members else ''))
+      self.say(f'  {split} ({self.eval_s:.0f} s): ' +
+               ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items() if '/acc' in key)
+               + (' (member 1)' if self.members else ''))
       if self.stalled(res[0][split][0]):
         w = (f'training has stalled by epoch {e}: the units\' losses are constant '
              f'({", ".join(f"{v:.6g}" for v in self.epoch_losses[-1])}) and every predictor is '

@@ -136,6 +136,7 @@ def test_tiny_asge_run_learns_and_reports_every_unit(tmp_path):
 
 @pytest.mark.parametrize('name,arg', [('asge_fashion_mnist', 'tiny'), ('asge_cifar10', 'tiny'),
                                       ('asge_cifar100', 'tiny'), ('asge_mnist', 'tiny,method=bp')])
+@pytest.mark.slow
 def test_every_asge_config_learns_on_tiny_data(name, arg, tmp_path):
   from conftest import make_cifar100_dir
   from ffjax import metrics

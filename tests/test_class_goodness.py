@@ -53,6 +53,7 @@ def test_channel_groups_refuse_widths_that_do_not_divide():
     config_args.validate(c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('variant', ['per_class', 'channel_groups'])
 def test_tiny_run_learns(variant, tmp_path):
   if real_data_dir() is None:

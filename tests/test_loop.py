@@ -108,6 +108,7 @@ def test_resume_in_the_middle_of_a_call_equals_uninterrupted(tmp_path):
   assert resumed['val'] == straight['val']
 
 
+@pytest.mark.slow
 def test_the_trainer_chooses_the_device_loop_and_the_host_one_gives_the_same_run(tmp_path):
   root = _data(tmp_path)
   dev = train.train_and_evaluate(_config(root), tmp_path / 'dev')
@@ -156,6 +157,7 @@ def test_a_member_equals_the_single_run_it_stands_for(name, grid):
     np.testing.assert_allclose(m_pop['loss'][:, i], m_single['loss'], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_population_run_writes_every_member_like_a_sweep(tmp_path):
   root = _data(tmp_path)
   c = _config(root, arg='tiny,seeds=2')

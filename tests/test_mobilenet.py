@@ -82,6 +82,7 @@ def test_bad_depthwise_config_is_refused():
     config_args.validate(c)  # unit 3 expands 8 -> 40 channels: it cannot be depthwise
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['ff', 'hybrid'])
 def test_tiny_mobilenet_learns(method, tmp_path, c10_dir):
   # Generated CIFAR-10 whose class is a bright square's position (test_resnet.py): 34

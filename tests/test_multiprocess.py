@@ -1,5 +1,6 @@
 """Multi-process training on JAX's distributed runtime: 2 processes on this machine
 (CPU collectives over gloo) train to the parameters of 1 process with 2 devices."""
+import pytest
 import os
 import socket
 import subprocess
@@ -9,6 +10,8 @@ import jax
 import numpy as np
 
 from conftest import REPO, make_mnist_dir
+
+pytestmark = pytest.mark.slow  # subprocesses: the full suite only
 
 
 def _free_port():

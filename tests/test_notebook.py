@@ -2,6 +2,8 @@ import pytest
 
 from conftest import REPO, real_data_dir
 
+pytestmark = pytest.mark.slow  # subprocesses: the full suite only
+
 
 def test_quickstart_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
   nbformat = pytest.importorskip('nbformat')

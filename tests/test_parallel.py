@@ -8,6 +8,8 @@ import pytest
 
 from conftest import REPO, real_data_dir
 
+pytestmark = pytest.mark.slow  # subprocesses: the full suite only
+
 SCRIPT = r'''
 import sys, jax, numpy as np
 sys.path.insert(0, 'tests')

@@ -149,6 +149,7 @@ print('same', len(out[0]))
 '''
 
 
+@pytest.mark.slow
 def test_four_devices_equal_one_device():
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4', JAX_PLATFORMS='cpu')
   r = subprocess.run([sys.executable, '-c', SCRIPT], cwd=REPO, env=env, capture_output=True,

@@ -9,6 +9,7 @@ from ffjax import train
 pytest.importorskip('matplotlib')
 
 
+@pytest.mark.slow
 def test_every_figure_of_a_run_is_a_nonempty_png(tmp_path):
   if real_data_dir() is None:
     pytest.skip('real data not here')
@@ -30,6 +31,7 @@ def test_every_figure_of_a_run_is_a_nonempty_png(tmp_path):
   assert {p.name for p in tmp_path.glob('*.png')} == names
 
 
+@pytest.mark.slow
 def test_an_asge_run_draws_its_figures(tmp_path):
   if real_data_dir() is None:
     pytest.skip('real data not here')

@@ -56,6 +56,7 @@ def test_three_modes_share_one_parameter_layout():
   assert layouts[0] == layouts[1] == layouts[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['ff', 'hybrid', 'bp'])
 def test_tiny_resnet_learns(method, tmp_path, c10_dir):
   # Generated CIFAR-10 files whose class is a bright square's position (flips would move

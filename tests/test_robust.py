@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, make_mnist_dir
 from ffjax import metrics, run
 
-pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
+pytestmark = [pytest.mark.filterwarnings('ignore::DeprecationWarning'), pytest.mark.slow]
 
 # 1,200 generated images, 200 held out: 20 steps of 50 per epoch, 3 epochs; 16 filters 5x5
 # so that a step takes a few milliseconds more than dispatching it.

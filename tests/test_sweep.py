@@ -63,12 +63,13 @@ def test_summary_statistics_hand_checked(tmp_path):
   assert a['test goodness'] == pytest.approx((93., 2.))
   assert a['wall min'] == pytest.approx(2.)
   assert rows['b']['val goodness'] == pytest.approx((50., 0.))
-  assert summarize.main(['summarize', str(tmp_path)]) == 0
+  summarize.main(['summarize', str(tmp_path)])
   md = (tmp_path / 'summary.md').read_text()
   assert '93.00 ± 2.65' in md
   assert 'val goodness mean' in (tmp_path / 'summary.csv').read_text()
 
 
+@pytest.mark.slow
 def test_launch_runs_then_skips_finished(tmp_path):
   if real_data_dir() is None:
     pytest.skip('real data not here')

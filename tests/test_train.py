@@ -29,6 +29,7 @@ def c100_dir(tmp_path_factory):
 @pytest.mark.parametrize('name,arg', [
     ('mnist', 'tiny'), ('mnist', 'tiny,method=bp'), ('fashion_mnist', 'tiny'),
     ('cifar10', 'tiny'), ('mnist_mlp', 'tiny'), ('cifar100', 'tiny,labels=fourier3')])
+@pytest.mark.slow
 def test_every_config_learns_on_tiny_data(name, arg, tmp_path, c100_dir):
   c = load_config(name, arg)
   if name == 'cifar100':
@@ -189,6 +190,7 @@ def test_cli_one_line_errors(tmp_path):
   assert r.returncode == 2 and "method='xyz'" in r.stderr and 'Traceback' not in r.stderr
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars_mirror_the_json_lines(full_run, tiny_cfg, tmp_path):
   pytest.importorskip('tensorboardX')
   import struct

@@ -1,0 +1,82 @@
+"""One command-line style: every command has --help with its usage, and every user
+mistake is one line `error: ...` with exit code 2 (run as a user runs them)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
+
+
+def _run(*cmd, timeout=300, env=None):
+  e = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
+  return subprocess.run(list(cmd), cwd=REPO, capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def _py(module, *args, **kw):
+  return _run(sys.executable, '-m', module, *args, **kw)
+
+
+def _one_error_line(r, *words):
+  assert r.returncode == 2, (r.returncode, r.stdout[-1000:], r.stderr[-2000:])
+  lines = [l for l in r.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith('error: '), r.stderr[-2000:]
+  for w in words:
+    assert w in lines[0], (w, lines[0])
+  return lines[0]
+
+
+@pytest.mark.parametrize('module', ['experiments.main', 'experiments.evaluate', 'experiments.plot',
+                                    'experiments.curve', 'experiments.summarize',
+                                    'experiments.sweep'])
+def test_every_command_has_help(module):
+  r = _py(module, '--help')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert 'python -m ' + module in r.stdout and 'Traceback' not in r.stdout + r.stderr
+
+
+def test_launch_has_help_and_one_line_errors():
+  r = _run('bash', 'launch.sh', '--help')
+  assert r.returncode == 0 and 'launch.sh sweeps/' in r.stdout
+  _one_error_line(_run('bash', 'launch.sh', 'sweeps/nope.py'), 'sweeps/nope.py')
+  _one_error_line(_run('bash', 'launch.sh', 'sweeps/mnist_width_K.py', '--bogus'), '--bogus')
+
+
+def test_main_mistakes_are_one_line(tmp_path):
+  cfg = '--config=configs/mnist.py:tiny'
+  wd = f'--workdir={tmp_path}/w'
+  # A misspelt or misplaced key names the key meant.
+  _one_error_line(_py('experiments.main', cfg, wd, '--config.batch_size=3'),
+                  "'batch_size'", '--config.train.batch_size')
+  _one_error_line(_py('experiments.main', cfg, wd, '--config.optim.lrr=1e-3'), '--config.optim.lr')
+  # A value of the wrong type.
+  _one_error_line(_py('experiments.main', cfg, wd, '--config.train.batch_size=abc'),
+                  'batch_size=abc', 'int')
+  # An unknown config argument, an unknown config file, no workdir, a bad value.
+  _one_error_line(_py('experiments.main', '--config=configs/mnist.py:tiny,widht=3', wd), 'widht')
+  _one_error_line(_py('experiments.main', '--config=configs/nope.py', wd), 'configs/nope.py',
+                  'configs/mnist.py')
+  _one_error_line(_py('experiments.main', cfg), '--workdir')
+  _one_error_line(_py('experiments.main', cfg, wd, '--config.labels.intensity=2.0'),
+                  'labels.intensity')
+  _one_error_line(_py('experiments.main', cfg, wd, '--wokdir=x'), 'wokdir')
+
+
+def test_main_lists_configs_and_prints_a_resolved_config():
+  r = _py('experiments.main', '--list_configs')
+  assert r.returncode == 0 and 'configs/asge_mnist.py' in r.stdout and 'arguments:' in r.stdout
+  r = _py('experiments.main', '--config=configs/mnist.py:tiny,epochs=4', '--dry_run')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert 'num_epochs: 4' in r.stdout and 'widths' in r.stdout and 'method:' in r.stdout
+
+
+def test_commands_on_a_path_that_is_not_a_run(tmp_path):
+  for module in ('experiments.evaluate', 'experiments.plot', 'experiments.curve'):
+    _one_error_line(_py(module, str(tmp_path / 'nowhere')), 'no such directory')
+    _one_error_line(_py(module, str(tmp_path)), 'not a run directory')
+  _one_error_line(_py('experiments.summarize', str(tmp_path)), 'no finished runs')
+  _one_error_line(_py('experiments.summarize', str(tmp_path / 'nowhere')), 'no such directory')
+  _one_error_line(_py('experiments.sweep', 'list', 'sweeps/nope.py'), 'sweeps/nope.py')
