@@ -16,13 +16,24 @@ Arguments (after ':', comma separated):
   tiny       seconds, for tests
   method=bp  the same network trained by backprop with a softmax head (paper: 99.13% val
              for its own best BP net)
-  seed=N, epochs=N, K=0.35, label_set=1|2, width=N, kernel=N
+  seed=N, epochs=N, seeds=N, bf16, K=0.35, label_set=1|2, width=N, kernel=N, batch=N
+  widths=32-64-128   one width per unit (the paper's appendix C nets)
+  pool=2             a 2x2 max pool after every unit (appendix C)
+  train_first        unit 1 trained too (appendix B: "about 2% lower")
+  lr=X               Adam's learning rate (the paper's lr was lost from our text; 5e-5 is
+                     the issue's reading of it)
+Options of the goodness-gap study (docs/REPRODUCTION.md): diagonal=mode (45 and 135
+degree waves as single 2-D Fourier modes), wave=01 (waves in [0, 1], a "gray-value"
+wave), order=conv_norm_act (conv -> layer norm -> ReLU, the later paper's figure),
+goodness=theta (the goodness predictor divides each unit's by its threshold).
+The rows of the paper's tables, each a command: docs/REPRODUCTION.md.
 Single values: --config.optim.lr=1e-4 and so on.
 """
 from ffjax import config_args
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
-ARGS = COMMON_ARGS + ('cpu', 'K', 'label_set', 'width', 'kernel')
+ARGS = COMMON_ARGS + ('cpu', 'K', 'label_set', 'width', 'kernel', 'batch', 'widths', 'pool',
+                      'train_first', 'lr', 'diagonal', 'wave', 'order', 'goodness')
 
 
 def get_config(arg=None):
@@ -48,4 +59,24 @@ def get_config(arg=None):
     c.labels.intensity = float(args['K'])
   if 'label_set' in args:
     c.labels.label_set = int(args['label_set'])
+  if 'widths' in args:
+    c.model.widths = tuple(int(w) for w in str(args['widths']).split('-'))
+    n = len(c.model.widths)
+    c.model.kernels, c.model.pools = (c.model.kernels[0],) * n, (c.model.pools[0],) * n
+  if 'batch' in args:
+    c.train.batch_size = int(args['batch'])
+  if 'pool' in args:
+    c.model.pools = tuple(int(args['pool']) for _ in c.model.widths)
+  if args.get('train_first'):
+    c.objective.train_first_unit = True
+  if 'lr' in args:
+    c.optim.lr = float(args['lr'])
+  if 'diagonal' in args:
+    c.labels.diagonal = args['diagonal']
+  if 'wave' in args:
+    c.labels.wave_range = {'01': '01', 1: '01', 'pm1': 'pm1'}.get(args['wave'], str(args['wave']))
+  if 'order' in args:
+    c.model.order = args['order']
+  if 'goodness' in args:
+    c.predict.goodness_scale = args['goodness']
   return c

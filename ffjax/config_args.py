@@ -123,8 +123,8 @@ def validate(config, num_devices: int = 1) -> None:
   if kind == 'spatial':
     _need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
     _need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')
-    _need(o.projection in ('trained', 'fixed'), 'objective.projection', o.projection,
-          "must be 'trained' or 'fixed'")
+    _need(o.projection in ('trained', 'fixed', 'fixed_bias'), 'objective.projection', o.projection,
+          "must be 'trained', 'fixed' or 'fixed_bias'")
   m = c.model
   _need(m.kind in ('conv', 'dense'), 'model.kind', m.kind, "must be 'conv' or 'dense'")
   _need(len(m.widths) >= 1, 'model.widths', m.widths, 'needs at least one unit')
@@ -235,7 +235,32 @@ def validate(config, num_devices: int = 1) -> None:
   _need(not (tr.get('train', 'all') == 'heads' and c.train.schedule == 'streamed'),
         'train.schedule', 'streamed', 'not with transfer.train=heads (nothing to stream: the '
         'units are frozen)')
-  _need(o.name in ('adam', 'sgd'), 'optim.name', o.name, "must be 'adam' or 'sgd'")
+  _need(o.name in ('adam', 'adamw', 'sgd'), 'optim.name', o.name, "must be 'adam', 'adamw' or 'sgd'")
   _need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
-  _need(o.schedule in ('constant', 'half_cooldown'), 'optim.schedule', o.schedule,
-        "must be 'constant' or 'half_cooldown'")
+  _need(o.schedule in ('constant', 'half_cooldown', 'cosine_epochs'), 'optim.schedule', o.schedule,
+        "must be 'constant', 'half_cooldown' or 'cosine_epochs'")
+  _need(0 <= o.lr_min <= o.lr, 'optim.lr_min', o.lr_min, 'must be in [0, optim.lr]')
+  _need(c.data.resize >= 0, 'data.resize', c.data.resize, 'must be >= 0 (0: as stored)')
+  if c.data.augment == 'crop_flip_jitter':
+    _need(DATASETS[c.data.name][3] == 3, 'data.augment', c.data.augment,
+          'colour jitter needs RGB images')
+  _need(c.labels.wave_range in ('pm1', '01'), 'labels.wave_range', c.labels.wave_range,
+        "must be 'pm1' or '01'")
+  _need(c.labels.diagonal in ('free', 'mode'), 'labels.diagonal', c.labels.diagonal,
+        "must be 'free' or 'mode'")
+  _need(m.goodness_at in ('output', 'pre_pool'), 'model.goodness_at', m.goodness_at,
+        "must be 'output' or 'pre_pool'")
+  _need(0. <= m.dropout < 1., 'model.dropout', m.dropout, 'must be in [0, 1)')
+  _need(m.order in ('conv_act_norm', 'conv_norm_act'), 'model.order', m.order,
+        "must be 'conv_act_norm' or 'conv_norm_act'")
+  _need(m.init in ('lecun', 'hinton', 'kaiming'), 'model.init', m.init,
+        "must be 'lecun', 'hinton' or 'kaiming'")
+  p = c.predict
+  _need(p.readout in ('concat', 'pooled_sum'), 'predict.readout', p.readout,
+        "must be 'concat' or 'pooled_sum'")
+  if p.readout == 'pooled_sum':
+    _need(m.kind == 'conv', 'predict.readout', p.readout, 'pools conv units\' maps: conv units only')
+    _need(c.train.schedule == 'fused', 'train.schedule', c.train.schedule,
+          "the streamed and pipelined steps read a concat readout only: use 'fused'")
+  _need(p.goodness_scale in ('none', 'theta'), 'predict.goodness_scale', p.goodness_scale,
+        "must be 'none' or 'theta'")

@@ -26,11 +26,15 @@ def get_base() -> ml_collections.ConfigDict:
       train_limit=0,           # > 0: train on the first N only (small-data runs, tests)
       eval_limit=0,            # > 0: evaluate on the first N of val and test only (tests)
       normalize='none',        # 'none': pixels in [0, 1]; 'standardize': minus mean, over std
-      augment='none',          # 'none' | 'crop_flip' (random crop after zero padding, h-flip;
-                               # on device, fixed by (seed, step), before any label is embedded)
+      augment='none',          # 'none' | 'flip' | 'crop_flip' (random crop after zero padding,
+                               # h-flip) | 'crop_flip_jitter' (+ colour jitter and random
+                               # greyscale: ASGE's CIFAR recipe); on device, fixed by (seed,
+                               # step), before any label is embedded (augment.py)
       crop_pad=4,              # crop_flip: padding in pixels
       mean=(),                 # standardize with these per-channel constants instead of
       std=(),                  # ffjax's training-set ones (a recipe's own; empty: ours)
+      resize=0,                # > 0: images resized (bilinear) to resize x resize on the
+                               # device before anything else (ASGE's code: MNIST at 32)
   ))
   c.labels = ml_collections.ConfigDict(dict(
       kind='fourier',          # 'none' | 'onehot' (Hinton) | 'fourier' (spatially extended) |
@@ -51,6 +55,11 @@ def get_base() -> ml_collections.ConfigDict:
       hard_negatives=0.,       # fraction of negatives that are the wrong label the model scores
                                # highest (the rest uniform); costs K extra passes with 'goodness'
       hard_negative_score='goodness',  # 'goodness' (all labels) | 'linear' (head, one pass)
+      wave_range='pm1',        # fourier: the wave spans [-1, 1] ('pm1') or [0, 1] ('01', a
+                               # "gray-value wave"; then K means half the label strength)
+      diagonal='free',         # fourier set 1: 'free' waves at 45 / 135 degrees with the
+                               # nominal cycles (not periodic on the image) | 'mode': the
+                               # nearest single 2-D Fourier mode (integer cycles per axis)
   ))
   c.model = ml_collections.ConfigDict(dict(
       kind='conv',             # 'conv' | 'dense'
@@ -65,7 +74,14 @@ def get_base() -> ml_collections.ConfigDict:
       norms=(),                # one of those per unit, overriding norm (empty: norm for all)
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
-      init='lecun',            # dense units: 'lecun' | 'hinton' (N(0, 1/out))
+      init='lecun',            # 'lecun' | 'hinton' (dense units: N(0, 1/out)) | 'kaiming'
+                               # (conv units and pooled heads: N(0, 2/fan_in), ASGE's code)
+      goodness_at='output',    # conv units: the loss reads the unit's output ('output', after
+                               # the pool) or the activation before the pool ('pre_pool')
+      dropout=0.,              # conv units: dropout rate on the output (training only)
+      order='conv_act_norm',   # conv units: conv -> act -> [pool] -> norm (the output passed
+                               # on normalized) | 'conv_norm_act': conv -> norm -> act, passed
+                               # on as it is (the FF-CNN paper's figure)
       batch_norm=False,        # conv units: batch norm between conv and ReLU (one-pass objectives
                                # and backprop; running averages at evaluation)
       skips=(),                # per unit: -1, or j: add the input unit j received before the ReLU
@@ -100,7 +116,8 @@ def get_base() -> ml_collections.ConfigDict:
                                # unit's channels cut into one group per class
       grid_min=2,              # spatial: the grid P of the widest unit (objectives.adaptive_grid)
       alpha=1.,                # spatial: P_l = grid_min * (C_max / C_l)^(alpha / 2)
-      projection='trained',    # spatial: 'trained' linear map | 'fixed' random projection
+      projection='trained',    # spatial: 'trained' linear map | 'fixed' random projection |
+                               # 'fixed_bias': fixed random map and bias, N(0, 1/K) (ASGE's code)
       aux_kernel=3,            # per_class: kernel of the auxiliary conv (one channel per class)
       train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
       reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
@@ -120,10 +137,17 @@ def get_base() -> ml_collections.ConfigDict:
                                # with depth: streamed memory stays flat)
       head_bias=True,          # linear head with a bias
       head_zero_init=False,    # linear head starts at zero (FF-MLP reference)
+      readout='concat',        # the linear head reads the units' outputs flattened and
+                               # concatenated | 'pooled_sum': each unit's output averaged over
+                               # positions, a linear map per unit, logits summed (ASGE's code;
+                               # with linear_head for one-pass objectives)
+      goodness_scale='none',   # goodness predictor: 'none' sums the units' goodness | 'theta':
+                               # each divided by its threshold (its number of neurons)
   ))
   c.optim = ml_collections.ConfigDict(dict(
-      name='adam',             # 'adam' | 'sgd'
+      name='adam',             # 'adam' | 'adamw' (decoupled weight decay) | 'sgd'
       lr=5e-5,                 # paper's best FF run; BP baseline 1e-3
+      lr_min=0.,               # cosine_epochs: the last epoch's learning rate
       momentum=0.9,            # sgd only
       weight_decay=0.,         # coupled L2 on the units (torch semantics)
       head_lr=0.,              # 0: same as lr
@@ -132,7 +156,9 @@ def get_base() -> ml_collections.ConfigDict:
                                # none): CwComp's layer schedule
       head_name='',            # optimizer of the linear head ('' : the units' one) 'adam' | 'sgd'
       head_weight_decay=0.,    # coupled L2 on the head
-      schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant'
+      schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant' |
+                               # 'cosine_epochs': cosine from lr to lr_min over the epochs,
+                               # constant within an epoch (torch's CosineAnnealingLR per epoch)
   ))
   c.transfer = ml_collections.ConfigDict(dict(
       init_from='',            # a finished run's workdir: start the units from its checkpoint
@@ -155,6 +181,10 @@ def get_base() -> ml_collections.ConfigDict:
       data_on_device='auto',   # 'auto': training images resident on the device(s) when they
                                # fit (raw files), many steps per call | 'yes' | 'no' (fed from
                                # the host, one step per call: tfds, data too large)
+      test_at_best_val='',     # a predictor ('linear', 'fusion', ...): also evaluate the test set
+                               # whenever that predictor's validation accuracy is the best so
+                               # far; eval.json's test_at_best_val is the test number of the
+                               # best-validation epoch (ASGE's code reports that one)
       steps_per_call=0,        # device loop: steps per dispatched call (lax.scan); 0: 100 on
                                # an accelerator, 1 on a CPU (XLA:CPU runs conv gradients
                                # inside a loop 40-60x slower: docs/RESULTS.md section 19)

@@ -29,13 +29,17 @@ class FixedProjection(nnx.Variable):
 class SpatialHead(nnx.Module):
 
   def __init__(self, channels: int, grid: int, num_classes: int, *, trained: bool = True,
-               rngs: nnx.Rngs):
+               bias: bool = False, rngs: nnx.Rngs):
+    """trained=False: a fixed random map, N(0, 1/dim) (logits of unit scale for goodness
+    of unit scale); with bias (ASGE's published code): map and bias N(0, 1/K), both fixed."""
     self.grid = grid
     dim = channels * grid * grid
     self.proj = nnx.Linear(dim, num_classes, rngs=rngs) if trained else None
-    # N(0, 1/dim): logits of unit scale for goodness of unit scale.
+    scale = jnp.sqrt(num_classes) if bias else jnp.sqrt(dim)
     self.fixed_proj = None if trained else FixedProjection(
-        jax.random.normal(rngs.params(), (dim, num_classes)) / jnp.sqrt(dim))
+        jax.random.normal(rngs.params(), (dim, num_classes)) / scale)
+    self.fixed_bias = FixedProjection(
+        jax.random.normal(rngs.params(), (num_classes,)) / jnp.sqrt(num_classes)) if bias else None
 
   def kernel(self):
     """The (P*P*C) x K map from spatial goodness to logits (for class maps)."""
@@ -45,7 +49,8 @@ class SpatialHead(nnx.Module):
     g = objectives.spatial_goodness(y_BxHxWxC, self.grid)
     if self.proj is not None:
       return self.proj(g)
-    return g @ jax.lax.stop_gradient(self.fixed_proj[...])
+    logits = g @ jax.lax.stop_gradient(self.fixed_proj[...])
+    return logits + jax.lax.stop_gradient(self.fixed_bias[...]) if self.fixed_bias is not None else logits
 
 
 class ClassConvHead(nnx.Module):
@@ -69,3 +74,16 @@ class ChannelGroupHead(nnx.Module):
   def __call__(self, y_BxHxWxC):
     b, h, w, c = y_BxHxWxC.shape
     return objectives.class_goodness(y_BxHxWxC.reshape(b, h, w, self.num_classes, c // self.num_classes))
+
+
+class PooledSumHead(nnx.Module):
+  """ASGE's published classifier: one linear map per unit on its globally averaged
+  output, the logits summed (one cross-entropy trains them all, on stop_gradient
+  features: it teaches no unit)."""
+
+  def __init__(self, channels, num_classes: int, *, kernel_init=None, rngs: nnx.Rngs):
+    kw = dict(kernel_init=kernel_init) if kernel_init is not None else {}
+    self.maps = nnx.List([nnx.Linear(c, num_classes, rngs=rngs, **kw) for c in channels])
+
+  def __call__(self, feats):
+    return sum(m(f) for m, f in zip(self.maps, feats))

@@ -62,12 +62,25 @@ def fourier_mode(height: int, width: int, cycles: float, angle_deg: float,
 
 
 def fourier_set1_params(num_classes: int, cycles: Sequence[float],
-                        angles: Sequence[float] = (0., 45., 90., 135.)):
-  """Label set 1: orientations x frequencies, frequency-major; the first K are used."""
+                        angles: Sequence[float] = (0., 45., 90., 135.), diagonal: str = 'free'):
+  """Label set 1: orientations x frequencies, frequency-major; the first K are used.
+
+  diagonal='mode': a diagonal wave becomes the nearest single 2-D Fourier mode of the
+  image, an integer number of cycles along each axis (c cos 45 rounded, at least 1),
+  periodic on the image as the paper's "single 2D Fourier mode" is; 'free' keeps the
+  nominal c cycles along the diagonal (not periodic on the image)."""
   grid = [(c, a) for c in cycles for a in angles]
   if num_classes > len(grid):
     raise ValueError(f'labels.cycles x 4 orientations give {len(grid)} patterns, '
                      f'fewer than the {num_classes} classes')
+  if diagonal == 'mode':
+    out = []
+    for c, a in grid:
+      if a % 90:
+        k = max(1, int(round(c * np.cos(np.deg2rad(45.)))))
+        c, a = float(np.hypot(k, k)), a  # integer k cycles along each axis
+      out.append((c, a))
+    grid = out
   return grid[:num_classes]
 
 
@@ -97,17 +110,19 @@ def fourier_set3_params(num_classes: int, height: int, width: int):
 
 def fourier_patterns(num_classes: int, height: int, width: int, label_set: int = 1,
                      cycles: Sequence[float] = (2., 4., 6.), set2_cycles: float = 4.,
-                     phase: float = 0.0) -> np.ndarray:
-  """The K class patterns, K x H x W in [-1, 1]."""
+                     phase: float = 0.0, wave_range: str = 'pm1',
+                     diagonal: str = 'free') -> np.ndarray:
+  """The K class patterns, K x H x W in [-1, 1] (wave_range 'pm1') or [0, 1] ('01')."""
   if label_set == 1:
-    params = [(c, a, phase) for c, a in fourier_set1_params(num_classes, cycles)]
+    params = [(c, a, phase) for c, a in fourier_set1_params(num_classes, cycles, diagonal=diagonal)]
   elif label_set == 2:
     params = [(c, a, phase) for c, a in fourier_set2_params(num_classes, set2_cycles)]
   elif label_set == 3:
     params = [(c, a, p + phase) for c, a, p in fourier_set3_params(num_classes, height, width)]
   else:
     raise ValueError(f'labels.label_set must be 1, 2 or 3, got {label_set}')
-  return np.stack([fourier_mode(height, width, c, a, p) for c, a, p in params])
+  pats = np.stack([fourier_mode(height, width, c, a, p) for c, a, p in params])
+  return (pats + 1.) / 2. if wave_range == '01' else pats
 
 
 def max_pairwise_correlation(patterns_KxHxW) -> float:
@@ -336,7 +351,7 @@ def make_encoder(cfg, num_classes: int, height: int, width: int) -> Encoder:
   k, rescale = float(cfg.intensity), bool(cfg.rescale)
   if cfg.kind == 'fourier':
     pats = fourier_patterns(num_classes, height, width, cfg.label_set, tuple(cfg.cycles),
-                            cfg.set2_cycles, cfg.phase)
+                            cfg.set2_cycles, cfg.phase, cfg.wave_range, cfg.diagonal)
     return Encoder('fourier', num_classes, k, rescale, patterns_KxHxW=pats)
   if cfg.kind == 'morph':
     elems = structuring_elements(num_classes, cfg.morph_se, tuple(cfg.morph_lengths),

@@ -37,6 +37,7 @@ from ffjax import labels as labels_lib
 from ffjax import network as net_lib
 from ffjax import objectives
 from ffjax import predict
+from ffjax import units as units_lib
 
 # Objective kinds whose units score every class in one pass (no label in the input).
 ONE_PASS = ('spatial', 'per_class', 'channel_groups')
@@ -56,9 +57,10 @@ class Negatives:
     if not self.rate:
       return y_neg
     if self.score == 'linear':
-      scores = predict.linear_logits(net, method.encoder, x, method.readout.units)
+      scores = predict.linear_logits(net, method.encoder, x, method.readout)
     else:
-      scores = predict.goodness_scores(net, method.encoder, x, method.goodness_units)
+      scores = predict.goodness_scores(net, method.encoder, x, method.goodness_units,
+                                       method.goodness_per_theta)
     y_hard = labels_lib.hardest_negatives(jax.lax.stop_gradient(scores), y)
     return labels_lib.mix_negatives(jax.random.fold_in(key, 2), y_neg, y_hard, self.rate)
 
@@ -74,6 +76,7 @@ class Method:
   negatives: Negatives
   predictors: tuple             # names: 'goodness', 'linear', 'per_unit'
   goodness_units: tuple = ()    # units whose goodness the goodness predictor sums
+  goodness_per_theta: bool = False  # the goodness predictor divides each unit's by its theta
   diagnostic_seed: int = 1      # fixed negatives of the evaluation's diagnostics
 
   @property
@@ -115,9 +118,10 @@ class Method:
     """name -> f(net, encoder, x, acts=None) -> {prediction name: scores_BxK}."""
     fns = {
         'goodness': lambda net, enc, x, acts=None: {
-            'goodness': predict.goodness_scores(net, enc, x, self.goodness_units)},
+            'goodness': predict.goodness_scores(net, enc, x, self.goodness_units,
+                                                self.goodness_per_theta)},
         'linear': lambda net, enc, x, acts=None: {
-            'linear': predict.linear_logits(net, enc, x, self.readout_units)},
+            'linear': predict.linear_logits(net, enc, x, self.readout)},
         'per_unit': lambda net, enc, x, acts=None: predict.per_unit_scores(
             predict.unit_logits(net, x, self.scored, acts), self.scored),
     }
@@ -129,7 +133,8 @@ class Method:
 
   def init_objective_state(self, unit_shapes) -> list:
     """Each objective's initial state (peer normalization's running means), or None.
-    unit_shapes: (H, W, C) of every unit's activations (network.unit_shapes)."""
+    unit_shapes: (H, W, C) of every unit's activations (network.unit_shapes(...,
+    activations=True))."""
     return [o.init_state((1,) + tuple(s)) if o is not None else None
             for o, s in zip(self.objectives, unit_shapes)]
 
@@ -158,7 +163,7 @@ POPULATION_KEYS = ('optim.lr', 'labels.intensity', 'objective.temperature')
 def grids(config, image_shape):
   """The ASGE grid P_l of every unit (objectives.adaptive_grid)."""
   o = config.objective
-  shapes = net_lib.unit_shapes(config, image_shape)
+  shapes = net_lib.unit_shapes(config, image_shape, activations=True)  # what the heads read
   c_max = max(c for _, _, c in shapes)
   return tuple(objectives.adaptive_grid(c, c_max, min(h, w), o.grid_min, o.alpha)
                for h, w, c in shapes)
@@ -179,8 +184,9 @@ def _aux_heads(config, image_shape, num_classes, rngs):
     return []
   chans = [c for _, _, c in net_lib.unit_shapes(config, image_shape)]
   if kind == 'spatial':
-    trained = config.objective.projection == 'trained'
-    return [heads_lib.SpatialHead(chans[l], p, num_classes, trained=trained, rngs=rngs)
+    proj = config.objective.projection  # 'trained' | 'fixed' | 'fixed_bias'
+    return [heads_lib.SpatialHead(chans[l], p, num_classes, trained=proj == 'trained',
+                                  bias=proj == 'fixed_bias', rngs=rngs)
             for l, p in enumerate(grids(config, image_shape))]
   if kind == 'per_class':
     return [heads_lib.ClassConvHead(ch, num_classes, kernel=config.objective.aux_kernel, rngs=rngs)
@@ -197,7 +203,8 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   # The readout (linear head): backprop's softmax on the last unit, trained end to end;
   # threshold FF's classifier on the units' neutral-label outputs (a read-out, on
   # stop_gradient); for one-pass objectives, on request (CwComp's softmax "Sf").
-  if name == 'bp' or one_pass:
+  pooled = p.readout == 'pooled_sum'
+  if (name == 'bp' or one_pass) and not pooled:
     head_units = (n - 1,)
   else:
     head_units = tuple(range(1 if p.skip_first and n > 1 else 0, n))
@@ -205,9 +212,9 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   if p.head_units == 'last':
     head_units = (n - 1,)  # a head that does not grow with depth (streamed memory stays flat)
   if name == 'bp':
-    readout = objectives.Readout(head_units, detach=False)
+    readout = objectives.Readout(head_units, detach=False, pooled=pooled)
   elif not one_pass or p.linear_head:
-    readout = objectives.Readout(head_units, detach=True)
+    readout = objectives.Readout(head_units, detach=True, pooled=pooled)
   else:
     readout = None
 
@@ -216,8 +223,13 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   units = net_lib.build_units(config, image_shape, rngs)
   aux = _aux_heads(config, image_shape, num_classes, rngs)
   kw = dict(kernel_init=nnx.initializers.zeros) if p.head_zero_init else {}
-  head = nnx.Linear(net_lib.feature_size(config, image_shape, head_units), num_classes,
-                    use_bias=p.head_bias, rngs=rngs, **kw)
+  if pooled:
+    chans = [net_lib.unit_shapes(config, image_shape)[l][2] for l in head_units]
+    head = heads_lib.PooledSumHead(chans, num_classes, rngs=rngs, kernel_init=(
+        units_lib.CONV_INITS['kaiming'] if config.model.init == 'kaiming' else None))
+  else:
+    head = nnx.Linear(net_lib.feature_size(config, image_shape, head_units), num_classes,
+                      use_bias=p.head_bias, rngs=rngs, **kw)
   m = config.model
   net = net_lib.Network(units, head, aux, skips=tuple(m.skips) or None, input_norm=m.input_norm,
                         remat=m.remat)
@@ -256,7 +268,8 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
       encoder=labels_lib.make_encoder(config.labels, num_classes, h, w), objectives=objs,
       trained=trained, cuts=cuts, readout=readout,
       negatives=Negatives(config.labels.hard_negatives, config.labels.hard_negative_score),
-      predictors=predictors, goodness_units=goodness_units, diagnostic_seed=config.seed + 1)
+      predictors=predictors, goodness_units=goodness_units,
+      goodness_per_theta=p.goodness_scale == 'theta', diagnostic_seed=config.seed + 1)
   return net, method
 
 

@@ -32,16 +32,19 @@ class Network(nnx.Module):
     self.remat = remat  # recompute each unit's activations in the backward pass (BP memory)
 
 
-def forward(net: Network, x, cuts=None):
+def forward(net: Network, x, cuts=None, key=None):
   """Runs the stack. Returns ([a_l], [h_l]): every unit's activations (what its loss
   sees) and normalized output (what the next unit receives). cuts[l]: stop_gradient
-  at unit l's input (None: everywhere, as at evaluation, where it changes nothing)."""
+  at unit l's input (None: everywhere, as at evaluation, where it changes nothing).
+  key: training's randomness inside units (dropout), one key per unit; None at
+  evaluation."""
   cuts = (True,) * len(net.units) if cuts is None else cuts
   acts, hs, inputs = [], [], []  # inputs: what each unit received, the source of skips
   h = network_input(net, x)
   for l, (unit, cut) in enumerate(zip(net.units, cuts)):
     skip = inputs[net.skips[l]] if net.skips[l] >= 0 else None
-    a, h_next = apply_unit(unit, h, local=cut, remat=net.remat, skip=skip)
+    a, h_next = apply_unit(unit, h, local=cut, remat=net.remat, skip=skip,
+                           key=None if key is None else jax.random.fold_in(key, l))
     inputs.append(jax.lax.stop_gradient(h) if cut else h)
     h = h_next
     acts.append(a)
@@ -54,7 +57,7 @@ def network_input(net: Network, x):
   return units_lib.NORMS[net.input_norm](x)
 
 
-def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None):
+def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None, key=None):
   """One unit on the previous unit's output h. local: the unit takes stop_gradient(h),
   so no gradient of its loss reaches earlier units. Every path (forward, the streamed
   step that runs one unit at a time, a pipeline stage) goes through here. remat: keep
@@ -63,8 +66,10 @@ def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None):
   (as that unit received it: already cut where that unit's input was)."""
   h_in = jax.lax.stop_gradient(h) if local else h
   if remat:
-    return nnx.remat(lambda u, x, s: u(x, s))(unit, h_in, skip)
-  return unit(h_in, skip) if skip is not None else unit(h_in)
+    return nnx.remat(lambda u, x, s, k: u(x, s, key=k))(unit, h_in, skip, key)
+  if key is None:  # units without randomness are called as they always were
+    return unit(h_in, skip) if skip is not None else unit(h_in)
+  return unit(h_in, skip, key=key)
 
 
 def per_unit(value, n: int) -> tuple:
@@ -74,20 +79,24 @@ def per_unit(value, n: int) -> tuple:
   return (value,) * n
 
 
-def unit_shapes(config, image_shape):
-  """(H, W, C) of every unit's output, computed from config.model alone."""
+def unit_shapes(config, image_shape, *, activations: bool = False):
+  """(H, W, C) of every unit's output, computed from config.model alone. activations:
+  of what its loss reads instead (before the pool, with model.goodness_at='pre_pool')."""
   m = config.model
   n = len(m.widths)
   strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
   h, w, c = image_shape
   out = []
+  pre = activations and m.get('goodness_at', 'output') == 'pre_pool'
   for l in range(n):
     if m.kind == 'conv':
-      h, w = -(-h // strides[l]) // m.pools[l], -(-w // strides[l]) // m.pools[l]
+      hs, ws = -(-h // strides[l]), -(-w // strides[l])
+      h, w = hs // m.pools[l], ws // m.pools[l]
       c = m.widths[l]
+      out.append((hs, ws, c) if pre else (h, w, c))
     else:
       h, w, c = 1, 1, m.widths[l]
-    out.append((h, w, c))
+      out.append((h, w, c))
   return out
 
 
@@ -117,7 +126,9 @@ def build_units(config, image_shape, rngs: nnx.Rngs) -> list:
           pool_kind=m.get('pool_kind', 'max'), norm=norms[l], batch_norm=m.get('batch_norm', False),
           skip=skip, act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
           conv_impl=m.get('conv_impl', 'auto'), groups=groups[l],
-          bn_position=m.get('bn_position', 'pre_act'), dtype=m.get('dtype', 'float32'), rngs=rngs))
+          bn_position=m.get('bn_position', 'pre_act'), dtype=m.get('dtype', 'float32'),
+          goodness_at=m.goodness_at, dropout=m.dropout, order=m.order,
+          init='kaiming' if m.init == 'kaiming' else 'lecun', rngs=rngs))
       h, w, c = out_shapes[l]
     elif m.kind == 'dense':
       units.append(units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l],

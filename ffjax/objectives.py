@@ -223,15 +223,24 @@ class HeadCrossEntropy:
 class Readout:
   """The linear head's cross-entropy on the outputs h of `units`. detach=True: a read-out
   on stop_gradient(h) that trains no unit (FF's linear classifier, CwComp's softmax);
-  detach=False: the backprop baseline's softmax layer, whose gradient trains everything."""
+  detach=False: the backprop baseline's softmax layer, whose gradient trains everything.
+  pooled=True: each unit's output averaged over its positions, one linear map per unit,
+  the logits summed (ASGE's published classifier, heads.PooledSumHead)."""
   units: tuple
   detach: bool = True
+  pooled: bool = False
 
   def features(self, hs):
-    f = jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in self.units], axis=-1)
+    if self.pooled:
+      f = [jnp.mean(hs[l], axis=(1, 2)) for l in self.units]
+    else:
+      f = jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in self.units], axis=-1)
     return jax.lax.stop_gradient(f) if self.detach else f
 
+  def logits(self, head, hs):
+    return head(self.features(hs))
+
   def loss(self, head, hs, y_B):
-    logits = head(self.features(hs))
+    logits = self.logits(head, hs)
     loss = cross_entropy(logits, y_B)
     return loss, {'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y_B)}

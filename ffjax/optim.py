@@ -43,17 +43,27 @@ def scale_by_lr(lr: float, shape: Callable) -> optax.GradientTransformation:
   return optax.GradientTransformation(init, update)
 
 
-def schedule_shape(kind: str, total_steps: int) -> Callable:
-  """The learning rate's factor at a step: 1, or 1 for the first half and then linearly
-  down to 0 at the last step ('half_cooldown')."""
+def schedule_shape(kind: str, total_steps: int, steps_per_epoch: int = 1,
+                   end_factor: float = 0.) -> Callable:
+  """The learning rate's factor at a step: 1 ('constant'); 1 for the first half and then
+  linearly down to 0 at the last step ('half_cooldown'); or 'cosine_epochs': from 1 to
+  end_factor (lr_min / lr) on a half cosine over the epochs, constant within an epoch
+  (torch's CosineAnnealingLR stepped once per epoch, T_max = the number of epochs)."""
   if kind == 'constant':
     return lambda count: jnp.ones([], jnp.float32)
+  if kind == 'cosine_epochs':
+    epochs = max(total_steps // max(steps_per_epoch, 1), 1)
+    return lambda count: end_factor + (1. - end_factor) * 0.5 * (
+        1. + jnp.cos(jnp.pi * (count // steps_per_epoch) / epochs))
   half = total_steps // 2
   n = max(total_steps - half, 1)
   return lambda count: jnp.where(count < half, 1., 1. - jnp.clip(count - half, 0, n) / n)
 
 
 def _one_tx(name: str, lr: float, shape: Callable, momentum: float, weight_decay: float):
+  if name == 'adamw':  # decoupled: -lr * (adam's direction + wd * p), as torch's AdamW
+    parts = [optax.scale_by_adam()] + ([optax.add_decayed_weights(weight_decay)] if weight_decay else [])
+    return optax.chain(*parts, scale_by_lr(lr, shape))
   # Coupled L2 (added to the gradient), as torch's SGD / Adam weight_decay.
   base = optax.trace(decay=momentum) if name == 'sgd' and momentum else (
       optax.scale_by_adam() if name == 'adam' else optax.identity())
@@ -64,7 +74,7 @@ def _one_tx(name: str, lr: float, shape: Callable, momentum: float, weight_decay
 def make_optimizer(o, *, num_units: int, total_steps: int, steps_per_epoch: int,
                    probe: bool = False):
   """config.optim -> (optax transform, lr(step) for the records)."""
-  shape = schedule_shape(o.schedule, total_steps)
+  shape = schedule_shape(o.schedule, total_steps, steps_per_epoch, o.lr_min / o.lr)
   head_lr = o.head_lr or o.lr
   tx = {'units': _one_tx(o.name, o.lr, shape, o.momentum, o.weight_decay),
         'head': _one_tx(o.head_name or o.name, head_lr, shape, o.momentum, o.head_weight_decay),

@@ -44,6 +44,8 @@ class Parts:
 
 
 def build(config, image_shape, num_classes: int, num_train: int) -> Parts:
+  """image_shape: the stored images' (H, W, C); the units see preprocess.output_shape."""
+  image_shape = prep_lib.output_shape(config.data, image_shape)
   net, method = method_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
   if config.transfer.train == 'heads':
     for u in net.units:
@@ -78,7 +80,8 @@ def fresh_state(config, parts: Parts, *, load_transfer: bool = True, net=None) -
         for key in sorted({k for m in parts.members for k, _ in m.settings} - {'optim.lr'})}
   return {'step': jnp.zeros((), jnp.int32), 'seed': jnp.int32(config.seed), 'params': params,
           'rest': rest, 'opt_state': tx.init(params),
-          'obj_state': parts.method.init_objective_state(net_lib.unit_shapes(config, parts.image_shape)),
+          'obj_state': parts.method.init_objective_state(
+              net_lib.unit_shapes(config, parts.image_shape, activations=True)),
           'hparams': hp, 'elapsed_s': jnp.zeros((), jnp.float32)}
 
 

@@ -231,7 +231,7 @@ class Pipeline:
 def _image_shape(net, config):
   from ffjax import data
   _, h, w, c, _, _ = data.DATASETS[config.data.name]
-  return (h, w, c)
+  return prep_lib.output_shape(config.data, (h, w, c))
 
 
 class PipelineLoop:

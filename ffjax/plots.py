@@ -190,7 +190,7 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
     pred = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x), method.scored)[-1], -1))
   else:
     pred = np.asarray(jnp.argmax(predict.linear_logits(net, method.encoder, jnp.asarray(x),
-                                                       method.readout_units), -1))
+                                                       method.readout), -1))
   if method.label_in_input:
     out.append(label_gallery(method.encoder, x, y, workdir / 'labels.png'))
   right = np.flatnonzero(pred == y)[:num_cams]

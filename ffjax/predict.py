@@ -20,13 +20,16 @@ from ffjax import network as net_lib
 from ffjax import objectives
 
 
-def goodness_scores(net, encoder, x_BxHxWxC, units):
-  """G_BxK: summed goodness of `units` for every candidate label."""
+def goodness_scores(net, encoder, x_BxHxWxC, units, per_theta: bool = False):
+  """G_BxK: summed goodness of `units` for every candidate label. per_theta: each unit's
+  goodness divided by its threshold theta (its number of neurons), so that a unit with a
+  larger map (no pooling) does not outvote the others."""
   x_KxBxHxWxC = encoder.embed_all(x_BxHxWxC)
 
   def one_label(x):
     acts, _ = net_lib.forward(net, x)
-    return sum(objectives.goodness(acts[l]) for l in units)
+    return sum(objectives.goodness(acts[l]) / (objectives.num_neurons(acts[l]) if per_theta else 1.)
+               for l in units)
 
   return jax.vmap(one_label)(x_KxBxHxWxC).T
 
@@ -40,10 +43,11 @@ def goodness_scores_loop(net, encoder, x_BxHxWxC, units):
   return jnp.stack(cols, axis=1)
 
 
-def linear_logits(net, encoder, x_BxHxWxC, units):
-  """logits_BxK of the linear head on the neutral-label input's outputs of `units`."""
+def linear_logits(net, encoder, x_BxHxWxC, readout):
+  """logits_BxK of the linear head on the neutral-label input (the readout says which
+  units' outputs it reads, and how: objectives.Readout)."""
   _, hs = net_lib.forward(net, encoder.embed_neutral(x_BxHxWxC))
-  return net.head(jnp.concatenate([hs[l].reshape(hs[l].shape[0], -1) for l in units], -1))
+  return readout.logits(net.head, hs)
 
 
 def unit_logits(net, x_BxHxWxC, units, acts=None):

@@ -27,10 +27,13 @@ class Preprocess:
   std_C: tuple | None = None
   augment: str = 'none'         # augment.AUGMENTS key
   crop_pad: int = 4
+  resize: int = 0               # > 0: bilinear resize to resize x resize first
 
   def to_float(self, x_u8):
     """Evaluation images: floats, standardized if asked; no augmentation."""
     x = x_u8.astype(jnp.float32) / 255.
+    if self.resize:
+      x = jax.image.resize(x, x.shape[:1] + (self.resize, self.resize) + x.shape[3:], 'bilinear')
     if self.mean_C is not None:
       x = (x - jnp.asarray(self.mean_C)) / jnp.asarray(self.std_C)
     return x
@@ -48,4 +51,10 @@ def make(data_cfg) -> Preprocess:
     mean, std = STATS[data_cfg.name]
     if data_cfg.mean:  # a recipe's own constants
       mean, std = tuple(data_cfg.mean), tuple(data_cfg.std)
-  return Preprocess(mean, std, data_cfg.augment, data_cfg.crop_pad)
+  return Preprocess(mean, std, data_cfg.augment, data_cfg.crop_pad, data_cfg.resize)
+
+
+def output_shape(data_cfg, image_shape) -> tuple:
+  """(H, W, C) of what the units receive: the stored images', or resized."""
+  h, w, c = image_shape
+  return (data_cfg.resize, data_cfg.resize, c) if data_cfg.resize else (h, w, c)

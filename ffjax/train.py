@@ -122,6 +122,12 @@ class Trainer:
     self.clock = {'ready': time.time(), 'step_s': None}
     self.last_eval = None  # (step, {member: {split: ...}}): the final round reuses it
     self.eval_s = None  # seconds of the last evaluation round (for the ETA)
+    # train.test_at_best_val: each member's best validation accuracy so far (from its
+    # records, so that a resumed run goes on comparing with the same best).
+    name = config.train.test_at_best_val
+    self.best_val = [max([r[f'val/acc_{name}'] for r in metrics_lib.read(workdir / n)
+                          if f'val/acc_{name}' in r], default=-1.) if name else -1.
+                     for n in self.names]
     self.warnings = []
     self.writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in self.names]
                     if self.main else [metrics_lib.NullWriter() for _ in self.names])
@@ -214,6 +220,25 @@ class Trainer:
       out[i] = self.evaluator.round(st['params'], st['rest'], split_names, best[i] if best else None)
     return out
 
+  def test_if_best(self, split, res, recs):
+    """train.test_at_best_val: the test set too, in the epoch's record, whenever the
+    predictor's validation accuracy is the best yet (finish() reports that epoch's)."""
+    name = self.config.train.test_at_best_val
+    if not name or split != 'val' or not self.config.eval_on_test:
+      return
+    key = f'acc_{name}'
+    for i, r in enumerate(recs):
+      acc = res[i]['val'][0].get(key)
+      if acc is None:
+        raise config_args.ConfigError(f'config.train.test_at_best_val={name!r}: the run has no '
+                                      f'{key} (its predictors: {sorted(res[i]["val"][0])})')
+      if acc > self.best_val[i]:
+        self.best_val[i] = acc
+        st = parts_lib.member_state(self.state, i) if self.members else self.state
+        test = self.evaluator.round(st['params'], st['rest'], ['test'],
+                                    res[i]['val'][0].get('best_unit'))['test'][0]
+        r.update({f'test/{k}': v for k, v in test.items()}, best_val_epoch=r['epoch'])
+
   def stalled(self, res_i: dict) -> bool:
     """Every trained unit's loss constant over the epoch, and every predictor at chance."""
     k = self.dataset.num_classes
@@ -238,6 +263,7 @@ class Trainer:
       self.say(f'  {split} ({self.eval_s:.0f} s): ' +
                ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items() if '/acc' in key)
                + (' (member 1)' if self.members else ''))
+      self.test_if_best(split, res, recs)
       if self.stalled(res[0][split][0]):
         w = (f'training has stalled by epoch {e}: the units\' losses are constant '
              f'({", ".join(f"{v:.6g}" for v in self.epoch_losses[-1])}) and every predictor is '
@@ -329,6 +355,13 @@ class Trainer:
         record['test_note'] = f'CIFAR-10 test set incomplete: {len(ds.test)} of 10000 images'
       if self.warnings and i == 0:
         record['warnings'] = self.warnings
+      if c.train.test_at_best_val:
+        best = [r for r in metrics_lib.read(self.workdir / name) if 'best_val_epoch' in r]
+        if best:  # the last improvement is the best
+          r = best[-1]
+          record['test_at_best_val'] = {'epoch': r['best_val_epoch'], 'predictor': c.train.test_at_best_val,
+                                        'val_acc': r[f'val/acc_{c.train.test_at_best_val}'],
+                                        **{k[len('test/'):]: v for k, v in r.items() if k.startswith('test/')}}
       record['provenance'] = prov
       records[name] = record
       if self.main:

@@ -50,7 +50,21 @@ def rms_pool(y_BxHxWxC, s: int):
   return jnp.sqrt(nnx.avg_pool(jnp.square(y_BxHxWxC), (s, s), strides=(s, s)) + 1e-12)
 
 
-POOLS = {'max': lambda y, s: nnx.max_pool(y, (s, s), strides=(s, s)), 'rms': rms_pool}
+POOLS = {'max': lambda y, s: nnx.max_pool(y, (s, s), strides=(s, s)), 'rms': rms_pool,
+         'avg': lambda y, s: nnx.avg_pool(y, (s, s), strides=(s, s))}
+
+
+def dropout(key, y, rate: float):
+  """Inverted dropout: each value kept with probability 1 - rate and scaled by its
+  inverse (training only: a unit drops nothing without a key)."""
+  keep = jax.random.bernoulli(key, 1. - rate, y.shape)
+  return jnp.where(keep, y / (1. - rate), 0.)
+
+
+# Conv kernel initializers: flax's default (LeCun normal, variance 1 / fan_in), or He
+# ("kaiming") normal, variance 2 / fan_in, untruncated: torch's kaiming_normal_(relu).
+CONV_INITS = {'lecun': nnx.initializers.lecun_normal(),
+              'kaiming': nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')}
 
 
 def relu(x, full_grad: bool = False):
@@ -90,13 +104,20 @@ class ConvUnit(nnx.Module):
   FF-CNN: max pool, layer norm over the whole map. ASGE: RMS pool, layer norm over
   channels at every position. ResNet: batch norm, skips. MobileNetV3: depthwise units,
   hard-swish, squeeze-excite, linear projections (act='none').
+
+  ASGE's published code: goodness_at='pre_pool' (the loss reads the activation before
+  the pool), average pooling, dropout on the output (before its normalization), RMS
+  normalization. order='conv_norm_act' (the FF-CNN paper's figure): the normalization
+  between the conv and the activation, and the output passed on as it is.
   """
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
                skip: tuple[int, int] | None = None, act: str = 'relu', depthwise: bool = False,
                se: bool = False, conv_impl: str = 'auto', groups: int = 1,
-               bn_position: str = 'pre_act', dtype: str = 'float32', rngs: nnx.Rngs):
+               bn_position: str = 'pre_act', dtype: str = 'float32', goodness_at: str = 'output',
+               dropout: float = 0., init: str = 'lecun', order: str = 'conv_act_norm',
+               rngs: nnx.Rngs):
     if depthwise and width != in_ch:
       raise ValueError(f'a depthwise unit keeps its {in_ch} channels, not {width}')
     groups = in_ch if depthwise else groups
@@ -108,7 +129,9 @@ class ConvUnit(nnx.Module):
     # conv_impl 'matmul': the same convolution, its weight gradient written as matrix
     # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
-                         feature_group_count=groups, dtype=conv_dtype, rngs=rngs)
+                         feature_group_count=groups, dtype=conv_dtype,
+                         kernel_init=CONV_INITS[init], rngs=rngs)
+    self.goodness_at, self.dropout, self.order = goodness_at, dropout, order
     if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3,
       # grouped and depthwise convs of any kernel
       cpu = jax.default_backend() == 'cpu'
@@ -137,9 +160,11 @@ class ConvUnit(nnx.Module):
     z = z.astype(jnp.float32)
     return z + self.conv.bias[...] if self.conv.bias is not None else z
 
-  def __call__(self, h_BxHxWxC, skip_BxHxWxC=None):
+  def __call__(self, h_BxHxWxC, skip_BxHxWxC=None, key=None):
     z = self._conv(h_BxHxWxC)
     z = self.bn(z) if self.bn is not None and not self.bn_post else z
+    if self.order == 'conv_norm_act':
+      z = NORMS[self.norm](z)
     if skip_BxHxWxC is not None:
       sk = skip_BxHxWxC
       if self.proj is not None:
@@ -148,10 +173,14 @@ class ConvUnit(nnx.Module):
       z = z + sk
     y = ACTS[self.act](z)
     y = self.se(y) if self.se is not None else y
+    a = y  # what the loss reads with goodness_at='pre_pool'
     if self.pool > 1:
       y = POOLS[self.pool_kind](y, self.pool)
     y = self.bn(y) if self.bn is not None and self.bn_post else y
-    return y, NORMS[self.norm](y)
+    a = a if self.goodness_at == 'pre_pool' else y
+    if self.dropout and key is not None:
+      y = dropout(key, y, self.dropout)
+    return a, (y if self.order == 'conv_norm_act' else NORMS[self.norm](y))
 
 
 class DenseUnit(nnx.Module):
@@ -166,6 +195,6 @@ class DenseUnit(nnx.Module):
     self.linear = nnx.Linear(in_features, width, rngs=rngs, **kw)
     self.norm, self.full_grad_relu = norm, full_grad_relu
 
-  def __call__(self, h):
+  def __call__(self, h, key=None):
     y = relu(self.linear(h.reshape(h.shape[0], -1)).astype(jnp.float32), self.full_grad_relu)
     return y, NORMS[self.norm](y)

@@ -114,7 +114,7 @@ def owners_by_unit(c, image_shape=(32, 32, 3), num_classes=10, batch=4, key=None
   graphdef, params, rest = step.split(net)
   x = jax.random.uniform(jax.random.key(1), (batch,) + tuple(image_shape))
   y = jnp.arange(batch) % num_classes
-  obj_state = method.init_objective_state(network.unit_shapes(c, image_shape))
+  obj_state = method.init_objective_state(network.unit_shapes(c, image_shape, activations=True))
   names = [f'loss_u{l + 1}' for l, o in enumerate(method.objectives)
            if o is not None and (units is None or l in units)]
   names += ['loss_head'] if method.readout is not None and units is None else []

@@ -24,7 +24,7 @@ def test_cam_is_the_weighted_sum_and_adds_up_to_the_logit():
   _, hs = network.forward(net, enc.embed_neutral(x))
   w = net.head.kernel[...][:28 * 28 * 8].reshape(28, 28, 8, 10)
   np.testing.assert_allclose(maps[0][1, 5, 7], np.sum(w[5, 7, :, 4] * hs[1][1, 5, 7, :]), rtol=1e-5)
-  logits = predict.linear_logits(net, enc, x, units)
+  logits = predict.linear_logits(net, enc, x, method.readout)
   total = sum(m.sum(axis=(1, 2)) for m in maps) + net.head.bias[...][cls]
   np.testing.assert_allclose(total, logits[jnp.arange(3), cls], rtol=1e-4)
 

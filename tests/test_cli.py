@@ -45,6 +45,7 @@ def test_launch_has_help_and_one_line_errors():
   _one_error_line(_run('bash', 'launch.sh', 'sweeps/mnist_width_K.py', '--bogus'), '--bogus')
 
 
+@pytest.mark.slow
 def test_main_mistakes_are_one_line(tmp_path):
   cfg = '--config=configs/mnist.py:tiny'
   wd = f'--workdir={tmp_path}/w'

@@ -63,6 +63,7 @@ def test_the_recipe_normalization_is_used():
     config_args.validate(c)
 
 
+@pytest.mark.slow
 def test_tiny_cwcomp_learns_and_stops_units(tmp_path):
   root = make_mnist_dir(tmp_path / 'data', 'mnist', n_train=700, n_test=100)
   c = load_config('cwcomp', 'tiny')

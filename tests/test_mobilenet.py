@@ -17,6 +17,7 @@ def _net(arg):
   return c, method_lib.build(c, (32, 32, 3), 10, nnx.Rngs(0))[0]
 
 
+@pytest.mark.slow
 def test_the_architecture_is_mobilenetv3_small():
   c, net = _net('')
   assert len(net.units) == 34  # stem, 11 blocks (the first without expansion), final 1x1

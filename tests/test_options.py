@@ -55,7 +55,7 @@ def test_hard_negatives_are_the_wrong_labels_the_model_likes_most(score):
   cand = enc.embed_all(x)  # K x B x ...
   y_neg = np.array([int(np.argmin(np.abs(np.asarray(cand[:, i]) - np.asarray(x_in[8 + i])).sum((1, 2, 3))))
                     for i in range(8)])
-  scores = (predict.linear_logits(net, enc, x, method.readout_units) if score == 'linear' else
+  scores = (predict.linear_logits(net, enc, x, method.readout) if score == 'linear' else
             predict.goodness_scores(net, enc, x, method.goodness_units))
   np.testing.assert_array_equal(y_neg, labels.hardest_negatives(scores, y))
   assert np.all(y_neg != np.asarray(y))

@@ -42,6 +42,7 @@ CASES = [('asge_mnist', 'tiny', (28, 28, 1), 'mnist'),
          ('resnet18_cifar10', 'tiny', (32, 32, 3), 'cifar10')]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name,arg,shape,ds', CASES + [('asge_mnist', 'tiny,method=hybrid', (28, 28, 1), 'mnist')])
 def test_one_stage_is_the_trainers_step(name, arg, shape, ds):
   c = _config(name, arg)
@@ -59,6 +60,7 @@ def test_one_stage_is_the_trainers_step(name, arg, shape, ds):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name,arg,shape,ds', CASES)
 def test_pipelined_equals_training_stage_after_stage(name, arg, shape, ds):
   c = _config(name, arg)

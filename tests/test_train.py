@@ -97,6 +97,7 @@ def test_resume_equals_uninterrupted(full_run, tiny_cfg, tmp_path):
   assert rec['test']['acc_linear'] == rec_full['test']['acc_linear']
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run(full_run, tiny_cfg, tmp_path):
   d_full, rec_full = full_run
   rec = _run(tiny_cfg, tmp_path / 'same')

@@ -1,0 +1,234 @@
+"""The papers' numbers, one command each: run a row of docs/REPRODUCTION.md, or write the table.
+
+  python -m experiments.reproduce --list                      # the rows, their commands
+  python -m experiments.reproduce --row=ffcnn_best --budget_s=510   # one row, one GPU call
+  python -m experiments.reproduce --row=ffcnn_best --smoke          # its tiny form, a minute
+  python -m experiments.reproduce --table                     # docs/REPRODUCTION.md from the results
+
+A row is a config (with its arguments: the paper's settings) and the paper's number. Run,
+it trains in RUNS_DIR/<row> (default runs/repro) for at most --budget_s seconds: at the
+limit the run gets SIGTERM, saves a checkpoint and the same command continues it (on a
+GPU machine kept warm between calls, RUNS_DIR must be on its disk). When the run has
+finished, its result (the row's metric on val and test, every predictor, epochs, seeds,
+minutes, device, date, commit) goes to docs/reproduction.json, which --table reads.
+
+Data: FFJAX_DATA_DIR, or --data_parts=DIR: the parts ../shared/tools/device_data.sh made
+(DIR/part1, part2, ...), merged into DIR/all first (CIFAR-10 travels in parts).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from absl import flags
+
+from experiments import cli
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / 'docs' / 'reproduction.json'
+
+flags.DEFINE_string('row', None, 'The row to run (see --list).')
+flags.DEFINE_bool('list', False, 'List the rows and their commands.')
+flags.DEFINE_bool('table', False, 'Write docs/REPRODUCTION.md from docs/reproduction.json.')
+flags.DEFINE_bool('smoke', False, "Run the row's tiny form (checks the driver, anywhere).")
+flags.DEFINE_integer('budget_s', 510, 'Seconds of training in this call (SIGTERM, checkpoint).')
+flags.DEFINE_string('runs_dir', '', 'Where the rows train (default runs/repro, or $REPRO_DIR).')
+flags.DEFINE_string('data_parts', '', 'A folder of device_data.sh parts to merge and use.')
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  id: str
+  paper: str          # which paper, which table
+  what: str           # the setting, in the paper's words
+  paper_result: str   # the paper's number(s)
+  spec: str           # config file and arguments
+  metric: str         # the number compared: 'test/acc_goodness', 'test_at_best_val/acc_linear', ...
+  flags: tuple = ()   # single values (the driver's evaluation schedule, never the paper's settings)
+  note: str = ''
+
+
+FF = 'FF-CNN (papers/001)'
+EVAL10 = ('--config.train.eval_every_epochs=10',)
+ROWS = [
+    Row('ffcnn_best', FF + ', text', '3 x 128 filters 7x7, batch 50, set 1, K 0.35, 200 epochs',
+        '99.16 goodness / 99.00 linear (test); 99.20 / 99.14 (val)', 'configs/mnist.py',
+        'test/acc_goodness', EVAL10),
+    Row('ffcnn_best_bf16', FF + ', text', 'the same in bf16 (checks bf16 against float32)',
+        '99.16 / 99.00 (test)', 'configs/mnist.py:bf16', 'test/acc_goodness', EVAL10),
+    Row('ffcnn_lr5e-4_50ep', FF + ', issue', 'the best net at lr 5e-4 for 50 epochs (the first GPU run)',
+        '99.16 / 99.00 (test, 200 epochs)', 'configs/mnist.py:bf16,lr=5e-4,epochs=50',
+        'test/acc_goodness', EVAL10),
+    Row('ffcnn_5x5', FF + ', Table 1', '128 filters 5x5, batch 50', '99.04 goodness / 98.93 linear (val)',
+        'configs/mnist.py:kernel=5', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_3x3_b25', FF + ', Table 1', '128 filters 3x3, batch 25', '98.74 / 98.63 (val)',
+        'configs/mnist.py:kernel=3,batch=25', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_set2_32_3x3', FF + ', App. A', '32 filters 3x3, batch 50, label set 2',
+        '98.36 (set 1: 98.34)', 'configs/mnist.py:width=32,kernel=3,label_set=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_set2_32_7x7_b25', FF + ', App. A', '32 filters 7x7, batch 25, label set 2',
+        '98.53 (set 1: 98.72)', 'configs/mnist.py:width=32,batch=25,label_set=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_set2_64_3x3', FF + ', App. A', '64 filters 3x3, batch 50, label set 2',
+        '98.22 (set 1: 98.30)', 'configs/mnist.py:width=64,kernel=3,label_set=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_set2_128_3x3', FF + ', App. A', '128 filters 3x3, batch 50, label set 2',
+        '98.38 (set 1: 98.43)', 'configs/mnist.py:kernel=3,label_set=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_first_unit', FF + ', App. B', 'the best net with unit 1 trained too',
+        'about 2 points below 99.16', 'configs/mnist.py:train_first', 'test/acc_goodness', EVAL10),
+    Row('ffcnn_pool_128_7x7', FF + ', App. C', '128 filters 7x7, max pool after every unit',
+        '98.97 (no pooling: 99.14)', 'configs/mnist.py:pool=2', 'val/acc_goodness', EVAL10,
+        note='where the paper pools is not in its text: a 2x2 max pool after each unit'),
+    Row('ffcnn_pool_16_5x5', FF + ', App. C', '16 filters 5x5, max pool', '97.57 (no pooling: 98.16)',
+        'configs/mnist.py:width=16,kernel=5,pool=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_pool_64_3x3', FF + ', App. C', '64 filters 3x3, max pool', '98.18 (no pooling: 98.30)',
+        'configs/mnist.py:width=64,kernel=3,pool=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_pool_32_64_128', FF + ', App. C', '32, 64, 128 filters 7x7, max pool',
+        '98.54 (no pooling: 98.90)', 'configs/mnist.py:widths=32-64-128,pool=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_pool_16_32_64', FF + ', App. C', '16, 32, 64 filters 7x7, max pool',
+        '98.22 (no pooling: 98.47)', 'configs/mnist.py:widths=16-32-64,pool=2', 'val/acc_goodness', EVAL10),
+    Row('ffcnn_bp', FF + ', text', 'backprop, 3 x 16 filters 5x5, batch 50, 200 epochs',
+        '99.13 (val)', 'configs/mnist.py:method=bp,width=16,kernel=5', 'val/acc_linear', EVAL10),
+    Row('asge_mnist_official', 'ASGE (papers/003), code', "the authors' recipe (VGG8, 100 epochs)",
+        '99.65 (test)', 'configs/asge_mnist.py:recipe=official', 'test_at_best_val/acc_linear'),
+    Row('asge_fmnist_official', 'ASGE (papers/003), code', "the authors' recipe (VGG8, 100 epochs)",
+        '93.41 (test)', 'configs/asge_fashion_mnist.py:recipe=official', 'test_at_best_val/acc_linear'),
+    Row('asge_cifar10_official', 'ASGE (papers/003), code', "the authors' recipe (VGG11, 100 epochs)",
+        '90.62 (test)', 'configs/asge_cifar10.py:recipe=official', 'test_at_best_val/acc_linear',
+        note='test: the first 1,000 official test images here'),
+    Row('asge_cifar100', 'ASGE (papers/003)', "the authors' recipe", '65.42 (test)',
+        'configs/asge_cifar100.py:recipe=official', 'test_at_best_val/acc_linear',
+        note='no CIFAR-100 files on these machines: cannot be run here'),
+    Row('asge_mnist_ours', 'ASGE (papers/003), text', 'our reading of the paper (6 units, 50 epochs)',
+        '99.65 (test)', 'configs/asge_mnist.py', 'test/acc_fusion', EVAL10),
+    Row('asge_cifar10_ours', 'ASGE (papers/003), text', 'our reading (6 units, 100 epochs)',
+        '90.62 (test)', 'configs/asge_cifar10.py', 'test/acc_fusion', EVAL10),
+    Row('resnet18_hybrid', 'scalable FF (papers/002)', 'ResNet-18, hybrid (backprop inside blocks)',
+        '"tends to outperform backprop" (no table in our text)', 'configs/resnet18_cifar10.py:method=hybrid',
+        'test/acc_fusion', EVAL10),
+    Row('resnet18_ff', 'scalable FF (papers/002)', 'ResNet-18, layer-wise', '"comparable to backprop"',
+        'configs/resnet18_cifar10.py:method=ff', 'test/acc_fusion', EVAL10),
+    Row('resnet18_bp', 'scalable FF (papers/002)', 'ResNet-18, backprop (the baseline)', '(the baseline)',
+        'configs/resnet18_cifar10.py:method=bp', 'test/acc_linear', EVAL10),
+    Row('cwcomp_mnist', 'CwComp (AAAI 2024)', 'its published recipe, 20 epochs', '99.42 (test)',
+        'configs/cwcomp.py:dataset=mnist', 'test/acc_last'),
+    Row('cwcomp_fmnist', 'CwComp (AAAI 2024)', 'its published recipe, 50 epochs', '92.31 (test)',
+        'configs/cwcomp.py:dataset=fashion_mnist', 'test/acc_last'),
+    Row('cwcomp_cifar10', 'CwComp (AAAI 2024)', 'its published recipe, 50 epochs', '78.11 (test)',
+        'configs/cwcomp.py:dataset=cifar10', 'test/acc_last'),
+]
+BY_ID = {r.id: r for r in ROWS}
+
+
+def command(row: Row, workdir: str, smoke: bool = False) -> list[str]:
+  spec = row.spec
+  if smoke:
+    spec += (',' if ':' in spec else ':') + 'tiny'
+  flags_ = [f for f in row.flags if not smoke]
+  return [sys.executable, '-m', 'experiments.main', f'--config={spec}', f'--workdir={workdir}',
+          '--config.plots=False', *flags_]
+
+
+def merge_parts(parts_dir: Path) -> Path:
+  """device_data.sh's parts (part1, part2, ...) merged into parts_dir/all."""
+  out = parts_dir / 'all'
+  for part in sorted(parts_dir.glob('part*')):
+    for f in part.rglob('*'):
+      if f.is_file():
+        dst = out / f.relative_to(part)
+        if not dst.exists():
+          dst.parent.mkdir(parents=True, exist_ok=True)
+          shutil.copy2(f, dst)
+  return out
+
+
+def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool) -> dict | None:
+  """Trains the row for at most budget_s seconds; its result once the run has finished."""
+  wd = runs_dir / (row.id + ('_smoke' if smoke else ''))
+  cmd = command(row, str(wd), smoke)
+  print('+', ' '.join(cmd[1:]), flush=True)
+  t0 = time.time()
+  p = subprocess.Popen(cmd, cwd=REPO)
+  try:
+    p.wait(timeout=budget_s)
+  except subprocess.TimeoutExpired:
+    p.send_signal(signal.SIGTERM)  # the run saves a checkpoint and stops
+    p.wait()
+  if p.returncode not in (0, 128 + signal.SIGTERM):
+    cli.die(f'row {row.id}: the run failed (exit {p.returncode}); see the lines above')
+  eval_json = wd / 'eval.json'
+  if not eval_json.exists():
+    print(f'row {row.id}: stopped after {time.time() - t0:.0f} s; the same command continues it',
+          flush=True)
+    return None
+  rec = json.loads(eval_json.read_text())
+  value = rec
+  for part in row.metric.split('/'):
+    value = value.get(part, {}) if isinstance(value, dict) else {}
+  result = {'row': row.id, 'command': ' '.join(['python'] + cmd[1:]), 'metric': row.metric,
+            'value': value if isinstance(value, float) else None, 'smoke': smoke,
+            'epochs': rec.get('epochs'), 'minutes': round(rec.get('elapsed_s', 0.) / 60, 1),
+            'val': {k: v for k, v in rec.get('val', {}).items() if k.startswith('acc_')},
+            'test': {k: v for k, v in rec.get('test', {}).items() if k.startswith('acc_')},
+            'test_at_best_val': rec.get('test_at_best_val'), 'test_note': rec.get('test_note'),
+            'provenance': rec.get('provenance')}
+  (wd / 'result.json').write_text(json.dumps(result, indent=1))
+  if not smoke:
+    done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    done[row.id] = result
+    RESULTS.write_text(json.dumps(done, indent=1, sort_keys=True))
+  out = os.environ.get('OUT')
+  if out:  # a device call's files come back from $OUT
+    shutil.copy2(wd / 'result.json', Path(out) / f'{row.id}.json')
+  print(json.dumps(result), flush=True)
+  return result
+
+
+def write_table(h200_minutes: dict | None = None) -> str:
+  """The table's rows: the paper's number, the command, the time on one H200 (estimated
+  from measured step speeds: docs/REPRODUCTION.md says how) and ours, or 'not run yet'."""
+  done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+  est = h200_minutes or json.loads((REPO / 'docs' / 'h200_minutes.json').read_text())
+  lines = ['| row | paper, setting | paper | command (`python -m experiments.reproduce --row=ROW`) | '
+           'H200 min (est.) | ours |', '|---|---|---|---|---|---|']
+  for r in ROWS:
+    got = done.get(r.id)
+    if got and got.get('value') is not None:
+      prov = got.get('provenance') or {}
+      ours = (f"{100 * got['value']:.2f} ({r.metric}; {got['epochs']} epochs, {got['minutes']} min, "
+              f"{prov.get('devices', '?')}, {(prov.get('time') or '?')[:10]})")
+    else:
+      ours = 'not run yet' + (f' ({r.note})' if 'cannot' in r.note else '')
+    lines.append(f'| `{r.id}` | {r.paper}: {r.what} | {r.paper_result} | `--config={r.spec}` | '
+                 f'{est.get(r.id, "?")} | {ours} |')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.die(f'unexpected argument {argv[1]!r} (see --help)')
+  f = flags.FLAGS
+  if f.list:
+    for r in ROWS:
+      print(f'{r.id}\t{r.paper_result}\t{" ".join(command(r, "runs/repro/" + r.id)[1:])}')
+    return
+  if f.table:
+    print(write_table())
+    return
+  if f.row is None:
+    cli.die('--row=ID (see --list), --list or --table')
+  if f.row not in BY_ID:
+    cli.die(f'--row={f.row}: no such row; one of {", ".join(BY_ID)}')
+  if f.data_parts:
+    os.environ['FFJAX_DATA_DIR'] = str(merge_parts(Path(f.data_parts)))
+  runs_dir = Path(f.runs_dir or os.environ.get('REPRO_DIR', 'runs/repro'))
+  runs_dir.mkdir(parents=True, exist_ok=True)
+  run_row(BY_ID[f.row], runs_dir, f.budget_s, f.smoke)
+
+
+if __name__ == '__main__':
+  cli.run(main)

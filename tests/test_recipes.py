@@ -1,0 +1,151 @@
+"""Recipes and options of the reproduction (issue "reproduce"): ASGE's published recipe
+piece by piece, and the FF-CNN's label and layer options."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
+from ffjax import augment, config_args, heads, labels, network, objectives, optim, predict, step, units
+from ffjax import method as method_lib
+
+
+# ----------------------------------------------------------------------------- ASGE's code
+
+
+def test_official_recipe_architecture_and_grids():
+  c = load_config('asge_mnist', 'recipe=official')
+  config_args.validate(c)
+  assert c.model.widths == (128, 256, 256, 512, 512, 512, 512)  # VGG8
+  assert load_config('asge_cifar10', 'recipe=official').model.widths[-3:] == (512, 512, 512)  # VGG11
+  # P = 512 / channels, on the map before the pool (MNIST resized to 32).
+  assert method_lib.grids(c, (32, 32, 1)) == (4, 2, 2, 1, 1, 1, 1)
+  shapes = network.unit_shapes(c, (32, 32, 1), activations=True)
+  assert shapes[1] == (32, 32, 256) and network.unit_shapes(c, (32, 32, 1))[1] == (16, 16, 256)
+  assert (c.data.resize, c.data.normalize, c.model.input_norm, c.model.norm) == (32, 'none', 'rms', 'rms')
+  assert (c.optim.name, c.optim.lr, c.optim.lr_min, c.optim.weight_decay) == ('adamw', 2e-4, 1e-5, 1e-3)
+  assert (c.train.batch_size, c.train.num_epochs, c.train.test_at_best_val) == (128, 100, 'linear')
+  assert load_config('asge_cifar10', 'recipe=official').data.augment == 'crop_flip_jitter'
+  assert load_config('asge_fashion_mnist', 'recipe=official').data.augment == 'flip'
+
+
+def test_goodness_is_read_before_the_pool_and_dropout_only_in_training():
+  u = units.ConvUnit(3, 8, 3, pool=2, pool_kind='avg', norm='rms', goodness_at='pre_pool',
+                     dropout=0.5, init='kaiming', rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+  a, h = u(x)
+  relu = jax.nn.relu(u.conv(x))
+  np.testing.assert_allclose(a, relu, rtol=1e-6)  # the loss reads the map before the pool
+  pooled = nnx.avg_pool(relu, (2, 2), strides=(2, 2))
+  np.testing.assert_allclose(h, units.rms_norm(pooled), rtol=1e-5)  # no key: no dropout
+  _, h_drop = u(x, key=jax.random.key(1))
+  zero = float(jnp.mean(h_drop == 0.)) - float(jnp.mean(h == 0.))
+  assert 0.3 < zero < 0.7  # about half dropped in training
+  # He initialization: variance 2 / fan_in (27 inputs).
+  big = units.ConvUnit(64, 256, 3, init='kaiming', rngs=nnx.Rngs(0))
+  assert float(jnp.var(big.conv.kernel[...])) == pytest.approx(2 / (9 * 64), rel=0.05)
+
+
+def test_the_fixed_projection_and_bias_are_not_trained():
+  c = load_config('asge_mnist', 'tiny,recipe=official')
+  _, state, step_fn = trainer_step(c)
+  rest0 = jax.tree.map(np.asarray, state['rest'])
+  x = np.random.default_rng(0).integers(0, 255, (50, 28, 28, 1), dtype=np.uint8)
+  after, _ = step_fn(state, x, np.arange(50, dtype=np.int32) % 10)
+  head = jax.tree.map(np.asarray, after['rest'])['aux'][0]
+  np.testing.assert_array_equal(head['fixed_proj'][...], rest0['aux'][0]['fixed_proj'][...])
+  np.testing.assert_array_equal(head['fixed_bias'][...], rest0['aux'][0]['fixed_bias'][...])
+  assert float(np.std(rest0['aux'][0]['fixed_bias'][...]) * np.sqrt(10)) == pytest.approx(1., abs=0.6)
+  # The units learn from their own losses only; the summed heads teach no unit.
+  owners = owners_by_unit(c, (32, 32, 1))
+  assert owners[2] == {('units', 2)} and owners['head'] == {('head', None)}
+
+
+def test_the_prediction_sums_one_linear_map_per_unit_on_pooled_outputs():
+  c = load_config('asge_mnist', 'tiny,recipe=official')
+  net, method = method_lib.build(c, (32, 32, 1), 10, nnx.Rngs(0))
+  assert method.readout.units == tuple(range(1, 7)) and method.readout.pooled
+  assert [m.in_features for m in net.head.maps] == [32, 32, 64, 64, 64, 64]  # VGG8 / 8
+  assert 'linear' in method.predictors
+  x = jax.random.uniform(jax.random.key(2), (3, 32, 32, 1))
+  got = predict.linear_logits(net, method.encoder, x, method.readout)
+  _, hs = network.forward(net, x)
+  want = sum(net.head.maps[i](jnp.mean(hs[l], axis=(1, 2))) for i, l in enumerate(range(1, 7)))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_with_a_cosine_per_epoch():
+  c = load_config('asge_mnist', 'recipe=official')
+  shape = optim.schedule_shape('cosine_epochs', 100 * 10, 10, 1e-5 / 2e-4)
+  lr = lambda step: 2e-4 * float(shape(step))
+  assert lr(0) == pytest.approx(2e-4) and lr(9) == lr(0)  # constant within an epoch
+  assert lr(500) == pytest.approx(1e-5 + (2e-4 - 1e-5) * 0.5, rel=1e-5)  # epoch 50 of 100
+  assert lr(990) == pytest.approx(1e-5 + (2e-4 - 1e-5) * 0.5 * (1 + np.cos(np.pi * 0.99)), rel=1e-4)
+  # AdamW: the decay is decoupled (not put through Adam's normalization).
+  tx, _ = optim.make_optimizer(c.optim, num_units=1, total_steps=1000, steps_per_epoch=10)
+  p = {'units': [{'w': jnp.full((3,), 2.)}]}
+  upd, _ = tx.update({'units': [{'w': jnp.zeros(3)}]}, tx.init(p), p)
+  np.testing.assert_allclose(upd['units'][0]['w'], -2e-4 * 1e-3 * 2., rtol=1e-5)
+
+
+def test_cifar_jitter_keeps_images_in_range_and_greys_some():
+  x = jax.random.uniform(jax.random.key(0), (256, 8, 8, 3))
+  y = augment.crop_flip_jitter(jax.random.key(1), x, 2)
+  assert float(y.min()) >= 0. and float(y.max()) <= 1.
+  grey = jnp.all(jnp.abs(y[..., 0] - y[..., 1]) < 1e-6, axis=(1, 2)) & jnp.all(
+      jnp.abs(y[..., 1] - y[..., 2]) < 1e-6, axis=(1, 2))
+  assert 0.1 < float(jnp.mean(grey)) < 0.3  # p = 0.2
+  np.testing.assert_array_equal(augment.crop_flip_jitter(jax.random.key(1), x, 2), y)
+
+
+def test_tiny_official_run_learns_and_reports_the_test_at_best_validation(tmp_path):
+  if real_data_dir() is None:
+    pytest.skip('real data not here')
+  from ffjax import metrics, train
+  c = load_config('asge_mnist', 'tiny,recipe=official')
+  c.data.dir = real_data_dir()
+  rec = train.train_and_evaluate(c, str(tmp_path))
+  best = rec['test_at_best_val']
+  assert best['predictor'] == 'linear' and 1 <= best['epoch'] <= 3 and 'acc_linear' in best
+  assert best['val_acc'] == max(r['val/acc_linear'] for r in metrics.read(tmp_path) if 'val/acc_linear' in r)
+  # 60 steps: the units learn (chance 0.1); the summed read-out, on moving units, follows.
+  assert rec['val']['acc_best'] > 0.3, rec['val']
+
+
+# ----------------------------------------------------------------------------- FF-CNN options
+
+
+def test_diagonal_waves_as_single_fourier_modes():
+  free = labels.fourier_patterns(10, 28, 28, 1, (2., 4., 6.))
+  mode = labels.fourier_patterns(10, 28, 28, 1, (2., 4., 6.), diagonal='mode')
+  np.testing.assert_array_equal(free[[0, 2, 4, 6, 8]], mode[[0, 2, 4, 6, 8]])  # 0 and 90 degrees
+  for k in (1, 3, 5, 7, 9):  # 45 and 135 degrees: periodic on the image, one 2-D mode
+    f = np.abs(np.fft.fft2(mode[k]))
+    assert np.sum(f > 1e-3 * f.max()) == 2, k  # +- one frequency: a single real mode
+    g = np.abs(np.fft.fft2(free[k]))
+    assert np.sum(g > 1e-3 * g.max()) > 2  # the free wave leaks over many
+
+
+def test_a_wave_in_zero_one_and_the_conv_norm_act_order():
+  pm = labels.fourier_patterns(10, 28, 28, wave_range='pm1')
+  zo = labels.fourier_patterns(10, 28, 28, wave_range='01')
+  np.testing.assert_allclose(zo, (pm + 1) / 2, atol=1e-6)
+  assert zo.min() >= 0 and pm.min() < -0.9
+  u = units.ConvUnit(1, 4, 3, norm='layer', order='conv_norm_act', rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(0), (2, 6, 6, 1))
+  a, h = u(x)
+  np.testing.assert_allclose(a, jax.nn.relu(units.layer_norm(u.conv(x))), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(a, h)  # passed on as it is
+
+
+def test_goodness_divided_by_theta():
+  c = load_config('mnist', 'tiny')
+  c.predict.goodness_scale = 'theta'
+  net, method = method_lib.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  assert method.goodness_per_theta
+  x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
+  got = predict.goodness_scores(net, method.encoder, x, (1, 2), per_theta=True)
+  acts, _ = network.forward(net, method.encoder.embed(x, jnp.full((4,), 3)))
+  want = sum(objectives.goodness(acts[l]) / objectives.num_neurons(acts[l]) for l in (1, 2))
+  np.testing.assert_allclose(got[:, 3], want, rtol=1e-5)
