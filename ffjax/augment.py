@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def crop_flip(key, x_BxHxWxC, pad: int = 4):
@@ -31,7 +32,9 @@ def flip(key, x_BxHxWxC, pad: int = 0):
   return jnp.where(f_B[:, None, None, None], x_BxHxWxC[:, :, ::-1], x_BxHxWxC)
 
 
-GREY = jnp.array([0.299, 0.587, 0.114])  # luma weights of R, G, B
+# numpy, not jnp: a jnp constant at import would start JAX's backend before a multi-process
+# run can call jax.distributed.initialize.
+GREY = np.array([0.299, 0.587, 0.114], np.float32)  # luma weights of R, G, B
 
 
 def colour_jitter(key, x_BxHxWx3, strength: float = 0.4, hue: float = 0.1, grey_p: float = 0.2):

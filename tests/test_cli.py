@@ -81,3 +81,31 @@ def test_commands_on_a_path_that_is_not_a_run(tmp_path):
   _one_error_line(_py('experiments.summarize', str(tmp_path)), 'no finished runs')
   _one_error_line(_py('experiments.summarize', str(tmp_path / 'nowhere')), 'no such directory')
   _one_error_line(_py('experiments.sweep', 'list', 'sweeps/nope.py'), 'sweeps/nope.py')
+
+
+def test_importing_everything_and_loading_every_config_starts_no_backend():
+  # A multi-process run must call jax.distributed.initialize before JAX starts its backend;
+  # experiments.main imports the library and parses the config first, so neither may touch
+  # a device (a module-level jnp constant did, and broke two-process runs).
+  code = """
+import importlib, pkgutil
+import ffjax, experiments
+for pkg in (ffjax, experiments):
+  for m in pkgutil.iter_modules(pkg.__path__):
+    importlib.import_module(f'{pkg.__name__}.{m.name}')
+from experiments import cli
+from ffjax import config_args
+for path in cli.config_files():
+  mod = cli.load_config_module(str(path))
+  for arg in (None, 'tiny') if 'tiny' in (getattr(mod, 'ARGS', None) or ()) else (None,):
+    try:
+      mod.get_config(arg)
+    except config_args.ConfigError:  # a config with required arguments (transfer.py)
+      pass
+from jax._src import xla_bridge
+print('backend started' if xla_bridge.backends_are_initialized() else 'no backend')
+"""
+  r = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                     env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert r.stdout.strip().splitlines()[-1] == 'no backend'

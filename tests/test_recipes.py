@@ -149,3 +149,34 @@ def test_goodness_divided_by_theta():
   acts, _ = network.forward(net, method.encoder.embed(x, jnp.full((4,), 3)))
   want = sum(objectives.goodness(acts[l]) / objectives.num_neurons(acts[l]) for l in (1, 2))
   np.testing.assert_allclose(got[:, 3], want, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the table's rows
+
+
+def test_every_row_of_the_reproduction_table_is_a_valid_config():
+  from experiments import reproduce
+  from ffjax import config_args
+  for row in reproduce.ROWS:
+    path, _, arg = row.spec.partition(':')
+    name = path.split('/')[-1][:-3]
+    for a in (arg, (arg + ',' if arg else '') + 'tiny'):
+      c = load_config(name, a or None)
+      config_args.validate(c)
+    assert row.metric.split('/')[0] in ('val', 'test', 'test_at_best_val'), row.id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('row_id', ['ffcnn_best', 'ffcnn_pool_32_64_128', 'asge_mnist_official',
+                                    'asge_cifar10_official', 'asge_mnist_ours', 'resnet18_hybrid',
+                                    'cwcomp_mnist', 'ffcnn_bp'])
+def test_a_row_runs_in_its_tiny_form_through_the_driver(row_id, tmp_path):
+  # One row per config file and recipe (the others differ by arguments only, checked above).
+  if real_data_dir() is None:
+    pytest.skip('real data not here')
+  from experiments import reproduce
+  import os
+  os.environ.setdefault('FFJAX_DATA_DIR', real_data_dir())
+  res = reproduce.run_row(reproduce.BY_ID[row_id], tmp_path, budget_s=300, smoke=True)
+  assert res is not None and res['value'] is not None and 0. <= res['value'] <= 1.
+  assert res['provenance']['commit'] and (tmp_path / f'{row_id}_smoke' / 'result.json').exists()
