@@ -11,6 +11,11 @@
 #                                       loops, float32 and bf16, a population of 5), then the
 #                                       paper's FF-CNN trained until LOOP_TRAIN_S (default 300 s)
 #                                       runs out; needs MNIST in FFJAX_DATA_DIR (see below)
+#   bash benchmarks/gpu.sh repro        rows of docs/REPRODUCTION.md (REPRO_ROWS, default the
+#                                       first GPU run), each for at most REPRO_BUDGET_S (510 s)
+#                                       in this call; the same call continues them on a warm
+#                                       machine; results in OUT/ROW.json (merge them here with
+#                                       python -m experiments.reproduce --add OUT/*.json)
 #   SMOKE=1 bash benchmarks/gpu.sh all  every part on tiny configs, seconds (checks the script)
 #
 # The loop part trains on MNIST: `bash ../shared/tools/device_data.sh mnist` puts it in the
@@ -113,8 +118,23 @@ print(json.dumps(out))
 PY
 }
 
+part_repro() {
+  # REPRO_SEEDS=N: N seeds as one population; REPRO_PARTS=DIR: device_data.sh's parts
+  # (CIFAR-10), merged first. Runs live in REPRO_DIR (the machine's own disk: kept while
+  # it stays warm, so the next call continues a row that ran out of budget).
+  local rows=${REPRO_ROWS:-ffcnn_lr5e-4_50ep} budget=${REPRO_BUDGET_S:-510} extra=()
+  [ "$smoke" = 1 ] && { rows=${REPRO_ROWS:-asge_mnist_ours}; extra+=(--smoke); }
+  [ -n "${REPRO_SEEDS:-}" ] && extra+=(--seeds="$REPRO_SEEDS")
+  [ -n "${REPRO_PARTS:-}" ] && extra+=(--data_parts="$REPRO_PARTS")
+  for r in $rows; do
+    echo "+ experiments.reproduce --row=$r" >&2
+    OUT=$out python -m experiments.reproduce --row="$r" --budget_s="$budget" \
+        --runs_dir="${REPRO_DIR:-/tmp/ffjax_repro}" "${extra[@]}" 2>&1 | tail -n 30
+  done
+}
+
 case $part in
-  throughput|torch|memory|inference|loop) "part_$part";;
-  all) part_throughput; part_torch; part_memory; part_inference; part_loop;;
-  *) sed -n '2,16p' "$0"; exit 2;;
+  throughput|torch|memory|inference|loop|repro) "part_$part";;
+  all) part_throughput; part_torch; part_memory; part_inference; part_loop; part_repro;;
+  *) sed -n '2,21p' "$0"; exit 2;;
 esac

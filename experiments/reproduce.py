@@ -3,14 +3,18 @@
   python -m experiments.reproduce --list                      # the rows, their commands
   python -m experiments.reproduce --row=ffcnn_best --budget_s=510   # one row, one GPU call
   python -m experiments.reproduce --row=ffcnn_best --smoke          # its tiny form, a minute
+  python -m experiments.reproduce --row=asge_mnist_official --seeds=3  # 3 seeds at once (vmapped)
   python -m experiments.reproduce --table                     # docs/REPRODUCTION.md from the results
+  python -m experiments.reproduce --add OUT/ROW.json           # a result a GPU call brought back
 
 A row is a config (with its arguments: the paper's settings) and the paper's number. Run,
 it trains in RUNS_DIR/<row> (default runs/repro) for at most --budget_s seconds: at the
 limit the run gets SIGTERM, saves a checkpoint and the same command continues it (on a
 GPU machine kept warm between calls, RUNS_DIR must be on its disk). When the run has
 finished, its result (the row's metric on val and test, every predictor, epochs, seeds,
-minutes, device, date, commit) goes to docs/reproduction.json, which --table reads.
+minutes, device, date, commit) goes to docs/reproduction.json, which --table reads. With
+--seeds=N the row trains N seeds as one population (one compiled step for all of them) and
+the result is their mean, standard deviation and every seed's value.
 
 Data: FFJAX_DATA_DIR, or --data_parts=DIR: the parts ../shared/tools/device_data.sh made
 (DIR/part1, part2, ...), merged into DIR/all first (CIFAR-10 travels in parts).
@@ -27,12 +31,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from absl import flags
 
 from experiments import cli
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / 'docs' / 'reproduction.json'
+DOC = REPO / 'docs' / 'REPRODUCTION.md'
+TABLE_START, TABLE_END = '<!-- table (python -m experiments.reproduce --table) -->', '<!-- /table -->'
 
 flags.DEFINE_string('row', None, 'The row to run (see --list).')
 flags.DEFINE_bool('list', False, 'List the rows and their commands.')
@@ -41,6 +49,9 @@ flags.DEFINE_bool('smoke', False, "Run the row's tiny form (checks the driver, a
 flags.DEFINE_integer('budget_s', 510, 'Seconds of training in this call (SIGTERM, checkpoint).')
 flags.DEFINE_string('runs_dir', '', 'Where the rows train (default runs/repro, or $REPRO_DIR).')
 flags.DEFINE_string('data_parts', '', 'A folder of device_data.sh parts to merge and use.')
+flags.DEFINE_multi_string('add', [], "Results a GPU call brought back (OUT/ROW.json): add them "
+                          'to docs/reproduction.json.')
+flags.DEFINE_integer('seeds', 1, 'Seeds trained at once as a population (the result: their mean).')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,10 +135,10 @@ ROWS = [
 BY_ID = {r.id: r for r in ROWS}
 
 
-def command(row: Row, workdir: str, smoke: bool = False) -> list[str]:
+def command(row: Row, workdir: str, smoke: bool = False, seeds: int = 1) -> list[str]:
   spec = row.spec
-  if smoke:
-    spec += (',' if ':' in spec else ':') + 'tiny'
+  for arg in (['tiny'] if smoke else []) + ([f'seeds={seeds}'] if seeds > 1 else []):
+    spec += (',' if ':' in spec else ':') + arg
   flags_ = [f for f in row.flags if not smoke]
   return [sys.executable, '-m', 'experiments.main', f'--config={spec}', f'--workdir={workdir}',
           '--config.plots=False', *flags_]
@@ -146,10 +157,16 @@ def merge_parts(parts_dir: Path) -> Path:
   return out
 
 
-def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool) -> dict | None:
+def _value(record: dict, metric: str):
+  for part in metric.split('/'):
+    record = record.get(part, {}) if isinstance(record, dict) else {}
+  return record if isinstance(record, float) else None
+
+
+def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool, seeds: int = 1) -> dict | None:
   """Trains the row for at most budget_s seconds; its result once the run has finished."""
-  wd = runs_dir / (row.id + ('_smoke' if smoke else ''))
-  cmd = command(row, str(wd), smoke)
+  wd = runs_dir / (row.id + ('_smoke' if smoke else '') + (f'_seeds{seeds}' if seeds > 1 else ''))
+  cmd = command(row, str(wd), smoke, seeds)
   print('+', ' '.join(cmd[1:]), flush=True)
   t0 = time.time()
   p = subprocess.Popen(cmd, cwd=REPO)
@@ -160,17 +177,20 @@ def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool) -> dict | None
     p.wait()
   if p.returncode not in (0, 128 + signal.SIGTERM):
     cli.die(f'row {row.id}: the run failed (exit {p.returncode}); see the lines above')
-  eval_json = wd / 'eval.json'
-  if not eval_json.exists():
+  # One run: wd/eval.json; a population: one per member (wd/default/seed0/eval.json, ...).
+  evals = ([wd / 'eval.json'] if seeds == 1 else
+           sorted(p for p in wd.rglob('eval.json') if p.parent != wd))
+  if len(evals) < seeds or not all(e.exists() for e in evals):
     print(f'row {row.id}: stopped after {time.time() - t0:.0f} s; the same command continues it',
           flush=True)
     return None
-  rec = json.loads(eval_json.read_text())
-  value = rec
-  for part in row.metric.split('/'):
-    value = value.get(part, {}) if isinstance(value, dict) else {}
+  recs = [json.loads(e.read_text()) for e in evals]
+  values = [_value(r, row.metric) for r in recs]
+  rec = recs[0]
+  ok = [v for v in values if v is not None]
   result = {'row': row.id, 'command': ' '.join(['python'] + cmd[1:]), 'metric': row.metric,
-            'value': value if isinstance(value, float) else None, 'smoke': smoke,
+            'value': float(np.mean(ok)) if ok else None, 'smoke': smoke, 'seeds': len(recs),
+            'values': values, 'std': float(np.std(ok)) if len(ok) > 1 else None,
             'epochs': rec.get('epochs'), 'minutes': round(rec.get('elapsed_s', 0.) / 60, 1),
             'val': {k: v for k, v in rec.get('val', {}).items() if k.startswith('acc_')},
             'test': {k: v for k, v in rec.get('test', {}).items() if k.startswith('acc_')},
@@ -193,19 +213,48 @@ def write_table(h200_minutes: dict | None = None) -> str:
   from measured step speeds: docs/REPRODUCTION.md says how) and ours, or 'not run yet'."""
   done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
   est = h200_minutes or json.loads((REPO / 'docs' / 'h200_minutes.json').read_text())
-  lines = ['| row | paper, setting | paper | command (`python -m experiments.reproduce --row=ROW`) | '
-           'H200 min (est.) | ours |', '|---|---|---|---|---|---|']
+  lines = ['| row | paper, setting | paper | config (`python -m experiments.reproduce --row=ROW` runs it) | '
+           'epochs, batch | H200 min (est.) | ours |', '|---|---|---|---|---|---|---|']
   for r in ROWS:
+    path, _, arg = r.spec.partition(':')
+    c = cli.load_config_module(str(REPO / path)).get_config(arg or None)
     got = done.get(r.id)
     if got and got.get('value') is not None:
       prov = got.get('provenance') or {}
-      ours = (f"{100 * got['value']:.2f} ({r.metric}; {got['epochs']} epochs, {got['minutes']} min, "
+      spread = (f" +- {100 * got['std']:.2f} over {got['seeds']} seeds" if got.get('std') is not None
+                else ', 1 seed')
+      ours = (f"{100 * got['value']:.2f}{spread} ({r.metric}; {got['epochs']} epochs, {got['minutes']} min, "
               f"{prov.get('devices', '?')}, {(prov.get('time') or '?')[:10]})")
     else:
       ours = 'not run yet' + (f' ({r.note})' if 'cannot' in r.note else '')
     lines.append(f'| `{r.id}` | {r.paper}: {r.what} | {r.paper_result} | `--config={r.spec}` | '
-                 f'{est.get(r.id, "?")} | {ours} |')
+                 f'{c.train.num_epochs}, {c.train.batch_size} | {est.get(r.id, "?")} | {ours} |')
   return '\n'.join(lines)
+
+
+def add_results(paths) -> None:
+  """Results a GPU call brought back (OUT/ROW.json), added to docs/reproduction.json."""
+  done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+  for path in paths:
+    try:
+      res = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+      cli.die(f'--add={path}: not a result file ({type(e).__name__})')
+    if not isinstance(res, dict) or res.get('row') not in BY_ID or res.get('smoke'):
+      cli.die(f'--add={path}: not the result of a full row of the table')
+    done[res['row']] = res
+    print(f'{res["row"]}: {res["value"]}')
+  RESULTS.write_text(json.dumps(done, indent=1, sort_keys=True))
+
+
+def write_doc() -> int:
+  """Rewrites the table between DOC's markers; the number of rows measured."""
+  text = DOC.read_text()
+  if TABLE_START not in text or TABLE_END not in text:
+    cli.die(f'{DOC}: the table markers {TABLE_START} ... {TABLE_END} are missing')
+  head, rest = text.split(TABLE_START, 1)
+  DOC.write_text(head + TABLE_START + '\n' + write_table() + '\n' + TABLE_END + rest.split(TABLE_END, 1)[1])
+  return len(json.loads(RESULTS.read_text())) if RESULTS.exists() else 0
 
 
 def main(argv):
@@ -216,8 +265,12 @@ def main(argv):
     for r in ROWS:
       print(f'{r.id}\t{r.paper_result}\t{" ".join(command(r, "runs/repro/" + r.id)[1:])}')
     return
+  if f.add:
+    add_results(f.add)
+    return
   if f.table:
-    print(write_table())
+    measured = write_doc()
+    print(f'{DOC}: table written ({measured} of {len(ROWS)} rows measured)')
     return
   if f.row is None:
     cli.die('--row=ID (see --list), --list or --table')
@@ -227,7 +280,9 @@ def main(argv):
     os.environ['FFJAX_DATA_DIR'] = str(merge_parts(Path(f.data_parts)))
   runs_dir = Path(f.runs_dir or os.environ.get('REPRO_DIR', 'runs/repro'))
   runs_dir.mkdir(parents=True, exist_ok=True)
-  run_row(BY_ID[f.row], runs_dir, f.budget_s, f.smoke)
+  if f.seeds < 1:
+    cli.die(f'--seeds={f.seeds}: at least 1')
+  run_row(BY_ID[f.row], runs_dir, f.budget_s, f.smoke, f.seeds)
 
 
 if __name__ == '__main__':

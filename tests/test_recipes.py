@@ -1,5 +1,7 @@
 """Recipes and options of the reproduction (issue "reproduce"): ASGE's published recipe
 piece by piece, and the FF-CNN's label and layer options."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +182,43 @@ def test_a_row_runs_in_its_tiny_form_through_the_driver(row_id, tmp_path):
   res = reproduce.run_row(reproduce.BY_ID[row_id], tmp_path, budget_s=300, smoke=True)
   assert res is not None and res['value'] is not None and 0. <= res['value'] <= 1.
   assert res['provenance']['commit'] and (tmp_path / f'{row_id}_smoke' / 'result.json').exists()
+
+
+@pytest.mark.slow
+def test_the_driver_continues_a_stopped_row_and_averages_a_population(tmp_path):
+  if real_data_dir() is None:
+    pytest.skip('real data not here')
+  from experiments import reproduce
+  import os
+  os.environ.setdefault('FFJAX_DATA_DIR', real_data_dir())
+  row = reproduce.BY_ID['asge_mnist_ours']
+  # A budget too short to finish: SIGTERM, no result, and the same call continues it.
+  assert reproduce.run_row(row, tmp_path, budget_s=2, smoke=True, seeds=2) is None
+  res = reproduce.run_row(row, tmp_path, budget_s=300, smoke=True, seeds=2)
+  assert res['seeds'] == 2 and len(res['values']) == 2 and all(0. <= v <= 1. for v in res['values'])
+  assert len(list((tmp_path / 'asge_mnist_ours_smoke_seeds2').rglob('seed*/eval.json'))) == 2
+  assert res['value'] == pytest.approx(np.mean(res['values'])) and res['std'] is not None
+  assert 'seeds=2' in res['command'] and res['command'].count('tiny') == 1
+
+
+def test_a_result_brought_back_goes_into_the_table(tmp_path, monkeypatch):
+  from experiments import reproduce
+  monkeypatch.setattr(reproduce, 'RESULTS', tmp_path / 'reproduction.json')
+  doc = tmp_path / 'REPRODUCTION.md'
+  doc.write_text(f'before\n{reproduce.TABLE_START}\nold table\n{reproduce.TABLE_END}\nafter\n')
+  monkeypatch.setattr(reproduce, 'DOC', doc)
+  res = {'row': 'cwcomp_mnist', 'value': 0.9931, 'std': 0.0004, 'seeds': 3, 'smoke': False,
+         'epochs': 20, 'minutes': 1.5, 'metric': 'test/acc_last',
+         'provenance': {'devices': '1 x gpu:NVIDIA H200', 'time': '2026-12-01T10:00:00'}}
+  (tmp_path / 'cwcomp_mnist.json').write_text(json.dumps(res))
+  reproduce.add_results([str(tmp_path / 'cwcomp_mnist.json')])
+  assert reproduce.write_doc() == 1
+  text = doc.read_text()
+  assert text.startswith('before\n') and text.endswith('after\n') and 'old table' not in text
+  row = next(l for l in text.splitlines() if l.startswith('| `cwcomp_mnist`'))
+  assert '99.31 +- 0.04 over 3 seeds' in row and 'H200' in row and '2026-12-01' in row
+  assert sum('not run yet' in l for l in text.splitlines()) == len(reproduce.ROWS) - 1
+  # A smoke result is no paper number: refused, in one line.
+  (tmp_path / 'smoke.json').write_text(json.dumps(dict(res, smoke=True)))
+  with pytest.raises(SystemExit):
+    reproduce.add_results([str(tmp_path / 'smoke.json')])
