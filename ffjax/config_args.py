@@ -185,6 +185,8 @@ def validate(config, num_devices: int = 1) -> None:
   if t.schedule == 'streamed':
     _need(c.method == 'ff', 'train.schedule', 'streamed', f'streams local units: not with '
           f'method={c.method!r}')
+    _need(not c.model.dropout, 'train.schedule', 'streamed', 'not with model.dropout (the '
+          "streamed step recomputes outputs without it): use 'fused'")
   pop = t.population
   for f in ('seeds', 'lr', 'K', 'temperature'):
     _need(isinstance(pop[f], (tuple, list)), f'train.population.{f}', pop[f], 'must be a tuple')

@@ -56,7 +56,7 @@ def loss_fn(params, rest, obj_state, x, y, key, *, method, graphdef, unit_offset
   whole network (a pipeline stage's), for the metric names."""
   net = nnx.merge(graphdef, params, _fresh(rest))
   x_in = method.training_input(net, x, y, key)
-  acts, hs = net_lib.forward(net, x_in, method.cuts)
+  acts, hs = net_lib.forward(net, x_in, method.cuts, key=dropout_key(net, key))
   total, metrics, new_state = 0., {}, list(obj_state)
   for l, obj in enumerate(method.objectives):
     if obj is None:
@@ -71,6 +71,14 @@ def loss_fn(params, rest, obj_state, x, y, key, *, method, graphdef, unit_offset
     total += loss_h
     metrics.update(m)
   return total, (metrics, new_state, nnx.state(net, NOT_PARAM), jax.lax.stop_gradient(hs[-1]))
+
+
+def dropout_key(net, key):
+  """The key of the units' dropout (network.forward folds in each unit's index), or
+  None when no unit drops anything: their calls then stay exactly as without one."""
+  if not any(getattr(u, 'dropout', 0.) for u in net.units):
+    return None
+  return jax.random.fold_in(key, 0xD0)  # apart from the key of the negatives
 
 
 def _after(x, deps):

@@ -222,3 +222,28 @@ def test_a_result_brought_back_goes_into_the_table(tmp_path, monkeypatch):
   (tmp_path / 'smoke.json').write_text(json.dumps(dict(res, smoke=True)))
   with pytest.raises(SystemExit):
     reproduce.add_results([str(tmp_path / 'smoke.json')])
+
+
+def test_dropout_acts_in_the_training_step():
+  # Dropout sits on a unit's output, after its loss has read the map: in one step it
+  # changes what unit 2 and later receive, never unit 1's own gradient.
+  x = np.random.RandomState(0).randint(0, 255, (16, 28, 28, 1)).astype(np.uint8)
+  y = np.arange(16) % 10
+  after = {}
+  for rate in (0., 0.1):
+    c = load_config('asge_mnist', 'tiny,recipe=official')
+    c.model.dropout, c.train.batch_size = rate, 16
+    _, state, step_fn = trainer_step(c, (32, 32, 1))
+    state, _ = step_fn(state, x, y)
+    after[rate] = jax.tree.map(np.asarray, jax.device_get(state['params']['units']))
+  same = lambda l: all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after[0.][l]),
+                                                            jax.tree.leaves(after[.1][l])))
+  assert same(0) and not same(1) and not same(2)
+  # ... and the same seed drops the same values: the step stays reproducible.
+  _, state, step_fn = trainer_step(c, (32, 32, 1))
+  state, _ = step_fn(state, x, y)
+  assert all(np.array_equal(a, b) for a, b in zip(
+      jax.tree.leaves(jax.device_get(state['params']['units'])), jax.tree.leaves(after[.1])))
+  c.train.schedule = 'streamed'  # its step recomputes outputs without dropout: refused
+  with pytest.raises(config_args.ConfigError, match='dropout'):
+    config_args.validate(c)
