@@ -276,12 +276,12 @@ def main(argv):
     cli.die('--row=ID (see --list), --list or --table')
   if f.row not in BY_ID:
     cli.die(f'--row={f.row}: no such row; one of {", ".join(BY_ID)}')
+  if f.seeds < 1:
+    cli.die(f'--seeds={f.seeds}: at least 1')
   if f.data_parts:
     os.environ['FFJAX_DATA_DIR'] = str(merge_parts(Path(f.data_parts)))
   runs_dir = Path(f.runs_dir or os.environ.get('REPRO_DIR', 'runs/repro'))
   runs_dir.mkdir(parents=True, exist_ok=True)
-  if f.seeds < 1:
-    cli.die(f'--seeds={f.seeds}: at least 1')
   run_row(BY_ID[f.row], runs_dir, f.budget_s, f.smoke, f.seeds)
 
 
