@@ -101,7 +101,8 @@ def c10_dir(tmp_path_factory):
 def owners_by_unit(c, image_shape=(32, 32, 3), num_classes=10, batch=4, key=None, units=None):
   """{l: {(collection, unit index)}}: whose parameters get a nonzero gradient from unit
   l's own loss (loss_u<l+1> of the trainer's loss, step.loss_fn), for every unit with a
-  loss (or those in `units`); and the same for the readout's loss under 'head'. Each
+  loss (or those in `units`); and the same for the readout's loss under 'head' (with
+  `units`, when it holds 'head'). Each
   gradient is jitted (what locality, or block-locality, allows to learn from each).
   Not jax.jacrev: jit(jacrev(...)) of a hybrid ASGE net (channel norm) returned nonzero
   rows where eager jacrev, jit(grad) and jax 0.12 give exact zeros (jax 0.10.2 / flax
@@ -117,7 +118,7 @@ def owners_by_unit(c, image_shape=(32, 32, 3), num_classes=10, batch=4, key=None
   obj_state = method.init_objective_state(network.unit_shapes(c, image_shape, activations=True))
   names = [f'loss_u{l + 1}' for l, o in enumerate(method.objectives)
            if o is not None and (units is None or l in units)]
-  names += ['loss_head'] if method.readout is not None and units is None else []
+  names += ['loss_head'] if method.readout is not None and (units is None or 'head' in units) else []
   k = jax.random.key(0) if key is None else key
 
   def metric(p, n):

@@ -60,7 +60,7 @@ def test_the_fixed_projection_and_bias_are_not_trained():
   np.testing.assert_array_equal(head['fixed_bias'][...], rest0['aux'][0]['fixed_bias'][...])
   assert float(np.std(rest0['aux'][0]['fixed_bias'][...]) * np.sqrt(10)) == pytest.approx(1., abs=0.6)
   # The units learn from their own losses only; the summed heads teach no unit.
-  owners = owners_by_unit(c, (32, 32, 1))
+  owners = owners_by_unit(c, (32, 32, 1), units=(2, 'head'))
   assert owners[2] == {('units', 2)} and owners['head'] == {('head', None)}
 
 
