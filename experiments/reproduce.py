@@ -14,7 +14,8 @@ GPU machine kept warm between calls, RUNS_DIR must be on its disk). When the run
 finished, its result (the row's metric on val and test, every predictor, epochs, seeds,
 minutes, device, date, commit) goes to docs/reproduction.json, which --table reads. With
 --seeds=N the row trains N seeds as one population (one compiled step for all of them) and
-the result is their mean, standard deviation and every seed's value.
+the result is their mean, standard deviation and every seed's value (every predictor's
+number: the seeds' mean).
 
 Data: FFJAX_DATA_DIR, or --data_parts=DIR: the parts ../shared/tools/device_data.sh made
 (DIR/part1, part2, ...), merged into DIR/all first (CIFAR-10 travels in parts).
@@ -163,6 +164,17 @@ def _value(record: dict, metric: str):
   return record if isinstance(record, float) else None
 
 
+def _mean_over_seeds(splits: list[dict]) -> dict:
+  """The accuracies every seed has, averaged; a best-validation epoch is listed per seed."""
+  keys = [k for k in splits[0] if k.startswith(('acc_', 'val_acc'))
+          and all(isinstance(s.get(k), float) for s in splits)]
+  out = {k: float(np.mean([s[k] for s in splits])) for k in keys}
+  if 'epoch' in splits[0]:
+    out['epoch'] = [s.get('epoch') for s in splits]
+    out['predictor'] = splits[0].get('predictor')
+  return out
+
+
 def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool, seeds: int = 1) -> dict | None:
   """Trains the row for at most budget_s seconds; its result once the run has finished."""
   wd = runs_dir / (row.id + ('_smoke' if smoke else '') + (f'_seeds{seeds}' if seeds > 1 else ''))
@@ -192,10 +204,12 @@ def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool, seeds: int = 1
             'value': float(np.mean(ok)) if ok else None, 'smoke': smoke, 'seeds': len(recs),
             'values': values, 'std': float(np.std(ok)) if len(ok) > 1 else None,
             'epochs': rec.get('epochs'), 'minutes': round(rec.get('elapsed_s', 0.) / 60, 1),
-            'val': {k: v for k, v in rec.get('val', {}).items() if k.startswith('acc_')},
-            'test': {k: v for k, v in rec.get('test', {}).items() if k.startswith('acc_')},
-            'test_at_best_val': rec.get('test_at_best_val'), 'test_note': rec.get('test_note'),
-            'provenance': rec.get('provenance')}
+            # every predictor's number: the seeds' mean (each seed's is in its eval.json)
+            'val': _mean_over_seeds([r.get('val', {}) for r in recs]),
+            'test': _mean_over_seeds([r.get('test', {}) for r in recs]),
+            'test_at_best_val': (_mean_over_seeds([r['test_at_best_val'] for r in recs])
+                                 if all('test_at_best_val' in r for r in recs) else None),
+            'test_note': rec.get('test_note'), 'provenance': rec.get('provenance')}
   (wd / 'result.json').write_text(json.dumps(result, indent=1))
   if not smoke:
     done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -198,6 +198,14 @@ def test_the_driver_continues_a_stopped_row_and_averages_a_population(tmp_path):
   assert res['seeds'] == 2 and len(res['values']) == 2 and all(0. <= v <= 1. for v in res['values'])
   assert len(list((tmp_path / 'asge_mnist_ours_smoke_seeds2').rglob('seed*/eval.json'))) == 2
   assert res['value'] == pytest.approx(np.mean(res['values'])) and res['std'] is not None
+  # Every predictor's number is the seeds' mean too, not the first seed's.
+  members = [json.loads(e.read_text()) for e in
+             sorted((tmp_path / 'asge_mnist_ours_smoke_seeds2').rglob('seed*/eval.json'))]
+  assert members[0]['val'] != members[1]['val']  # so the first seed's alone would fail below
+  for split in ('val', 'test'):
+    assert set(res[split]) == {k for k in members[0][split] if k.startswith('acc_')} != set()
+    for k, v in res[split].items():
+      assert v == pytest.approx(np.mean([m[split][k] for m in members]))
   assert 'seeds=2' in res['command'] and res['command'].count('tiny') == 1
 
 
