@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from experiments import cli
-from ffjax import data, run
+from ffjax import config_args, data, run
 
 
 def main(argv):
@@ -19,7 +19,7 @@ def main(argv):
   wd = cli.run_dir(argv[1])
   try:
     rec = run.evaluate_checkpoint(wd)
-  except (FileNotFoundError, data.DataError) as e:
+  except (FileNotFoundError, data.DataError, config_args.ConfigError) as e:
     cli.die(str(e))
   for split in ('val', 'test'):
     if split in rec:

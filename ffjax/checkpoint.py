@@ -31,9 +31,39 @@ class Checkpointer:
     self._mngr.wait_until_finished()
 
   def restore(self, step: int, like):
-    """Restores into the structure, shapes and shardings of `like`."""
+    """Restores into the structure, shapes and shardings of `like`; a checkpoint saved by
+    another model or population is refused in one line (checked on its metadata first:
+    orbax's own failure leaves its reader threads printing tracebacks)."""
+    self.check_fits(step, like)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+
+  def check_fits(self, step: int, like) -> None:
+    why = self._mismatch(step, like)
+    if why:
+      from ffjax.config_args import ConfigError
+      raise ConfigError(f'{self._mngr.directory}/{step} does not fit this run: it was saved '
+                        f'by another model or population ({why}). Use another --workdir')
+
+  def _mismatch(self, step: int, like) -> str | None:
+    """What differs between the saved tree and `like` (None: nothing, or unreadable)."""
+    reader = ocp.StandardCheckpointHandler()
+    try:
+      md = reader.metadata(Path(self._mngr.directory) / str(step) / 'default')
+    except Exception:  # another layout: orbax's restore decides
+      return None
+    finally:
+      reader.close()
+    saved = {_path(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(
+        md, is_leaf=lambda x: hasattr(x, 'shape'))}
+    want = {_path(p): tuple(jax.numpy.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(like)}
+    if saved.keys() != want.keys():
+      only = sorted(saved.keys() - want.keys())[:1] + sorted(want.keys() - saved.keys())[:1]
+      return f'{len(saved.keys() ^ want.keys())} entries differ, e.g. {" and ".join(only)}'
+    bad = [k for k in want if saved[k] != want[k]]
+    if bad:
+      return f'{bad[0]}: saved {saved[bad[0]]}, this run {want[bad[0]]}'
+    return None
 
   def restore_part(self, step: int, like):
     """Restores only the subtree `like` names (e.g. {'params': {'units': ...}}); the rest
@@ -45,3 +75,9 @@ class Checkpointer:
 
   def close(self):
     self._mngr.close()
+
+
+def _path(keys) -> str:
+  """A leaf's path as saved (orbax stores dicts): attribute, key and index alike."""
+  names = [getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))) for k in keys]
+  return '/'.join(str(n) for n in names)

@@ -72,6 +72,14 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
       print(f'note: resuming with a changed config: {"; ".join(changes)} (recorded in '
             f'{workdir}/config_changes.jsonl)', flush=True)
     return
+  if resuming:  # checkpoints without the config that made them (config.json deleted)
+    if not allow_change:
+      from ffjax.config_args import ConfigError
+      raise ConfigError(
+          f'{workdir}/checkpoints holds a run, but its config.json is gone: which config '
+          'trained it cannot be told. Use another --workdir, or pass --allow_config_change to '
+          'resume it with this config')
+    print(f'note: resuming {workdir} with this config (its own config.json was gone)', flush=True)
   record = dict(new, provenance=provenance())
   guard_io(lambda: p.write_text(json.dumps(record, indent=1, sort_keys=True)), str(workdir), None)
   for m in members:  # each member's own config: the single run it is
@@ -81,6 +89,8 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
     mc = dict(_config_dict(population.member_config(config, m)), provenance=record['provenance'])
     (d / 'config.json').write_text(json.dumps(mc, indent=1, sort_keys=True))
     (d / 'member.json').write_text(json.dumps({'population': '../..', 'index': members.index(m)}))
+  if resuming:
+    return
   # A fresh start: records of an earlier start that saved no checkpoint are dropped.
   for n in [m.path for m in members] or ['']:
     f = workdir / n / 'metrics.jsonl'

@@ -420,10 +420,12 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
       ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
       last_saved = ckpt.latest_step()
+      state = parts_lib.init_state(parts, mesh, load_transfer=last_saved is None)
+      if last_saved is not None and not (workdir / 'config.json').exists():
+        ckpt.check_fits(last_saved, state)  # checkpoints without their config: do they fit?
       if main:
         run_lib.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
                              allow_change=allow_config_change)
-      state = parts_lib.init_state(parts, mesh, load_transfer=last_saved is None)
       if config.train.schedule == 'pipelined':  # every stage's optimizer state
         from ffjax import pipeline
         state = dict(state, opt_state=parallel.put_replicated(

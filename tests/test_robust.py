@@ -155,6 +155,28 @@ def test_a_changed_config_is_refused_unless_allowed(data_dir, reference, tmp_pat
   run.restore_run(wd)  # evaluate and plot can still read it
 
 
+def test_checkpoints_without_their_config_or_of_another_model_are_one_line(
+    data_dir, reference, tmp_path):
+  import shutil
+  wd = tmp_path / 'run'
+  shutil.copytree(reference, wd)
+  (wd / 'config.json').unlink()  # which config trained these checkpoints is lost
+  r = _run(data_dir, wd, '--config.train.num_epochs=4')
+  assert r.returncode == 2 and 'config.json is gone' in r.stderr
+  assert len(r.stderr.strip().splitlines()) == 1 and not (wd / 'config.json').exists()
+  # Allowed, but the checkpoints hold another model: one line, not orbax's traceback.
+  r = _run(data_dir, wd, '--config.model.widths=(8,8,8)', '--allow_config_change')
+  assert r.returncode == 2 and 'does not fit this run' in r.stderr, r.stderr[-2000:]
+  assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+  assert not (wd / 'config.json').exists()  # refused before the wrong config became the record
+  # Allowed with a model that fits: it resumes, keeps its records, and finishes.
+  r = _run(data_dir, wd, '--config.train.num_epochs=4', '--allow_config_change')
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert json.loads((wd / 'eval.json').read_text())['step'] == 80
+  steps = [json.loads(l)['step'] for l in (wd / 'metrics.jsonl').read_text().splitlines()]
+  assert min(steps) < 40 < max(steps)  # the first run's records are kept
+
+
 def test_a_second_launch_on_a_live_workdir_is_refused_and_a_stale_lock_taken_over(data_dir, tmp_path):
   wd = tmp_path / 'run'
   wd.mkdir()
