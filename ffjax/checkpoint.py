@@ -10,16 +10,23 @@ from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 class Checkpointer:
 
   def __init__(self, directory, max_to_keep: int = 2, read_only: bool = False):
     """read_only: for reading a run back (evaluation, figures), also from a read-only disk."""
-    self._mngr = ocp.CheckpointManager(
-        Path(directory).absolute(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
-                                             read_only=read_only))
+    level = logging.get_verbosity()
+    if read_only:  # orbax warns of the options read_only implies: three lines after every run
+      logging.set_verbosity(logging.ERROR)
+    try:
+      self._mngr = ocp.CheckpointManager(
+          Path(directory).absolute(),
+          options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
+                                               read_only=read_only))
+    finally:
+      logging.set_verbosity(level)
 
   def latest_step(self):
     return self._mngr.latest_step()
