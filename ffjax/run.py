@@ -315,10 +315,16 @@ class Restored:
     return self.method.encoder
 
 
-def restore_run(workdir) -> Restored:
+# What may differ from the run's own config when it is read back: settings of inference
+# alone, never of what was trained.
+READ_BACK_SETTINGS = ('predict.goodness_scale',)
+
+
+def restore_run(workdir, settings: dict | None = None) -> Restored:
   """The run in workdir at its latest checkpoint. A population member's directory
-  (member.json) reads its slice of the population's checkpoint."""
-  from ffjax import parts as parts_lib
+  (member.json) reads its slice of the population's checkpoint. settings: values of
+  READ_BACK_SETTINGS for this reading (e.g. {'predict.goodness_scale': 'theta'})."""
+  from ffjax import config_args, parts as parts_lib
   workdir = Path(workdir)
   config = read_config(workdir)
   member = None
@@ -326,6 +332,14 @@ def restore_run(workdir) -> Restored:
     info = json.loads((workdir / 'member.json').read_text())
     member, workdir = info['index'], (workdir / info['population']).resolve()
     config = read_config(workdir)
+  for key, value in (settings or {}).items():
+    if key not in READ_BACK_SETTINGS:
+      raise config_args.ConfigError(f'{key}: not a setting of inference alone (those: '
+                                    f'{", ".join(READ_BACK_SETTINGS)})')
+    section, name = key.split('.')
+    config[section][name] = value
+  if settings:
+    config_args.validate(config, jax.device_count())
   mesh = parallel.make_mesh()
   dataset = data_lib.load(config.data)
   parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
@@ -344,14 +358,16 @@ def restore_run(workdir) -> Restored:
   return Restored(config, dataset, net, parts.method, state, parts, mesh)
 
 
-def evaluate_checkpoint(workdir) -> dict:
+def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
   """Every predictor's accuracy on val and test for a run's latest checkpoint."""
   from ffjax import evaluate as eval_lib
-  r = restore_run(workdir)
+  r = restore_run(workdir, settings)
   ev = eval_lib.Evaluator(r.method, r.parts.graphdef, r.parts.preprocess, r.mesh, r.dataset,
                           r.config.train.eval_batch_size)
   names = [n for n in ('val', 'test') if getattr(r.dataset, n) is not None]
   res = ev.round(r.state['params'], r.state['rest'], names)
   rec = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
+  if settings:
+    rec['settings'] = dict(settings)
   rec.update({n: res[n][0] for n in names})
   return rec

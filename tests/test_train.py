@@ -220,3 +220,30 @@ def test_evaluate_command_on_a_checkpoint(full_run, tiny_cfg):
   again = json.loads((d / 'eval_step20.json').read_text())
   assert again['test']['acc_linear'] == rec['test']['acc_linear']
   assert again['val']['acc_goodness'] == rec['val']['acc_goodness']
+
+
+def test_evaluate_reads_the_same_units_with_another_goodness_predictor(tiny_cfg, tmp_path):
+  # Pooled units: their thresholds differ, so dividing each goodness by its own changes
+  # the sum. goodness_scale acts on inference alone: a run trained with it has the same
+  # units, and its own numbers are what evaluate --goodness_scale=theta reads from the other.
+  c = tiny_cfg.copy_and_resolve_references()
+  c.model.pools = (1, 2, 2)
+  c.optim.lr = 1e-2  # at 20 steps of 1e-3 both readings predict class 9 for every image
+  _run(c, tmp_path / 'none')
+  c.predict.goodness_scale = 'theta'
+  theta_rec = _run(c, tmp_path / 'theta')
+  r = subprocess.run([sys.executable, '-m', 'experiments.evaluate', str(tmp_path / 'none'),
+                      '--goodness_scale=theta'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  none_rec = json.loads((tmp_path / 'none' / 'eval.json').read_text())
+  read = json.loads((tmp_path / 'none' / 'eval_step20_goodness_scale-theta.json').read_text())
+  assert read['settings'] == {'predict.goodness_scale': 'theta'}
+  for split in ('val', 'test'):
+    assert read[split]['acc_goodness'] == theta_rec[split]['acc_goodness']
+    assert read[split]['acc_linear'] == none_rec[split]['acc_linear']
+  assert read['val']['pred_counts_goodness'] == theta_rec['val']['pred_counts_goodness']
+  assert read['val']['pred_counts_goodness'] != none_rec['val']['pred_counts_goodness']
+  # Anything that was trained cannot be changed when reading back: one line.
+  from ffjax import run as run_lib
+  with pytest.raises(config_args.ConfigError, match='not a setting of inference'):
+    run_lib.evaluate_checkpoint(tmp_path / 'none', {'model.widths': (4, 4, 4)})
