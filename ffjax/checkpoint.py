@@ -52,8 +52,9 @@ class Checkpointer:
       raise ConfigError(f'{self._mngr.directory}/{step} does not fit this run: it was saved '
                         f'by another model or population ({why}). Use another --workdir')
 
-  def _mismatch(self, step: int, like) -> str | None:
-    """What differs between the saved tree and `like` (None: nothing, or unreadable)."""
+  def _mismatch(self, step: int, like, partial: bool = False) -> str | None:
+    """What differs between the saved tree and `like` (None: nothing, or unreadable);
+    partial: `like` names a part of the saved tree."""
     reader = ocp.StandardCheckpointHandler()
     try:
       md = reader.metadata(Path(self._mngr.directory) / str(step) / 'default')
@@ -64,7 +65,10 @@ class Checkpointer:
     saved = {_path(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(
         md, is_leaf=lambda x: hasattr(x, 'shape'))}
     want = {_path(p): tuple(jax.numpy.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(like)}
-    if saved.keys() != want.keys():
+    if partial and not want.keys() <= saved.keys():
+      missing = sorted(want.keys() - saved.keys())
+      return f'{len(missing)} entries not saved, e.g. {missing[0]}'
+    if not partial and saved.keys() != want.keys():
       only = sorted(saved.keys() - want.keys())[:1] + sorted(want.keys() - saved.keys())[:1]
       return f'{len(saved.keys() ^ want.keys())} entries differ, e.g. {" and ".join(only)}'
     bad = [k for k in want if saved[k] != want[k]]
@@ -74,7 +78,11 @@ class Checkpointer:
 
   def restore_part(self, step: int, like):
     """Restores only the subtree `like` names (e.g. {'params': {'units': ...}}); the rest
-    of the saved state (optimizer, heads of another layout) is not read."""
+    of the saved state (optimizer, heads of another layout) is not read. A part that does
+    not fit: ValueError, before orbax starts reading (its failures print tracebacks)."""
+    why = self._mismatch(step, like, partial=True)
+    if why:
+      raise ValueError(why)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     return self._mngr.restore(step, args=ocp.args.PyTreeRestore(
         item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),

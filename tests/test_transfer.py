@@ -70,6 +70,7 @@ def test_finetune_starts_from_the_source_and_moves_it(source, tmp_path):
   assert any(not np.allclose(now[k], src[k]) for k in src if 'kernel' in k)
 
 
+@pytest.mark.filterwarnings('error::pytest.PytestUnraisableExceptionWarning')  # no orbax thread noise
 def test_scratch_does_not_load_and_a_different_model_is_refused(source, tmp_path):
   wd, root, units0, _ = source
   c = load_config('transfer', f'from={wd},dataset=fashion_mnist,mode=scratch,tiny')
