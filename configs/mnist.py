@@ -11,9 +11,17 @@ Expected (measured 2026-11-22, 2-core CPU, docs/RESULTS.md): test 94.48% goodnes
 linear; about 20 minutes alone (80 s an epoch, evaluation included: measured 2026-11-30,
 RESULTS 19). With method=bp,epochs=2: 99.24% test in minutes.
 
+A first run, about a minute on 2 CPU cores (the README's first command): FF learning by
+its own predictor, goodness inference, on 10,000 images (3 epochs of 200 steps, the CPU
+net at 8 filters, read with goodness/theta and single-mode diagonals), figures drawn:
+  python -m experiments.main --config=configs/mnist.py:quick --workdir=runs/quick
+Expected (measured 2026-12-03, 2-core CPU, docs/RESULTS.md 22): test goodness about 55%
+(chance 10%), linear about 95%.
+
 Arguments (after ':', comma separated):
   cpu        the CPU-sized network above
-  tiny       seconds, for tests
+  quick      the first run above
+  tiny       seconds, for tests: 40 steps, too few for goodness to leave chance
   method=bp  the same network trained by backprop with a softmax head (paper: 99.13% val
              for its own best BP net)
   seed=N, epochs=N, seeds=N, bf16, K=0.35, label_set=1|2, width=N, kernel=N, batch=N
@@ -32,7 +40,7 @@ Single values: --config.optim.lr=1e-4 and so on.
 from ffjax import config_args
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
-ARGS = COMMON_ARGS + ('cpu', 'K', 'label_set', 'width', 'kernel', 'batch', 'widths', 'pool',
+ARGS = COMMON_ARGS + ('cpu', 'quick', 'K', 'label_set', 'width', 'kernel', 'batch', 'widths', 'pool',
                       'train_first', 'lr', 'diagonal', 'wave', 'order', 'goodness')
 
 
@@ -50,6 +58,15 @@ def get_config(arg=None):
     c.model.pools = (1, 2, 2)
     c.optim.lr = 1e-3
     c.train.num_epochs = 15
+  if args.get('quick'):
+    # Goodness inference needs a wide receptive field (7x7 kernels, pooling) more than
+    # width, and a few hundred steps: 8 filters, 600 steps learn it in about a minute.
+    c.model.widths, c.model.kernels, c.model.pools = (8, 8, 8), (7, 7, 7), (1, 2, 2)
+    c.optim.lr = 1e-3
+    c.labels.diagonal, c.predict.goodness_scale = 'mode', 'theta'
+    c.data.train_limit, c.data.eval_limit = 10000, 500
+    c.train.num_epochs = 3
+    c.train.log_every_steps = 50
   apply_common_args(c, args)
   if 'width' in args:
     c.model.widths = tuple(int(args['width']) for _ in c.model.widths)

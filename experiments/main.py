@@ -12,8 +12,10 @@ wins over a variant's default. Single values are flags (--config.optim.lr=1e-4).
 Running again with the same workdir resumes; a workdir started with another config is
 refused unless --allow_config_change.
 
-Ctrl-C or SIGTERM: the run saves a checkpoint at the next step boundary and stops
-(exit 130 / 143); the same command resumes it exactly. Mistakes (an unknown key, a bad
+Ctrl-C or SIGTERM: the run stops within one call (about 2 s) and a checkpoint's write,
+at once where nothing is unsaved (start-up, compilation, evaluation), with one line
+and exit 130 / 143; the same command resumes it exactly. A run ends with where its
+records, checkpoints and figures are. Mistakes (an unknown key, a bad
 value, missing data) are one line `error: ...`, exit 2.
 
 Several processes (hosts): start the same command in each, with --coordinator=HOST:PORT
@@ -34,17 +36,26 @@ def _stop_at_start(signum, frame):
   os._exit(128 + signum)
 
 
+def _stop_at_end(signum, frame):
+  # After the trainer: the run is complete, only figures are being drawn.
+  print(f'interrupted ({signal.Signals(signum).name}) while drawing the figures: the run is '
+        'complete (eval.json); python -m experiments.plot WORKDIR draws them', file=sys.stderr,
+        flush=True)
+  os._exit(128 + signum)
+
+
 if __name__ == '__main__':
   signal.signal(signal.SIGINT, _stop_at_start)
   signal.signal(signal.SIGTERM, _stop_at_start)
 
 import json  # noqa: E402
+import time  # noqa: E402
 
 from absl import flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import cli  # noqa: E402
-from ffjax import config_args, data, parallel, run, train  # noqa: E402
+from ffjax import config_args, data, metrics, parallel, run, train  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
@@ -91,8 +102,13 @@ def main(argv):
   run.EXIT_ON_IO_ERROR = True
   try:
     parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
-                             allow_config_change=FLAGS.allow_config_change)
+    t0 = time.time()
+    record = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                                      allow_config_change=FLAGS.allow_config_change)
+    if parallel.is_main_process():
+      signal.signal(signal.SIGINT, _stop_at_end)
+      signal.signal(signal.SIGTERM, _stop_at_end)
+      _the_end(FLAGS.config, FLAGS.workdir, record, time.time() - t0)
   except USER_ERRORS as e:
     cli.die(str(e))
   except train.Interrupted as e:
@@ -102,6 +118,38 @@ def main(argv):
     print('interrupted twice: stopped at once, without saving (the last checkpoint stays)',
           file=sys.stderr)
     sys.exit(130)
+
+
+def _the_end(config, workdir, record, seconds):
+  """Figures, then where everything is: the last lines of every run."""
+  if 'provenance' not in record:  # a population: {member: record}
+    print(f'done in {metrics.format_duration(seconds)}: every member\'s records are under '
+          f'{workdir}/<setting>/seed<s>/; python -m experiments.summarize {workdir} gives mean '
+          'and spread', flush=True)
+    return
+  split = 'test' if 'test' in record else 'val'
+  figures, why_none = [], None
+  if not config.plots:
+    why_none = (f'none (config.plots=False): python -m experiments.plot {workdir} draws them')
+  else:
+    try:
+      from ffjax import plots
+      figures = plots.plot_run(workdir, split)
+    except ImportError:
+      why_none = 'none: matplotlib is not installed (pip install -e .[plots])'
+  print(f'done in {metrics.format_duration(seconds)} ({record["step"]} steps, '
+        f'{record["epochs"]} epochs)', flush=True)
+  k = data.DATASETS[config.data.name][0]
+  chance = [n for n, v in record[split].items() if n.startswith('acc_') and v <= 1.5 / k]
+  if chance:
+    print(f'note: {", ".join(chance)} at chance ({1 / k:.2f}) after {record["step"]} steps: '
+          f'too short a run for {"it" if len(chance) == 1 else "them"} to learn (tiny only shows '
+          'that the pipeline works; configs/mnist.py:quick shows FF learning in about a minute)',
+          flush=True)
+  for line in run.where_outputs_are(workdir, record, figures):
+    print(line, flush=True)
+  if why_none:
+    print(f'figures:     {why_none}', flush=True)
 
 
 def parse_flags(argv):

@@ -6,7 +6,8 @@ jitted call (`lax.map` over its batches) whose per-example outputs are fetched o
 
 An evaluation round (`Evaluator.round`) scores several splits with the same parameters
 and computes what they share once:
-  goodness calibration   each label's mean goodness on the first 1,000 training images;
+  goodness calibration   each label's mean goodness on the first 1,000 training images
+                         (fewer with data.eval_limit: as many as val and test have);
                          subtracted from the goodness scores it gives 'goodness_centered'
                          (removes a label's baseline goodness: some label patterns
                          excite the units more whatever the image)
@@ -125,8 +126,12 @@ def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=Non
 class Evaluator:
   """Evaluation rounds of one run: its splits uploaded once, one compiled call."""
 
-  def __init__(self, method, graphdef, preprocess, mesh, dataset, batch_size: int):
+  def __init__(self, method, graphdef, preprocess, mesh, dataset, batch_size: int,
+               eval_limit: int = 0):
+    """eval_limit: data.eval_limit (> 0: the calibration uses as many training images
+    as val and test have, at most CALIBRATION_SIZE; small runs stay fast)."""
     self.method, self.mesh, self.dataset, self.batch_size = method, mesh, dataset, batch_size
+    self.calibration_size = min(CALIBRATION_SIZE, eval_limit) if eval_limit > 0 else CALIBRATION_SIZE
     self.fn = make_split_fn(make_batch_fn(method, graphdef, preprocess), mesh)
     self._data = {}
 
@@ -134,8 +139,8 @@ class Evaluator:
     if name not in self._data:
       ds = self.dataset
       sp = {'val': ds.val, 'test': ds.test,
-            'calib': data_lib.Split(ds.train.x[:CALIBRATION_SIZE], ds.train.y[:CALIBRATION_SIZE],
-                                    'calib')}[name]
+            'calib': data_lib.Split(ds.train.x[:self.calibration_size],
+                                    ds.train.y[:self.calibration_size], 'calib')}[name]
       self._data[name] = upload(self.mesh, sp, self.batch_size)
     return self._data[name]
 

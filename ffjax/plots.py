@@ -70,6 +70,7 @@ def accuracy_per_epoch(records, path):
     for k in keys:
       ax.plot([r['epoch'] for r in rs], [100 * r[k] for r in rs], 'o-', label=k)
   ax.set(xlabel='epoch', ylabel='accuracy (%)', title='accuracy per epoch')
+  ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole
   ax.grid(alpha=.3)
   ax.legend(fontsize=8)
   fig.tight_layout()

@@ -363,7 +363,7 @@ def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
   from ffjax import evaluate as eval_lib
   r = restore_run(workdir, settings)
   ev = eval_lib.Evaluator(r.method, r.parts.graphdef, r.parts.preprocess, r.mesh, r.dataset,
-                          r.config.train.eval_batch_size)
+                          r.config.train.eval_batch_size, r.config.data.eval_limit)
   names = [n for n in ('val', 'test') if getattr(r.dataset, n) is not None]
   res = ev.round(r.state['params'], r.state['rest'], names)
   rec = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
@@ -371,3 +371,29 @@ def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
     rec['settings'] = dict(settings)
   rec.update({n: res[n][0] for n in names})
   return rec
+
+
+def where_outputs_are(workdir, record: dict, figures=()) -> list[str]:
+  """The lines a finished run ends with: the best epoch of each predictor (on the split
+  evaluated every epoch), and where its records, checkpoints and figures are."""
+  from ffjax import metrics as metrics_lib
+  wd = Path(workdir)
+  recs = [r for r in metrics_lib.read(wd) if 'elapsed_s' in r and 'epoch' in r]
+  split = 'val' if any(k.startswith('val/acc_') for r in recs for k in r) else 'test'
+  names = sorted({k[len(split) + 5:] for r in recs for k in r if k.startswith(f'{split}/acc_')})
+  names = [n for n in names if not (n[:1] == 'u' and n[1:].isdigit())]  # per-unit ones: figures
+  best = []
+  for n in names:
+    rs = [r for r in recs if f'{split}/acc_{n}' in r]
+    r = max(rs, key=lambda r: r[f'{split}/acc_{n}'])  # the first of equals
+    best.append(f'{n} {r[f"{split}/acc_{n}"]:.4f} at epoch {r["epoch"]}')
+  lines = [f'best epoch ({split}): ' + ', '.join(best)] if best else []
+  files = [f for f in ('metrics.jsonl', 'eval.json', 'predictions_val.npz', 'predictions_test.npz')
+           if (wd / f).exists()]
+  lines.append(f'records:     {wd}/{{{",".join(files)}}}' if len(files) > 1 else
+               f'records:     {wd}/{files[0]}' if files else f'records:     none in {wd}')
+  lines.append(f'checkpoints: {wd}/checkpoints (step {record.get("step")}: the same command '
+               'resumes or re-reads it; python -m experiments.evaluate WORKDIR evaluates it)')
+  if figures:
+    lines.append(f'figures:     {wd}/{{{",".join(Path(f).name for f in figures)}}}')
+  return lines

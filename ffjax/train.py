@@ -11,9 +11,12 @@ One batch's way, in the order of the files:
   -> evaluate (every predictor on val / test) -> checkpoint.
 
 A run survives a bad day (tests/test_robust.py):
-  - Ctrl-C and SIGTERM set a flag; the loop sees it between calls (or the start-up
-    between its phases), finishes the evaluation or checkpoint under way, saves a
-    checkpoint and stops with one line (exit 130 / 143). A second Ctrl-C stops at once.
+  - Ctrl-C and SIGTERM (ffjax/interrupt.py): within one call (about 2 s) and a
+    checkpoint's write, one line and exit 130 / 143. Where nothing is unsaved (start-up,
+    the first call's compilation, an evaluation, which comes after its epoch's
+    checkpoint) the process stops at once; an evaluation stopped so is redone on resume.
+    Elsewhere the loop sees the flag between calls, finishes the call in flight and
+    saves. A second Ctrl-C stops at once.
   - Every step's losses are checked, and the parameters before each checkpoint: no
     checkpoint of a diverged state is written. A stall (losses constant, every predictor
     at chance) is reported.
@@ -24,7 +27,6 @@ A run survives a bad day (tests/test_robust.py):
 """
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from ffjax import checkpoint as ckpt_lib
 from ffjax import config_args
 from ffjax import data as data_lib
 from ffjax import evaluate as eval_lib
+from ffjax import interrupt
 from ffjax import method as method_lib
 from ffjax import metrics as metrics_lib
 from ffjax import optim
@@ -45,52 +48,16 @@ from ffjax import parts as parts_lib
 from ffjax import run as run_lib
 
 
+Interrupted = interrupt.Interrupted
+
+
 class TrainingDiverged(FloatingPointError):
   """A loss or a parameter became NaN, Inf or absurdly large."""
-
-
-class Interrupted(Exception):
-  """Ctrl-C or SIGTERM: the run stopped at a step boundary (with a checkpoint, once
-  training had started)."""
-
-  def __init__(self, signum: int, message: str):
-    super().__init__(f'interrupted ({signal.Signals(signum).name}): {message}')
-    self.signum = signum
-
-  @property
-  def exit_code(self) -> int:
-    return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM
 
 
 # The largest |parameter| a sane network has; beyond it a run has diverged even if every
 # number is still finite (an lr of 1e30 makes weights of 1e30 in one Adam step).
 MAX_PARAM = 1e12
-
-
-class _Signals:
-  """Ctrl-C and SIGTERM set a flag that the trainer checks at safe points: no exception
-  is raised wherever Python happens to be (inside numpy, orbax, a compile)."""
-
-  def __init__(self):
-    self.signum, self._old = None, {}
-
-  def __enter__(self):
-    for s in (signal.SIGINT, signal.SIGTERM):
-      try:
-        self._old[s] = signal.signal(s, self._set)
-      except ValueError:  # not the main thread (a notebook's worker): leave signals alone
-        pass
-    return self
-
-  def _set(self, signum, frame):
-    if self.signum is not None and signum == signal.SIGINT:
-      raise KeyboardInterrupt  # a second Ctrl-C: stop at once, without saving
-    self.signum = signum
-
-  def __exit__(self, *exc):
-    for s, h in self._old.items():
-      signal.signal(s, h)
-    return False
 
 
 @jax.jit
@@ -112,7 +79,8 @@ class Trainer:
     self.names = [m.path for m in self.members] or ['']
     self.runner, self.on_device, self.k = parts_lib.make_loop(parts, mesh, dataset)
     self.evaluator = eval_lib.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh,
-                                        dataset, config.train.eval_batch_size)
+                                        dataset, config.train.eval_batch_size,
+                                        config.data.eval_limit)
     self.last_saved = ckpt.latest_step()
     self.step = int(np.ravel(jax.device_get(state['step']))[0])
     self.elapsed0 = float(np.max(jax.device_get(state['elapsed_s'])))
@@ -201,6 +169,7 @@ class Trainer:
   # -- checkpoints and evaluation
 
   def save(self):
+    self.sig.unsafe()  # a checkpoint being written: the watchdog waits for it
     if not bool(_params_ok(self.state['params'])):
       self.diverged(f'the parameters became non-finite or larger than {MAX_PARAM:.0e} by step '
                     f'{self.step}')
@@ -211,6 +180,7 @@ class Trainer:
     run_lib.guard_io(lambda: self.ckpt.save(int(self.step), self.state),
                      f'{self.workdir}/checkpoints', self.last_saved, quiet=True)
     self.last_saved = int(self.step)
+    self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
 
   def evaluate_round(self, split_names, best=None):
     """{member index: {split: (record, per-example)}} for every member."""
@@ -248,12 +218,16 @@ class Trainer:
     return bool(accs) and max(accs) <= 1.5 / k and flat
 
   def end_of_epoch(self):
-    """The epoch's evaluation and record (written first), then its checkpoint."""
+    """The epoch's checkpoint, then its evaluation and record. An evaluation stopped by a
+    signal is abandoned (the checkpoint is already there) and redone on resume."""
+    self.save()
     c, e = self.config, self.step // self.parts.steps_per_epoch
     recs = [{'epoch': e} for _ in self.names]
     # Per-epoch evaluation on the validation split; with none held out, on the test split.
     split = 'val' if self.dataset.val is not None else ('test' if c.eval_on_test else None)
     if split and (e % c.train.eval_every_epochs == 0 or self.step == self.parts.total_steps):
+      self.sig.safe(f'during epoch {e}\'s evaluation; the checkpoint at step {self.step} is '
+                    'complete: run the same command to resume (the evaluation is redone)')
       t0 = time.time()
       res = self.evaluate_round([split])
       self.eval_s = time.time() - t0
@@ -274,27 +248,46 @@ class Trainer:
     self.epoch_losses = []
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
-    self.save()
+    self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
     self.clock['ready'] = time.time()  # images/s counts training only
+
+  def evaluation_missing(self) -> bool:
+    """Resumed at an epoch's end whose evaluation a signal stopped (its checkpoint was
+    written first, its record never): that end of epoch is done again."""
+    spe = self.parts.steps_per_epoch
+    if not self.step or self.step % spe or self.step != self.last_saved:
+      return False
+    return not any(r['step'] == self.step and 'elapsed_s' in r
+                   for r in metrics_lib.read(self.workdir / self.names[0]))
 
   # -- the loop
 
   def train(self, stop_at_step=None) -> bool:
-    """Runs calls until the end, a signal or stop_at_step; returns whether it finished."""
+    """Runs calls until the end, a signal or stop_at_step; returns whether it finished.
+
+    A signal is seen between calls: no call is dispatched after it, the one in flight
+    is finished and saved. Calls are sized to about 2 s of steps (the first, which
+    compiles, to one step), so that a stop takes one call and a checkpoint's write."""
     c, spe, total = self.config, self.parts.steps_per_epoch, self.parts.total_steps
     seeds = tuple(m.seed for m in self.members) or (c.seed,)
     ce = c.train.checkpoint_every_steps
     pending = None
-    while self.step < total:
+    if self.evaluation_missing():
+      self.end_of_epoch()
+    self.sig.safe(f'the checkpoint at step {self.last_saved} is complete (nothing trained since); '
+                  'run the same command to resume' if self.last_saved is not None else
+                  'before the first training step finished: nothing to save; run the same '
+                  'command to start')
+    while self.step < total and self.sig.signum is None:
       i0 = self.step % spe
       n = min(self.k, spe - i0)
       if stop_at_step is not None:
         n = min(n, stop_at_step - self.step)
       if ce:
         n = min(n, ce - self.step % ce)
-      if self.clock['step_s'] and self.on_device:  # about 2 s per call: signals seen quickly
-        n = max(1, min(n, int(2. / self.clock['step_s'])))
+      n = max(1, min(n, int(2. / self.clock['step_s']))) if self.clock['step_s'] else 1
       self.state, m_dev = self.runner.run(self.state, self.step, n, seeds)
+      self.sig.unsafe()  # compiled and dispatched: the state holds training no checkpoint has
       if pending is not None:  # fetched after the next call was dispatched: no stall
         self.absorb(pending)
       pending = (self.step, n, m_dev)
@@ -304,13 +297,17 @@ class Trainer:
       if at_epoch_end or stop or (ce and self.step % ce == 0):
         self.absorb(pending)
         pending = None
-      if at_epoch_end:
+      if stop and self.sig.signum is not None:
+        self.sig.claim()  # this loop saves and stops: the watchdog stands down
+      if at_epoch_end and self.sig.signum is None:
         self.end_of_epoch()
-      elif ce and self.step % ce == 0:
-        self.save()
+      elif at_epoch_end or (ce and self.step % ce == 0):
+        self.save()  # stopping at an epoch's end: its evaluation is done on resume
       if stop:
         break
       run_lib.heartbeat(self.workdir)
+    if self.sig.signum is not None:
+      self.sig.claim()
     if pending is not None:
       self.absorb(pending)
     if self.step < total:
@@ -336,14 +333,18 @@ class Trainer:
         final[i][splits[0]] = self.last_eval[1][i][splits[0]]
       todo = splits[1:]
     if todo:
+      self.sig.safe(f'during the final evaluation; the checkpoint at step {self.step} is '
+                    'complete: run the same command to evaluate it')
       best = [final[i][splits[0]][0].get('best_unit') if splits[0] in final[i] else None
               for i in final]
       res = self.evaluate_round(todo, best if any(best) else None)
       for i in final:
         final[i].update(res[i])
     if self.sig.signum is not None:  # during the final evaluation: nothing half-written
+      self.sig.claim()
       raise Interrupted(self.sig.signum, f'during the final evaluation; the checkpoint at step '
                         f'{self.step} is complete: run the same command to evaluate it')
+    self.sig.unsafe()  # the final records being written
     records = {}
     prov = run_lib.provenance()
     for i, name in enumerate(self.names):
@@ -380,8 +381,7 @@ class Trainer:
         print(f'final {sp} ({r["num_examples"]} examples): ' +
               ', '.join(f'{key} {v:.4f}' for key, v in r.items() if key.startswith('acc_')) +
               (f' (member 1 of {len(self.names)})' if self.members else ''), flush=True)
-      if c.plots and splits and not self.members:
-        _plot(self.workdir, splits[-1])
+    self.sig.safe('after the final records were written: the run is complete')
     return records[self.names[0]] if not self.members else records
 
   def close(self):
@@ -400,16 +400,23 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
   is refused unless allow_config_change (the change is then recorded).
   """
   workdir = Path(workdir)
-  with _Signals() as sig:
+  with interrupt.Signals() as sig:
     def check(phase):
       if sig.signum is not None:
+        sig.claim()
         raise Interrupted(sig.signum, f'{phase}, before any training step: nothing to save; '
                                       'run the same command to start')
 
+    start_up = 'during start-up, before any training step: nothing to save; run the same command'
+    sig.safe(start_up)
     mesh = parallel.make_mesh()
     config_args.validate(config, mesh.size)
     main = parallel.is_main_process()
+    sig.unsafe()
     lock = run_lib.Lock(workdir) if main else None
+    if lock is not None:
+      sig.on_exit(lock.release)
+    sig.safe(start_up)
     try:
       dataset = data_lib.load(config.data)
       check('while loading the data')
@@ -424,8 +431,10 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       if last_saved is not None and not (workdir / 'config.json').exists():
         ckpt.check_fits(last_saved, state)  # checkpoints without their config: do they fit?
       if main:
+        sig.unsafe()  # config.json being written
         run_lib.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
                              allow_change=allow_config_change)
+        sig.safe(start_up)
       if config.train.schedule == 'pipelined':  # every stage's optimizer state
         from ffjax import pipeline
         state = dict(state, opt_state=parallel.put_replicated(
@@ -449,6 +458,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         if not finished:
           if sig.signum is None:
             return {}  # stop_at_step
+          sig.claim()
           raise Interrupted(sig.signum, f'saved a checkpoint at step {trainer.step}; run the '
                                         'same command to resume')
         return run_lib.guard_io(trainer.finish, str(workdir), trainer.last_saved)
@@ -458,10 +468,3 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       if lock is not None:
         lock.release()
 
-
-def _plot(workdir, split_name):
-  try:
-    from ffjax import plots
-    plots.plot_run(workdir, split_name)
-  except ImportError:
-    print('no figures: matplotlib is not installed (pip install -e .[plots])', flush=True)
