@@ -33,7 +33,7 @@ def main():
   dev = jax.devices()[0]
   for spec in a.configs:
     config = throughput.load(spec)
-    k, h, w, c, _, _ = data.DATASETS[config.data.name]
+    k, h, w, c = data.shape_of(config.data)
     net, method = method_lib.build(config, (h, w, c), k, nnx.Rngs(0))
     net.eval()
     prep = preprocess.make(config.data)

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from ffjax import config_base, data, loop, parallel
-from ffjax import parts as parts_lib
+from ffjax import assembly as parts_lib
 
 MODES = ('bp', 'bp_remat', 'ff', 'ff_streamed', 'asge', 'asge_streamed')
 
@@ -55,7 +55,7 @@ def make_config(mode: str, depth: int, width: int, batch: int, conv: str = 'auto
 
 def step_memory(config) -> dict:
   """Compiled memory analysis of config's training step (bytes)."""
-  k, h, w, ch, _, _ = data.DATASETS[config.data.name]
+  k, h, w, ch = data.shape_of(config.data)
   b = config.train.batch_size
   mesh = parallel.make_mesh()
   parts = parts_lib.build(config, (h, w, ch), k, b)

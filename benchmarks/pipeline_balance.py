@@ -25,7 +25,7 @@ def main():
   a = ap.parse_args()
   for spec in a.configs:
     config = throughput.load(spec)
-    k, h, w, c, _, _ = data.DATASETS[config.data.name]
+    k, h, w, c = data.shape_of(config.data)
     flops = pipeline.unit_flops(config, (h, w, c))
     starts = pipeline.allowed_starts(*method_lib.build(config, (h, w, c), k, nnx.Rngs(0)))
     for d in map(int, a.devices.split(',')):

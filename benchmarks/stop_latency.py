@@ -12,7 +12,7 @@ moment, and times the signal to the process's exit. Moments:
   training     at epoch 2's first progress line: a training call is in flight
   evaluation   1 s after epoch 1's last progress line: its checkpoint, then its evaluation
   checkpoint   at epoch 2's first progress line, with a checkpoint every step
-  final        at the 'final val' line: the test split's evaluation
+  final        0.5 s after the last epoch's validation line: the test split's evaluation
 One JSON line per moment (median, worst, every repetition, exit codes, the checkpoint
 left), then one with the worst over all moments: the grace period a run needs.
 """
@@ -39,7 +39,7 @@ MOMENTS = {
     'training': ('epoch 2/', 0., ()),
     'evaluation': ('@epoch1_end', 1., ()),
     'checkpoint': ('epoch 2/', 0., ('--config.train.checkpoint_every_steps=1',)),
-    'final': ('final val', 0., ()),
+    'final': ('@last_val', 0.5, ()),
 }
 
 
@@ -55,11 +55,18 @@ def once(config: str, moment: str, sig: int, extra_args=()) -> dict:
   err = []
   threading.Thread(target=lambda: err.extend(p.stderr), daemon=True).start()
   sent = None
+  epochs, vals = None, 0
   if marker is None:
     time.sleep(delay)
   else:
     for line in p.stdout:
-      if marker == '@epoch1_end':
+      if epochs is None and line.startswith('epoch '):
+        epochs = int(line.split()[1].split('/')[1])
+      if marker == '@last_val':
+        vals += line.startswith(('  val', '  test'))
+        if epochs is not None and vals == epochs:
+          break
+      elif marker == '@epoch1_end':
         # 'epoch 1/E step S/T' where the next line is epoch 2's or a val line: the last of epoch 1
         if line.startswith('  val') or line.startswith('  test'):
           sent = 'late'  # the evaluation had already printed: too late, say so

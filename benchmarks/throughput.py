@@ -32,7 +32,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from ffjax import data, loop, parallel
-from ffjax import parts as parts_lib
+from ffjax import assembly as parts_lib
 
 # Dense tensor-core peaks, TFLOP/s per device (NVIDIA data sheets, SXM parts).
 PEAK_TFLOPS = {'H100': {'float32': 494.7, 'bfloat16': 989.4},
@@ -87,7 +87,7 @@ def timed(run, repeats: int):
 def _setup(config, n_batches: int = 4):
   """Random uint8 images of the config's dataset shape (no files needed), the run's
   parts and a fresh state."""
-  k, h, w, c, _, _ = data.DATASETS[config.data.name]
+  k, h, w, c = data.shape_of(config.data)
   bsz = config.train.batch_size
   rng = np.random.default_rng(0)
   n = bsz * n_batches

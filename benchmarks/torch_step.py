@@ -163,7 +163,7 @@ def measure_torch(config, steps, repeats, device='cpu'):
   import torch
   if device == 'cuda':
     torch.backends.cudnn.benchmark = True  # let cuDNN pick its fastest kernels (as users do)
-  k, h, w, c, _, _ = data.DATASETS[config.data.name]
+  k, h, w, c = data.shape_of(config.data)
   bsz = config.train.batch_size
   step = torch_step_fn(config, (h, w, c), k, device)
   rng = np.random.default_rng(0)

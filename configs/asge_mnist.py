@@ -37,31 +37,17 @@ seed=N, epochs=N, grid=N (objective.grid_min), alpha=X, projection=trained|fixed
 recipe=ours|official.
 configs/asge_{fashion_mnist,cifar10,cifar100}.py call get_config_for with their dataset.
 """
-from ffjax import config_args
+from ffjax import config_args, nets
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
 ARGS = COMMON_ARGS + ('cpu', 'grid', 'alpha', 'projection', 'recipe')
 
-# (widths, pools): our VGG-like reading of the paper's nets.
-ARCHS = {
-    'gray': ((64, 64, 128, 128, 256, 256), (1, 2, 1, 2, 1, 2)),
-    'gray_cpu': ((32, 32, 64, 64), (1, 2, 1, 2)),
-    'rgb': ((128, 128, 256, 256, 512, 512), (1, 2, 1, 2, 1, 2)),
-    'rgb_cpu': ((32, 32, 64, 64), (1, 2, 1, 2)),
-    # The authors' code: VGG8 for the grey datasets, VGG11 for CIFAR.
-    'vgg8': ((128, 256, 256, 512, 512, 512, 512), (1, 2, 1, 2, 2, 2, 1)),
-    'vgg11': ((128, 256, 256, 512, 512, 512, 512, 512, 512, 512), (1, 2, 1, 2, 1, 2, 1, 2, 1, 1)),
-}
-
-
 def official(c, dataset: str, cpu: bool = False):
   """The authors' published recipe (see the docstring), on config c."""
   rgb = dataset.startswith('cifar')
-  widths, pools = ARCHS['vgg11' if rgb else 'vgg8']
-  if cpu:  # a quarter of the widths: the recipe's shape on a laptop
-    widths = tuple(w // 4 for w in widths)
-  c.model.widths, c.model.pools = widths, pools
-  c.model.kernels = (3,) * len(widths)
+  # VGG11 for CIFAR, VGG8 for the grey datasets; cpu: a quarter of the widths, the
+  # recipe's shape on a laptop.
+  c.model.update(nets.get('vgg11' if rgb else 'vgg8', scale=0.25 if cpu else 1.))
   c.model.pool_kind = 'avg'
   c.model.norm = 'rms'
   c.model.input_norm = 'rms'
@@ -97,9 +83,7 @@ def get_config_for(dataset: str, arg=None):
   c.data.normalize = 'standardize'
   c.labels.kind = 'none'
   c.objective.kind = 'spatial'
-  widths, pools = ARCHS[('rgb' if rgb else 'gray') + ('_cpu' if args.get('cpu') else '')]
-  c.model.widths, c.model.pools = widths, pools
-  c.model.kernels = (3,) * len(widths)
+  c.model.update(nets.get('asge_rgb' if rgb else 'asge_gray', cpu=bool(args.get('cpu'))))
   c.model.pool_kind = 'rms'
   c.model.norm = 'channel'
   c.objective.grid_min = 4  # 2 lost 3 points in one-epoch trials (docs/RESULTS.md)
@@ -135,7 +119,7 @@ def _tiny(c):
 def _tiny_official(c):
   # An eighth of VGG8's / VGG11's widths: 8 channels would give the fixed projections a
   # grid of one patch and 8 numbers to read 10 classes from.
-  c.model.widths = tuple(w // 8 for w in ARCHS['vgg11' if len(c.model.widths) > 7 else 'vgg8'][0])
+  c.model.widths = nets.get('vgg11' if len(c.model.widths) > 7 else 'vgg8', scale=1 / 8)['widths']
   c.optim.lr, c.optim.lr_min = 3e-3, 1.5e-4
   c.train.num_epochs = 3
 

@@ -37,7 +37,7 @@ goodness=theta (the goodness predictor divides each unit's by its threshold).
 The rows of the paper's tables, each a command: docs/REPRODUCTION.md.
 Single values: --config.optim.lr=1e-4 and so on.
 """
-from ffjax import config_args
+from ffjax import config_args, nets
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
 ARGS = COMMON_ARGS + ('cpu', 'quick', 'K', 'label_set', 'width', 'kernel', 'batch', 'widths', 'pool',
@@ -53,9 +53,7 @@ def get_config(arg=None):
     # Chosen by one-epoch trials on 20,000 images (docs/RESULTS.md): 16 filters run
     # 4x the images/s of 32 on 2 CPU cores; 7x7 kernels and pooling after units 2
     # and 3 widen the receptive field, which goodness inference needs most.
-    c.model.widths = (16, 16, 16)
-    c.model.kernels = (7, 7, 7)
-    c.model.pools = (1, 2, 2)
+    c.model.update(nets.get('ffcnn_cpu'))
     c.optim.lr = 1e-3
     c.train.num_epochs = 15
   if args.get('quick'):

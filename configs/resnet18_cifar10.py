@@ -27,23 +27,10 @@ Measured (docs/RESULTS.md sections 12-13, 2026-11-22, CPU), cpu, val fusion (BP:
 
 Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
 """
-from ffjax import config_args
+from ffjax import config_args, nets
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
 ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
-
-
-def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
-  """Per-unit widths, strides, skips and block ids of a ResNet with basic blocks."""
-  widths, strides, skips, blocks = [stage_widths[0]], [1], [-1], [0]
-  for s, (w, nb) in enumerate(zip(stage_widths, blocks_per_stage)):
-    for b in range(nb):
-      a = len(widths)  # unit A of this block; unit B adds A's input
-      widths += [w, w]
-      strides += [2 if (s > 0 and b == 0) else 1, 1]
-      skips += [-1, a]
-      blocks += [blocks[-1] + 1] * 2
-  return tuple(widths), tuple(strides), tuple(skips), tuple(blocks)
 
 
 def block_net_config(args: dict, model_fields: dict):
@@ -82,14 +69,5 @@ def get_config(arg=None):
   args = config_args.parse(arg)
   config_args.check_known(args, ARGS)
   widths = (16, 32, 64, 128) if args.get('cpu') else (64, 128, 256, 512)
-  f = dict(zip(('widths', 'strides', 'skips', 'blocks'), resnet_units(widths)))
-  n = len(f['widths'])
-  f['kernels'], f['pools'] = (3,) * n, (1,) * n
-  variant = args.get('variant', 'cifar')
-  if variant not in ('cifar', 'standard'):
-    raise config_args.ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
-  if variant == 'standard':
-    f['kernels'] = (7,) + f['kernels'][1:]
-    f['strides'] = (2,) + f['strides'][1:]
-    f['pools'] = (2,) + f['pools'][1:]
-  return block_net_config(args, f)
+  return block_net_config(args, nets.get('resnet18', widths=widths,
+                                         variant=args.get('variant', 'cifar')))

@@ -48,14 +48,13 @@ if __name__ == '__main__':
   signal.signal(signal.SIGINT, _stop_at_start)
   signal.signal(signal.SIGTERM, _stop_at_start)
 
-import json  # noqa: E402
 import time  # noqa: E402
 
 from absl import flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import cli  # noqa: E402
-from ffjax import config_args, data, metrics, parallel, run, train  # noqa: E402
+from ffjax import config_args, data, metrics, parallel, rundir, train  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
@@ -71,8 +70,8 @@ flags.DEFINE_integer('num_processes', 0, 'Multi-process: how many processes.')
 flags.DEFINE_integer('process_id', -1, "Multi-process: this process's index.")
 
 # The user's to fix: one line, no traceback, exit 2.
-USER_ERRORS = (config_args.ConfigError, data.DataError, train.TrainingDiverged, run.RunLocked,
-               run.RunIOError)
+USER_ERRORS = (config_args.ConfigError, data.DataError, train.TrainingDiverged, rundir.RunLocked,
+               rundir.RunIOError)
 
 
 def main(argv):
@@ -90,7 +89,7 @@ def main(argv):
       cli.die(str(e))
     from flax import nnx
     from ffjax import method as method_lib
-    k, h, w, ch, _, _ = data.DATASETS[FLAGS.config.data.name]
+    k, h, w, ch = data.shape_of(FLAGS.config.data)
     _, method = method_lib.build(FLAGS.config, (h, w, ch), k, nnx.Rngs(0))
     print(FLAGS.config)
     print(f'method: {method_lib.describe(method)}')
@@ -99,7 +98,7 @@ def main(argv):
     cli.die('--workdir=DIR is required: where the run writes its records and checkpoints')
   if not FLAGS['verbosity'].present:  # orbax logs every save at INFO; keep the console readable
     logging.set_verbosity(logging.WARNING)
-  run.EXIT_ON_IO_ERROR = True
+  rundir.EXIT_ON_IO_ERROR = True
   try:
     parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
     t0 = time.time()
@@ -139,14 +138,14 @@ def _the_end(config, workdir, record, seconds):
       why_none = 'none: matplotlib is not installed (pip install -e .[plots])'
   print(f'done in {metrics.format_duration(seconds)} ({record["step"]} steps, '
         f'{record["epochs"]} epochs)', flush=True)
-  k = data.DATASETS[config.data.name][0]
+  k = data.shape_of(config.data)[0]
   chance = [n for n, v in record[split].items() if n.startswith('acc_') and v <= 1.5 / k]
-  if chance:
+  if chance and not record.get('warnings'):  # (a stall has said why already)
     print(f'note: {", ".join(chance)} at chance ({1 / k:.2f}) after {record["step"]} steps: '
           f'too short a run for {"it" if len(chance) == 1 else "them"} to learn (tiny only shows '
           'that the pipeline works; configs/mnist.py:quick shows FF learning in about a minute)',
           flush=True)
-  for line in run.where_outputs_are(workdir, record, figures):
+  for line in rundir.where_outputs_are(workdir, record, figures):
     print(line, flush=True)
   if why_none:
     print(f'figures:     {why_none}', flush=True)

@@ -143,6 +143,40 @@ ROWS = [
         'configs/cwcomp.py:dataset=fashion_mnist', 'test/acc_last'),
     Row('cwcomp_cifar10', 'CwComp (AAAI 2024)', 'its published recipe, 50 epochs', '78.11 (test)',
         'configs/cwcomp.py:dataset=cifar10', 'test/acc_last'),
+    Row('scff_cifar10', 'SCFF (Nat. Commun. 2025), code', "the authors' parallel conv recipe "
+        '(96-384-1536, 13 epochs), linear readout', '80.75 (test; their log: 80.77 at its best '
+        'test epoch)', 'configs/scff.py', 'test/acc_linear', EVAL10,
+        note='ours: pairs made once at the input, ReLU for their triangle, the readout trained '
+             'with the units; test: the first 1,000 official test images here'),
+    Row('scff_mnist', 'SCFF (Nat. Commun. 2025), code', "the authors' MLP (784-2000-2000), "
+        'linear readout', '98.7 (test)', 'configs/scff.py:dataset=mnist', 'test/acc_linear', EVAL10,
+        note='ours: both units from the start, each stopping at its epoch (theirs: one after the other)'),
+    # ImageNet and its subsets, streamed from disk (configs/asge_imagenet.py; the net is
+    # ours: the paper gives none in the text we have). No such data on these machines.
+    Row('asge_imagenet', 'ASGE (papers/003)', 'ImageNet, 224 x 224, our VGG11-like net, bf16, '
+        '90 epochs', '26.21 / 47.49 top-1 / top-5 (a later version: 51.58 / 75.23)',
+        'configs/asge_imagenet.py:bf16', 'test/acc_fusion',
+        note='no ImageNet on these machines: cannot be run here; test = the official val'),
+    Row('asge_imagenet_128', 'ASGE (papers/003)', 'the same at 128 x 128 (ours: a GPU budget)',
+        '26.21 / 47.49 (at 224)', 'configs/asge_imagenet.py:bf16,size=128', 'test/acc_fusion',
+        note='no ImageNet on these machines: cannot be run here'),
+    Row('asge_imagenet_128_bp', 'ASGE (papers/003)', 'the same net by backprop, 128 x 128',
+        '(the baseline)', 'configs/asge_imagenet.py:bf16,size=128,method=bp', 'test/acc_linear',
+        note='no ImageNet on these machines: cannot be run here'),
+    Row('asge_imagenet100', 'DTG-FF, ImageNet-100', 'ASGE on ImageNet-100, 224 x 224, bf16',
+        '49.4 (DTG-FF)', 'configs/asge_imagenet.py:dataset=imagenet100,bf16', 'test/acc_fusion',
+        note='no ImageNet-100 on these machines: cannot be run here'),
+    Row('asge_imagenette', 'Distance-Forward, Imagenette', 'ASGE on Imagenette, 128 x 128',
+        '82.5 (Distance-Forward)', 'configs/asge_imagenet.py:dataset=imagenette,size=128',
+        'test/acc_fusion', note='no Imagenette on these machines: cannot be run here'),
+    # SymBa has no published FF-CNN number: its rows set the symmetric loss beside the
+    # threshold loss on the same net (ffcnn_lr5e-4_50ep, and the CIFAR-10 FF-CNN).
+    Row('symba_mnist_50ep', 'SymBa (Lee and Song 2023) on the FF-CNN', 'the first GPU run with the '
+        'symmetric loss (bf16, lr 5e-4, 50 epochs)', 'none for this net (threshold FF: 99.16 / 99.00)',
+        'configs/symba.py:bf16,lr=5e-4,epochs=50', 'test/acc_goodness', EVAL10),
+    Row('symba_cifar10', 'SymBa (Lee and Song 2023) on the FF-CNN', "the CIFAR-10 FF-CNN (6 units, "
+        "Fourier labels, 100 epochs)", 'none for this net', 'configs/symba.py:dataset=cifar10,labels=fourier',
+        'test/acc_goodness', EVAL10, note='test: the first 1,000 official test images here'),
 ]
 BY_ID = {r.id: r for r in ROWS}
 

@@ -57,12 +57,12 @@ def class_activation_maps(net, encoder, x_BxHxWxC, c_B, units):
 def spatial_class_maps(net, x_BxHxWxC, c_B, units):
   """[map_BxPlxPl for each of `units`], each unit's spatial-goodness vote for class c_B
   (units: those with an ASGE spatial head, method.scored)."""
-  from ffjax import objectives
+  from ffjax import goodness as gd
   acts, _ = net_lib.forward(net, x_BxHxWxC)
   maps = []
   for head, a in ((net.aux[l], acts[l]) for l in units):
     p, ch = head.grid, a.shape[-1]
-    g = objectives.spatial_goodness(a, p).reshape(-1, p, p, ch)
+    g = gd.spatial_goodness(a, p).reshape(-1, p, p, ch)
     w = head.kernel()
     w_c = jnp.moveaxis(w.reshape(p, p, ch, -1), -1, 0)[c_B]  # B x P x P x C
     maps.append(jnp.sum(w_c * g, axis=-1))

@@ -18,8 +18,18 @@ def get_base() -> ml_collections.ConfigDict:
   c.tensorboard = False        # also write scalars for TensorBoard (needs tensorboardX)
 
   c.data = ml_collections.ConfigDict(dict(
-      name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100
-      source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset
+      name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100; streamed (below):
+                               # imagenet | imagenet100 | imagenette | folder (any tree)
+      source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset;
+                               # streamed from disk (ffjax/stream.py): 'folder' (an image-
+                               # folder tree: dir/train/<class>/*, dir/val/<class>/*) |
+                               # 'array_record' (shards of experiments.pack)
+      image_size=0,            # streamed: images cropped to image_size x image_size
+      num_classes=0,           # streamed name 'folder': how many class folders it has
+      bad_images='stop',       # streamed: a file that cannot be decoded stops the run, naming
+                               # it ('stop'), or is replaced by the next good one and counted
+                               # ('skip')
+      workers=0,               # streamed: decoding threads (0: one per core)
       dir='',                  # data directory; '' -> $FFJAX_DATA_DIR
       verify_md5=True,         # check files against their official md5
       num_val=10000,           # last N official training images held out for validation (0: none)
@@ -114,14 +124,14 @@ def get_base() -> ml_collections.ConfigDict:
                                # scalable FF, an aux conv with one channel per class, its mean
                                # square the class's goodness | 'channel_groups': CwComp, the
                                # unit's channels cut into one group per class
-      grid_min=2,              # spatial: the grid P of the widest unit (objectives.adaptive_grid)
+      grid_min=2,              # spatial: the grid P of the widest unit (goodness.adaptive_grid)
       alpha=1.,                # spatial: P_l = grid_min * (C_max / C_l)^(alpha / 2)
       projection='trained',    # spatial: 'trained' linear map | 'fixed' random projection |
                                # 'fixed_bias': fixed random map and bias, N(0, 1/K) (ASGE's code)
       aux_kernel=3,            # per_class: kernel of the auxiliary conv (one channel per class)
       train_first_unit=False,  # the paper excludes unit 1 from the loss (it keeps random weights)
       reduce='sum_pair',       # 'sum_pair': softplus(t-G+) + softplus(G- - t); 'mean_all': half of it
-      temperature=1.,          # sigmoid((G - theta) / T); 1 is the papers' loss (see objectives.ff_loss)
+      temperature=1.,          # sigmoid((G - theta) / T); 1 is the papers' loss (see goodness.ff_loss)
       peer_weight=0.,          # peer normalization weight (FF-MLP reference: 0.03)
       peer_momentum=0.9,       # its running mean's momentum
   ))
@@ -228,7 +238,7 @@ def apply_common_args(c, args: dict, tiny=None) -> None:
     c.model.widths = tuple(8 for _ in c.model.widths)
     c.model.kernels = tuple(3 for _ in c.model.widths)
     c.data.train_limit = 1000
-    c.data.eval_limit = 500
+    c.data.eval_limit = 200  # val, test and the calibration: evaluation is most of a tiny run
     c.train.batch_size = 50
     c.train.num_epochs = 2
     c.optim.lr = 1e-3  # so that 40 steps show learning

@@ -59,6 +59,25 @@ DATASETS = {
 }
 
 
+# Image-folder datasets, streamed from disk (ffjax/stream.py): name -> classes. Their
+# images are data.image_size square, RGB; 'folder' is any tree (data.num_classes).
+STREAMED = {'imagenet': 1000, 'imagenet100': 100, 'imagenette': 10, 'folder': 0}
+STREAM_SOURCES = ('folder', 'array_record')
+
+
+def shape_of(cfg) -> tuple[int, int, int, int]:
+  """(classes, H, W, C) of the images the units see before preprocessing, from
+  config.data alone (the checks and the benchmarks build nets before any data loads)."""
+  if cfg.name in DATASETS:
+    k, h, w, c, _, _ = DATASETS[cfg.name]
+    return k, h, w, c
+  if cfg.name in STREAMED:
+    k = STREAMED[cfg.name] or int(cfg.get('num_classes', 0))
+    return k, int(cfg.image_size), int(cfg.image_size), 3
+  raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of '
+                  f'{sorted(DATASETS) + sorted(STREAMED)}')
+
+
 @dataclasses.dataclass
 class Split:
   x: np.ndarray  # N x H x W x C uint8
@@ -68,18 +87,26 @@ class Split:
   def __len__(self):
     return len(self.y)
 
+  @property
+  def image_shape(self):
+    return self.x.shape[1:]
+
 
 @dataclasses.dataclass
 class Dataset:
   name: str
   num_classes: int
-  train: Split
+  train: Split            # or stream.StreamSplit: images read from disk by batches
   val: Split | None
   test: Split
 
   @property
   def image_shape(self):
-    return self.train.x.shape[1:]
+    return self.train.image_shape
+
+  @property
+  def streamed(self) -> bool:
+    return not isinstance(self.train, Split)
 
 
 # ----------------------------------------------------------------------------- files
@@ -222,8 +249,12 @@ def load(cfg) -> Dataset:
   The validation split is the LAST cfg.num_val examples of the official training
   set (a fixed split); cfg.num_val = 0 trains on all of it.
   """
+  if cfg.source in STREAM_SOURCES:
+    from ffjax import stream
+    return stream.load(cfg, shape_of(cfg)[0])
   if cfg.name not in DATASETS:
-    raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of {sorted(DATASETS)}')
+    raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of {sorted(DATASETS)} '
+                    f'(and, with data.source={STREAM_SOURCES}, {sorted(STREAMED)})')
   k, h, w, c, _, _ = DATASETS[cfg.name]
   if cfg.source == 'raw':
     (xtr, ytr), (xte, yte) = load_raw(cfg.name, data_dir(cfg.dir), cfg.verify_md5)
@@ -282,5 +313,7 @@ def batch_indices(seed: int, epoch: int, n: int, batch_size: int, i: int) -> np.
 
 def nbytes(dataset: Dataset) -> int:
   """Bytes of every split's images and labels (what resident data takes on a device)."""
+  if dataset.streamed:
+    return 1 << 62  # never resident
   splits = [dataset.train, dataset.test] + ([dataset.val] if dataset.val is not None else [])
   return sum(sp.x.nbytes + sp.y.nbytes for sp in splits)

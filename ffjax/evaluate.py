@@ -46,7 +46,7 @@ def make_batch_fn(method, graphdef, preprocess):
     out, acts_plain = {}, None
     if any(o is not None for o in method.objectives):
       acts, _ = net_lib.forward(net, method.diagnostic_input(x, y))
-      acts_plain = None if method.label_in_input else acts
+      acts_plain = None if method.pairs else acts
       for l, obj in enumerate(method.objectives):
         if obj is not None:
           d = obj.per_example(acts[l], y, net.aux[l] if len(net.aux) else None)
@@ -55,11 +55,19 @@ def make_batch_fn(method, graphdef, preprocess):
     for fn in predictors.values():
       for name, scores in fn(net, method.encoder, x, acts=acts_plain).items():
         out[f'pred_{name}'] = jnp.argmax(scores, -1)
+        if scores.shape[-1] >= 100:  # top-5 accuracy (ImageNet, CIFAR-100), averaged by summarize
+          out[f'acc5_{name}'] = top5_hits(scores, y)
         if name == 'goodness':
           out['scores_goodness'] = scores
     return out
 
   return batch
+
+
+def top5_hits(scores_BxK, y_B):
+  """Per example: the true class is among the 5 highest scores (ties: the lower class
+  first, as lax.top_k orders them)."""
+  return jnp.any(jax.lax.top_k(scores_BxK, 5)[1] == y_B[:, None], -1)
 
 
 @dataclasses.dataclass
@@ -124,7 +132,8 @@ def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=Non
 
 
 class Evaluator:
-  """Evaluation rounds of one run: its splits uploaded once, one compiled call."""
+  """Evaluation rounds of one run: its splits uploaded once, one compiled call (or, for a
+  split streamed from disk, one compiled call per batch as the batches are decoded)."""
 
   def __init__(self, method, graphdef, preprocess, mesh, dataset, batch_size: int,
                eval_limit: int = 0):
@@ -132,23 +141,49 @@ class Evaluator:
     as val and test have, at most CALIBRATION_SIZE; small runs stay fast)."""
     self.method, self.mesh, self.dataset, self.batch_size = method, mesh, dataset, batch_size
     self.calibration_size = min(CALIBRATION_SIZE, eval_limit) if eval_limit > 0 else CALIBRATION_SIZE
-    self.fn = make_split_fn(make_batch_fn(method, graphdef, preprocess), mesh)
+    batch_fn = make_batch_fn(method, graphdef, preprocess)
+    self.fn = make_split_fn(batch_fn, mesh)
+    rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
+    self.batch_fn = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
     self._data = {}
 
-  def _split(self, name: str) -> EvalData:
+  def _raw(self, name: str):
+    ds = self.dataset
+    if name == 'calib':
+      n = min(self.calibration_size, len(ds.train))
+      if ds.streamed:
+        return ds.train.subset(n, 'calib')
+      return data_lib.Split(ds.train.x[:n], ds.train.y[:n], 'calib')
+    return {'val': ds.val, 'test': ds.test}[name]
+
+  def _split(self, name: str):
     if name not in self._data:
-      ds = self.dataset
-      sp = {'val': ds.val, 'test': ds.test,
-            'calib': data_lib.Split(ds.train.x[:self.calibration_size],
-                                    ds.train.y[:self.calibration_size], 'calib')}[name]
-      self._data[name] = upload(self.mesh, sp, self.batch_size)
+      sp = self._raw(name)
+      self._data[name] = sp if self.dataset.streamed else upload(self.mesh, sp, self.batch_size)
     return self._data[name]
 
   def outputs(self, params, rest, name: str) -> dict:
     """Per-example outputs of split `name` (host arrays, padding dropped)."""
     d = self._split(name)
+    if self.dataset.streamed:
+      return self._streamed_outputs(params, rest, d)
     o = jax.device_get(self.fn(params, rest, d.x, d.y))
     return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}
+
+  def _streamed_outputs(self, params, rest, split) -> dict:
+    """A streamed split in file order, batch by batch (the last padded with its last
+    example, the padding dropped); each process decodes its rows of every batch."""
+    n, b = len(split), self.batch_size
+    lo, hi = parallel.process_rows(self.mesh, b)
+    idx = np.minimum(np.arange(-(-n // b) * b), n - 1).reshape(-1, b)
+    outs = []
+    for x, y in split.batches([ix[lo:hi] for ix in idx]):
+      outs.append(jax.device_get(self.batch_fn(params, rest, *parallel.put_rows(self.mesh, b, lo, x, y))))
+    return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+
+  def y_of(self, name: str) -> np.ndarray:
+    d = self._split(name)
+    return np.asarray(d.y) if self.dataset.streamed else d.y_host
 
   def round(self, params, rest, names, best_unit: str | None = None) -> dict:
     """{split name: (record, per-example outputs)} for `names` in order ('val' before
@@ -161,10 +196,10 @@ class Evaluator:
       if 'goodness' in preds:
         offsets = calib['scores_goodness'].mean(0)
       if needs_best:
-        best_unit = summarize(calib, self._split('calib').y_host, self.dataset.num_classes)[0]['best_unit']
+        best_unit = summarize(calib, self.y_of('calib'), self.dataset.num_classes)[0]['best_unit']
     res = {}
     for name in names:
-      rec, cat = summarize(self.outputs(params, rest, name), self._split(name).y_host,
+      rec, cat = summarize(self.outputs(params, rest, name), self.y_of(name),
                            self.dataset.num_classes, offsets, best_unit)
       best_unit = best_unit or rec.get('best_unit')
       res[name] = (rec, cat)

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ffjax import objectives
+from ffjax import goodness as gd
+from ffjax import inits
 
 
 class FixedProjection(nnx.Variable):
@@ -34,19 +35,19 @@ class SpatialHead(nnx.Module):
     of unit scale); with bias (ASGE's published code): map and bias N(0, 1/K), both fixed."""
     self.grid = grid
     dim = channels * grid * grid
-    self.proj = nnx.Linear(dim, num_classes, rngs=rngs) if trained else None
+    self.proj = nnx.Linear(dim, num_classes, rngs=rngs, **inits.DENSE) if trained else None
     scale = jnp.sqrt(num_classes) if bias else jnp.sqrt(dim)
     self.fixed_proj = None if trained else FixedProjection(
-        jax.random.normal(rngs.params(), (dim, num_classes)) / scale)
+        inits.normal(rngs.params(), (dim, num_classes), scale))
     self.fixed_bias = FixedProjection(
-        jax.random.normal(rngs.params(), (num_classes,)) / jnp.sqrt(num_classes)) if bias else None
+        inits.normal(rngs.params(), (num_classes,), jnp.sqrt(num_classes))) if bias else None
 
   def kernel(self):
     """The (P*P*C) x K map from spatial goodness to logits (for class maps)."""
     return self.proj.kernel[...] if self.proj is not None else self.fixed_proj[...]
 
   def __call__(self, y_BxHxWxC):
-    g = objectives.spatial_goodness(y_BxHxWxC, self.grid)
+    g = gd.spatial_goodness(y_BxHxWxC, self.grid)
     if self.proj is not None:
       return self.proj(g)
     logits = g @ jax.lax.stop_gradient(self.fixed_proj[...])
@@ -56,10 +57,11 @@ class SpatialHead(nnx.Module):
 class ClassConvHead(nnx.Module):
 
   def __init__(self, channels: int, num_classes: int, *, kernel: int = 3, rngs: nnx.Rngs):
-    self.conv = nnx.Conv(channels, num_classes, (kernel, kernel), padding='SAME', rngs=rngs)
+    self.conv = nnx.Conv(channels, num_classes, (kernel, kernel), padding='SAME', rngs=rngs,
+                         **inits.DENSE)
 
   def __call__(self, y_BxHxWxC):
-    return objectives.class_goodness(self.conv(y_BxHxWxC))
+    return gd.class_goodness(self.conv(y_BxHxWxC))
 
 
 class ChannelGroupHead(nnx.Module):
@@ -73,7 +75,7 @@ class ChannelGroupHead(nnx.Module):
 
   def __call__(self, y_BxHxWxC):
     b, h, w, c = y_BxHxWxC.shape
-    return objectives.class_goodness(y_BxHxWxC.reshape(b, h, w, self.num_classes, c // self.num_classes))
+    return gd.class_goodness(y_BxHxWxC.reshape(b, h, w, self.num_classes, c // self.num_classes))
 
 
 class PooledSumHead(nnx.Module):
@@ -82,7 +84,7 @@ class PooledSumHead(nnx.Module):
   features: it teaches no unit)."""
 
   def __init__(self, channels, num_classes: int, *, kernel_init=None, rngs: nnx.Rngs):
-    kw = dict(kernel_init=kernel_init) if kernel_init is not None else {}
+    kw = dict(inits.DENSE, kernel_init=kernel_init or inits.LECUN)
     self.maps = nnx.List([nnx.Linear(c, num_classes, rngs=rngs, **kw) for c in channels])
 
   def __call__(self, feats):

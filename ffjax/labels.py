@@ -7,7 +7,8 @@ for the trainer and the predictors:
   embed_neutral(x)         the image carrying no particular label (linear head input)
   embed_all(x) -> KxB...   the image once per candidate label (goodness inference)
 
-Kinds (config.labels.kind):
+Kinds (config.labels.kind, registered in ffjax/registry.py; a new one registers in its
+own file, e.g. ffjax/methods/scff.py):
   'none'     label-free methods and backprop: the image as it is.
   'onehot'   Hinton's FF-MLP: the first K values of the flattened image are
              overwritten by the one-hot label; the neutral label is 1/K each.
@@ -39,11 +40,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ffjax import registry
+from ffjax.config_args import need
 
 
 # ----------------------------------------------------------------------------- patterns
@@ -342,21 +346,90 @@ class Encoder:
     return MORPH_OPS[self.morph_op](x_BxHxWxC, offsets_BxMx2, self.radius)
 
 
-def make_encoder(cfg, num_classes: int, height: int, width: int) -> Encoder:
-  """Builds the encoder named by config.labels."""
-  if cfg.kind == 'none':
+class LabelEncoder(Protocol):
+  """What the trainer, the predictors and the figures need of a label encoder."""
+  kind: str
+  num_classes: int
+  label_in_input: bool   # embed / embed_all put a label into the image
+
+  def embed(self, x_BxHxWxC, y_B): ...
+  def embed_neutral(self, x_BxHxWxC): ...
+  def embed_all(self, x_BxHxWxC): ...
+
+
+@registry.encoder('none')
+class _NoLabel:
+  label_in_input = False  # embed puts a label into the image
+  makes_pairs = False     # pairs(x, key) makes label-free [positives; negatives]
+  hparams = ()            # settings a population may vary (method.with_hparams)
+
+  @staticmethod
+  def check(cfg):
+    pass
+
+  @staticmethod
+  def make(cfg, num_classes, height, width):
     return Encoder('none', num_classes)
-  if cfg.kind == 'onehot':
+
+
+@registry.encoder('onehot')
+class _OneHot(_NoLabel):
+  label_in_input = True
+
+  @staticmethod
+  def make(cfg, num_classes, height, width):
     return Encoder('onehot', num_classes)
-  k, rescale = float(cfg.intensity), bool(cfg.rescale)
-  if cfg.kind == 'fourier':
+
+
+def _check_intensity(cfg):
+  need(0. <= cfg.intensity <= 1., 'labels.intensity', cfg.intensity, 'must be in [0, 1]')
+
+
+@registry.encoder('fourier')
+class _Fourier(_NoLabel):
+  label_in_input, hparams = True, ('intensity',)
+
+  @staticmethod
+  def check(cfg):
+    _check_intensity(cfg)
+    need(cfg.label_set in (1, 2, 3), 'labels.label_set', cfg.label_set, 'must be 1, 2 or 3')
+    need(cfg.wave_range in ('pm1', '01'), 'labels.wave_range', cfg.wave_range,
+         "must be 'pm1' or '01'")
+    need(cfg.diagonal in ('free', 'mode'), 'labels.diagonal', cfg.diagonal,
+         "must be 'free' or 'mode'")
+
+  @staticmethod
+  def make(cfg, num_classes, height, width):
     pats = fourier_patterns(num_classes, height, width, cfg.label_set, tuple(cfg.cycles),
                             cfg.set2_cycles, cfg.phase, cfg.wave_range, cfg.diagonal)
-    return Encoder('fourier', num_classes, k, rescale, patterns_KxHxW=pats)
-  if cfg.kind == 'morph':
+    return Encoder('fourier', num_classes, float(cfg.intensity), bool(cfg.rescale),
+                   patterns_KxHxW=pats)
+
+
+@registry.encoder('morph')
+class _Morph(_NoLabel):
+  label_in_input, hparams = True, ('intensity',)
+
+  @staticmethod
+  def check(cfg):
+    _check_intensity(cfg)
+    need(cfg.morph_op in MORPH_OPS, 'labels.morph_op', cfg.morph_op, f'one of {sorted(MORPH_OPS)}')
+    need(cfg.morph_se in ('lines', 'random'), 'labels.morph_se', cfg.morph_se,
+         "must be 'lines' or 'random'")
+
+  @staticmethod
+  def make(cfg, num_classes, height, width):
     elems = structuring_elements(num_classes, cfg.morph_se, tuple(cfg.morph_lengths),
                                  cfg.morph_size, cfg.morph_radius, cfg.morph_seed)
     table = offsets_table(elems)
-    return Encoder('morph', num_classes, k, rescale, patterns_KxHxW=element_images(elems),
-                   offsets_KxMx2=table, radius=int(np.abs(table).max()), morph_op=cfg.morph_op)
-  raise ValueError(f"labels.kind must be 'none', 'onehot', 'fourier' or 'morph', got {cfg.kind!r}")
+    return Encoder('morph', num_classes, float(cfg.intensity), bool(cfg.rescale),
+                   patterns_KxHxW=element_images(elems), offsets_KxMx2=table,
+                   radius=int(np.abs(table).max()), morph_op=cfg.morph_op)
+
+
+def make_encoder(cfg, num_classes: int, height: int, width: int) -> LabelEncoder:
+  """Builds the encoder named by config.labels.kind (ffjax/registry.py), checking its
+  own settings first."""
+  kind = registry.get('encoder', cfg.kind)
+  kind.check(cfg)
+  return kind.make(cfg, num_classes, height, width)

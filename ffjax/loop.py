@@ -16,7 +16,9 @@ set, which on a sharded copy would cost an all-to-all per step; a replicated one
 each device one copy (MNIST 47 MB, CIFAR-10 150 MB).
 
 HostLoop (tfds, or data too large for the device): the same order, one batch
-gathered on the host and copied over per step, the same step.
+gathered on the host and copied over per step, the same step. A streamed split
+(ffjax/stream.py: image folders, packed shards) is read the same way, each process
+decoding only its devices' rows of every batch, a few batches ahead.
 
 Both run `run(state, start, n)`: n steps from global step `start` (a call never crosses
 an epoch's end: the trainer cuts calls there), returning the new state and the metrics
@@ -127,6 +129,7 @@ class HostLoop:
     self._step = jax.jit(jax.vmap(step) if population else step, in_shardings=(rep, bat, bat),
                          out_shardings=(rep, rep), donate_argnums=0)
     self._orders = {}
+    self._rows = None  # (lo, hi): the rows of each batch a streamed split reads here
 
   def _order(self, seeds: tuple, epoch: int):
     if (seeds, epoch) not in self._orders:
@@ -134,10 +137,31 @@ class HostLoop:
                                        for s in seeds]}
     return self._orders[(seeds, epoch)]
 
+  def _streamed(self, seed: int, epoch: int, i: int):
+    """Batch i of an epoch from a streamed split (ffjax/stream.py): this process's rows,
+    decoded ahead on worker threads; an iterator over the rest of the epoch is kept
+    while the calls go on in order (a resume starts a new one at its batch)."""
+    if self._rows is None:
+      self._rows = parallel.process_rows(self.mesh, self.b)
+    if getattr(self, '_at', None) != (seed, epoch, i):
+      order = self._order((seed,), epoch)[0]
+      lo, hi = self._rows
+      self._it = self.train.batches([order[j * self.b + lo:j * self.b + hi]
+                                     for j in range(i, self.spe)], seed, epoch)
+    self._at = (seed, epoch, i + 1)
+    return next(self._it)
+
   def run(self, state, start: int, n: int, seeds: tuple):
     """n steps from `start` with batches gathered on the host; seeds: each member's (or
     the run's) seed, which fixes its order."""
     ms = []
+    if not isinstance(self.train, data_lib.Split):  # streamed from disk
+      for s in range(start, start + n):
+        epoch, i = divmod(s, self.spe)
+        x, y = self._streamed(seeds[0], epoch, i)
+        state, m = self._step(state, *parallel.put_rows(self.mesh, self.b, self._rows[0], x, y))
+        ms.append(m)
+      return state, ms
     for s in range(start, start + n):
       epoch, i = divmod(s, self.spe)
       idx = [o[i * self.b:(i + 1) * self.b] for o in self._order(seeds, epoch)]

@@ -6,43 +6,43 @@
   predictors  class scores at evaluation (predict.py)
 and, between the units, the cut pattern: where `stop_gradient` stands.
 
-This file is the only place that reads the method's and the objective's names
-(config.method, config.objective.kind). What they mean:
+This file reads the method's mode (config.method) and looks the objective up by
+name (config.objective.kind, in ffjax/registry.py); what a piece can do comes from its
+own properties (objectives.Objective: pairs, label_in_input, predictors), never from
+its name. The modes:
 
   method=ff      a cut before every unit; every unit its own objective
   method=hybrid  cuts only before each block (model.blocks); an objective at each
                  block's last unit, whose loss trains the whole block by backprop
   method=bp      no cuts, no unit objectives; the readout (softmax on the last unit)
                  trains everything end to end
-  objective 'threshold'       label in the input, [positives; negatives], goodness
-                              vs theta; predictors goodness and linear (the readout)
-  'spatial' / 'per_class' / 'channel_groups'   one pass, no label in the input; each
-                              unit's own head (ASGE spatial head, aux class conv,
-                              channel groups) gives logits for a cross-entropy;
-                              predictors per unit (u1..uL, last, fusion, best)
+and the objectives' two families:
+  pairs          the units run on [positives; negatives] (the label in the input:
+                 threshold goodness, SymBa; or label-free pairs: SCFF); predictors
+                 goodness (when the label is in the input) and linear (the readout)
+  one pass       no label in the input; each unit's own head (ASGE spatial head, aux
+                 class conv, channel groups) gives logits for a cross-entropy;
+                 predictors per unit (u1..uL, last, fusion, best)
 The trainer (train.py), the streamed schedule (step.py) and the pipeline stages
 (pipeline.py) run a Method without knowing which one it is.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from ffjax import heads as heads_lib
+from ffjax import inits
 from ffjax import labels as labels_lib
 from ffjax import network as net_lib
 from ffjax import objectives
 from ffjax import predict
-from ffjax import units as units_lib
 
-# Objective kinds whose units score every class in one pass (no label in the input).
-ONE_PASS = ('spatial', 'per_class', 'channel_groups')
 METHODS = ('ff', 'bp', 'hybrid')
-OBJECTIVES = ('threshold',) + ONE_PASS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,50 +67,55 @@ class Negatives:
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-  encoder: labels_lib.Encoder
-  objectives: tuple             # per unit: an objective, or None (no loss there)
-  trained: tuple                # per unit: its objective's loss is differentiated (else
+  encoder: labels_lib.LabelEncoder
+  objectives: tuple[objectives.Objective | None, ...]  # per unit: an objective, or None
+  trained: tuple[bool, ...]     # per unit: its objective's loss is differentiated (else
                                 # only measured: the FF-CNN's first unit keeps its weights)
-  cuts: tuple                   # per unit: stop_gradient at its input
-  readout: Any                  # objectives.Readout (the linear head's loss), or None
+  cuts: tuple[bool, ...]        # per unit: stop_gradient at its input
+  readout: objectives.Readout | None  # the linear head's loss
   negatives: Negatives
-  predictors: tuple             # names: 'goodness', 'linear', 'per_unit'
+  predictors: tuple[str, ...]   # names: 'goodness', 'linear', 'per_unit'
+  pairs: bool = False           # the units train on [positives; negatives] (2B rows)
   goodness_units: tuple = ()    # units whose goodness the goodness predictor sums
   goodness_per_theta: bool = False  # the goodness predictor divides each unit's by its theta
   diagnostic_seed: int = 1      # fixed negatives of the evaluation's diagnostics
 
   @property
   def label_in_input(self) -> bool:
-    """Training and diagnostics run on [positives; negatives] (threshold objectives)."""
-    return self.encoder.label_in_input
+    """The pairs differ by the label embedded in the image (threshold goodness, SymBa)."""
+    return self.pairs and self.encoder.label_in_input
 
   @property
   def scored(self) -> tuple:
     """Units whose own head gives class logits (one-pass objectives): the per-unit
     predictors' units."""
-    return tuple(l for l, o in enumerate(self.objectives)
-                 if o is not None and not o.label_in_input)
+    return tuple(l for l, o in enumerate(self.objectives) if o is not None and not o.pairs)
 
   def training_input(self, net, x, y, key):
     """What the units run on in training: [x + y; x + a wrong label] (label in the
-    input), or the images themselves."""
-    if not self.label_in_input:
+    input), label-free [positives; negatives] the encoder makes of the images, or the
+    images themselves."""
+    if not self.pairs:
       return x
+    if not self.encoder.label_in_input:
+      return self.encoder.pairs(x, key)
     y_neg = self.negatives.draw(self, net, x, y, key)
     return jnp.concatenate([self.encoder.embed(x, y), self.encoder.embed(x, y_neg)])
 
   def diagnostic_input(self, x, y):
     """The evaluation's diagnostic pass: positives and fixed (seeded) negatives, or x."""
-    if not self.label_in_input:
+    if not self.pairs:
       return x
-    y_neg = labels_lib.sample_negatives(jax.random.key(self.diagnostic_seed), y,
-                                        self.encoder.num_classes)
+    key = jax.random.key(self.diagnostic_seed)
+    if not self.encoder.label_in_input:
+      return self.encoder.pairs(x, key)
+    y_neg = labels_lib.sample_negatives(key, y, self.encoder.num_classes)
     return jnp.concatenate([self.encoder.embed(x, y), self.encoder.embed(x, y_neg)])
 
   def readout_hs(self, net, x, hs):
-    """The outputs the readout reads: those of the neutral-label image (a second pass)
-    when the training input carries labels, else those of the training pass itself."""
-    if not self.label_in_input:
+    """The outputs the readout reads: those of the neutral input (a second pass) when the
+    units train on pairs, else those of the training pass itself."""
+    if not self.pairs:
       return hs
     return net_lib.forward(net, self.encoder.embed_neutral(x), self.cuts)[1]
 
@@ -149,7 +154,7 @@ class Method:
       def set_t(o):
         if isinstance(o, objectives.PeerNormalized):
           return dataclasses.replace(o, base=set_t(o.base))
-        return dataclasses.replace(o, temperature=t) if isinstance(o, objectives.Threshold) else o
+        return dataclasses.replace(o, temperature=t) if 'temperature' in o.hparams else o
       m = dataclasses.replace(m, objectives=tuple(set_t(o) if o is not None else None
                                                   for o in m.objectives))
     return m
@@ -161,12 +166,8 @@ POPULATION_KEYS = ('optim.lr', 'labels.intensity', 'objective.temperature')
 
 
 def grids(config, image_shape):
-  """The ASGE grid P_l of every unit (objectives.adaptive_grid)."""
-  o = config.objective
-  shapes = net_lib.unit_shapes(config, image_shape, activations=True)  # what the heads read
-  c_max = max(c for _, _, c in shapes)
-  return tuple(objectives.adaptive_grid(c, c_max, min(h, w), o.grid_min, o.alpha)
-               for h, w, c in shapes)
+  """The ASGE grid P_l of every unit (objectives.adaptive_grids)."""
+  return objectives.adaptive_grids(config, net_lib.unit_shapes(config, image_shape, activations=True))
 
 
 def block_ids(config) -> tuple:
@@ -175,30 +176,13 @@ def block_ids(config) -> tuple:
   return tuple(config.model.get('blocks', ())) or tuple(range(n))
 
 
-def _aux_heads(config, image_shape, num_classes, rngs):
-  """Every unit's own head, for the one-pass objectives. They exist in every mode (ff,
-  hybrid, bp), so the three share one parameter layout and a checkpoint of one can
-  start another; a mode that does not use them leaves them untouched."""
-  kind = config.objective.kind
-  if kind not in ONE_PASS:
-    return []
-  chans = [c for _, _, c in net_lib.unit_shapes(config, image_shape)]
-  if kind == 'spatial':
-    proj = config.objective.projection  # 'trained' | 'fixed' | 'fixed_bias'
-    return [heads_lib.SpatialHead(chans[l], p, num_classes, trained=proj == 'trained',
-                                  bias=proj == 'fixed_bias', rngs=rngs)
-            for l, p in enumerate(grids(config, image_shape))]
-  if kind == 'per_class':
-    return [heads_lib.ClassConvHead(ch, num_classes, kernel=config.objective.aux_kernel, rngs=rngs)
-            for ch in chans]
-  return [heads_lib.ChannelGroupHead(ch, num_classes) for ch in chans]
-
-
 def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   """config -> (Network, Method): the parameters, and how they are trained and read."""
   n = len(config.model.widths)
-  kind, name = config.objective.kind, config.method
-  one_pass, p = kind in ONE_PASS, config.predict
+  name, p, o = config.method, config.predict, config.objective
+  obj_kind = objectives.get(o.kind)
+  obj_kind.check(config, num_classes)
+  one_pass = not obj_kind.pairs
 
   # The readout (linear head): backprop's softmax on the last unit, trained end to end;
   # threshold FF's classifier on the units' neutral-label outputs (a read-out, on
@@ -208,7 +192,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
     head_units = (n - 1,)
   else:
     head_units = tuple(range(1 if p.skip_first and n > 1 else 0, n))
-  goodness_units = head_units if not one_pass and name != 'bp' else ()
+  goodness_units = head_units if 'goodness' in obj_kind.predictors and name != 'bp' else ()
   if p.head_units == 'last':
     head_units = (n - 1,)  # a head that does not grow with depth (streamed memory stays flat)
   if name == 'bp':
@@ -218,40 +202,44 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   else:
     readout = None
 
-  # Parameters: units, then their own heads, then the linear head (this order fixes
-  # which random numbers each gets from the seed).
-  units = net_lib.build_units(config, image_shape, rngs)
-  aux = _aux_heads(config, image_shape, num_classes, rngs)
-  kw = dict(kernel_init=nnx.initializers.zeros) if p.head_zero_init else {}
-  if pooled:
-    chans = [net_lib.unit_shapes(config, image_shape)[l][2] for l in head_units]
-    head = heads_lib.PooledSumHead(chans, num_classes, rngs=rngs, kernel_init=(
-        units_lib.CONV_INITS['kaiming'] if config.model.init == 'kaiming' else None))
-  else:
-    head = nnx.Linear(net_lib.feature_size(config, image_shape, head_units), num_classes,
-                      use_bias=p.head_bias, rngs=rngs, **kw)
-  m = config.model
-  net = net_lib.Network(units, head, aux, skips=tuple(m.skips) or None, input_norm=m.input_norm,
-                        remat=m.remat)
+  def make_net(rngs):
+    # Parameters: units, then their own heads, then the linear head (this order fixes
+    # which random numbers each gets from the seed).
+    units = net_lib.build_units(config, image_shape, rngs)
+    # Every unit's own head (one-pass objectives). They exist in every mode (ff, hybrid,
+    # bp), so the three share one parameter layout and a checkpoint of one can start
+    # another; a mode that does not use them leaves them untouched.
+    aux = obj_kind.heads(config, net_lib.unit_shapes(config, image_shape, activations=True),
+                         num_classes, rngs)
+    kw = dict(inits.DENSE, kernel_init=inits.zeros) if p.head_zero_init else dict(inits.DENSE)
+    if pooled:
+      chans = [net_lib.unit_shapes(config, image_shape)[l][2] for l in head_units]
+      head = heads_lib.PooledSumHead(chans, num_classes, rngs=rngs, kernel_init=(
+          inits.KAIMING if config.model.init == 'kaiming' else None))
+    else:
+      head = nnx.Linear(net_lib.feature_size(config, image_shape, head_units), num_classes,
+                        use_bias=p.head_bias, rngs=rngs, **kw)
+    m = config.model
+    return net_lib.Network(units, head, aux, skips=tuple(m.skips) or None,
+                           input_norm=m.input_norm, remat=m.remat)
+
+  net = make_net(rngs)
 
   # Cuts and objectives.
   blocks = block_ids(config)
   block_end = tuple(l == n - 1 or blocks[l] != blocks[l + 1] for l in range(n))
-  o = config.objective
-  if one_pass:
-    obj = objectives.HeadCrossEntropy()
-  else:
-    obj = objectives.Threshold(o.reduce, o.temperature)
+  obj = tuple(obj_kind.from_config(config, l) for l in range(n))
   if name == 'bp':
     cuts, objs, trained = (False,) * n, (None,) * n, (False,) * n
   elif name == 'hybrid':
     cuts = tuple(l == 0 or blocks[l] != blocks[l - 1] for l in range(n))
-    objs = tuple(obj if block_end[l] else None for l in range(n))
+    objs = tuple(obj[l] if block_end[l] else None for l in range(n))
     trained = block_end
   else:
-    cuts, objs = (True,) * n, (obj,) * n
-    # The FF-CNN paper leaves unit 1 out of the loss (it keeps its random weights).
-    skip_first = not one_pass and not o.train_first_unit and n > 1
+    cuts, objs = (True,) * n, obj
+    # The FF-CNN paper leaves unit 1 out of the loss (it keeps its random weights): a
+    # unit that sees the label pattern itself learns to score it alone.
+    skip_first = obj_kind.label_in_input and not o.train_first_unit and n > 1
     trained = tuple(not (skip_first and l == 0) for l in range(n))
   if o.peer_weight and name == 'ff':
     objs = tuple(objectives.PeerNormalized(ob, o.peer_weight, o.peer_momentum) if t else ob
@@ -259,16 +247,15 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
 
   if name == 'bp':
     predictors = ('linear',)
-  elif one_pass:
-    predictors = ('per_unit',) + (('linear',) if p.linear_head else ())
   else:
-    predictors = ('goodness', 'linear')
+    predictors = obj_kind.predictors + (('linear',) if p.linear_head and 'linear' not in
+                                        obj_kind.predictors else ())
   h, w, _ = image_shape
   method = Method(
       encoder=labels_lib.make_encoder(config.labels, num_classes, h, w), objectives=objs,
       trained=trained, cuts=cuts, readout=readout,
       negatives=Negatives(config.labels.hard_negatives, config.labels.hard_negative_score),
-      predictors=predictors, goodness_units=goodness_units,
+      predictors=predictors, pairs=obj_kind.pairs and name != 'bp', goodness_units=goodness_units,
       goodness_per_theta=p.goodness_scale == 'theta', diagnostic_seed=config.seed + 1)
   return net, method
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from ffjax import units as units_lib
@@ -39,17 +38,32 @@ def forward(net: Network, x, cuts=None, key=None):
   key: training's randomness inside units (dropout), one key per unit; None at
   evaluation."""
   cuts = (True,) * len(net.units) if cuts is None else cuts
-  acts, hs, inputs = [], [], []  # inputs: what each unit received, the source of skips
+  acts, hs, inputs = [], [], Inputs(net)
   h = network_input(net, x)
   for l, (unit, cut) in enumerate(zip(net.units, cuts)):
-    skip = inputs[net.skips[l]] if net.skips[l] >= 0 else None
-    a, h_next = apply_unit(unit, h, local=cut, remat=net.remat, skip=skip,
+    a, h_next = apply_unit(unit, h, local=cut, remat=net.remat, skip=inputs.skip(l),
                            key=None if key is None else jax.random.fold_in(key, l))
-    inputs.append(jax.lax.stop_gradient(h) if cut else h)
+    inputs.add(jax.lax.stop_gradient(h) if cut else h)
     h = h_next
     acts.append(a)
     hs.append(h)
   return acts, hs
+
+
+class Inputs:
+  """What each unit has received so far: the source of residual skips. Every walk over
+  the units (forward, the streamed step, the readout's recomputation) keeps one, so the
+  skip rule is written once: unit l adds the input unit net.skips[l] received."""
+
+  def __init__(self, net: Network):
+    self.skips, self.seen = net.skips, []
+
+  def skip(self, l: int):
+    j = self.skips[l]
+    return self.seen[j] if j >= 0 else None
+
+  def add(self, h) -> None:
+    self.seen.append(h)
 
 
 def network_input(net: Network, x):

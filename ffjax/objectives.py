@@ -1,185 +1,123 @@
-"""Goodness and unit losses: pure functions of a unit's activations, and the objectives
-built from them (the third of a method's four pieces, see ffjax/method.py).
+"""Objectives: the loss of one unit's activations (the third of a method's four pieces,
+see ffjax/method.py), and the readout's loss.
 
-An objective turns unit l's activations a_l into its loss. One interface for all:
-  label_in_input        True: a_l is [positives; negatives] (the label is in the image)
+Every objective is an `Objective`: a frozen dataclass (its settings), registered under
+the name a config gives as `objective.kind` (ffjax/registry.py), with
+  pairs                 True: a unit's activations are [positives; negatives] (2B rows)
+  label_in_input        True: positives and negatives differ by the label in the input,
+                        so the goodness of every candidate label can predict (the
+                        encoder must carry labels); False with pairs: label-free pairs
+  predictors            the predictors it makes possible ('goodness', 'linear', 'per_unit')
+  hparams               its fields a population may vary per member (method.with_hparams)
+  check(config, num_classes)     its own settings (a ConfigError naming the key)
+  from_config(config, unit)      unit `unit`'s objective, from config.objective
+  heads(config, shapes, num_classes, rngs)   each unit's own head (one-pass kinds), or []
   init_state(a_shape)   its running state (peer normalization), or None
   loss(a_l, y_B, head, state) -> (loss, metrics, new state)
   per_example(a_l, y_B, head) -> {name: per-example values} (evaluation diagnostics)
 `head` is the unit's own read-out module (network.aux[l]) or None. Metric names are
 unit-free ('loss', 'disc_acc', 'acc', 'peer'); the step suffixes them with the unit.
-
-Threshold goodness (FF-CNN, FF-MLP):
-  G = sum of y^2 over all neurons of the unit, theta = number of neurons,
-  p(positive) = sigmoid(G - theta),
-  loss = softplus(theta - G_pos) + softplus(G_neg - theta), averaged over the batch.
-`reduce='mean_all'` instead averages the binary cross-entropy over the 2B
-examples (half the above), as the reference FF-MLP implementation does; it
-matters for plain SGD, not for Adam.
+The math (goodness, the FF loss, spatial and per-class goodness) is in goodness.py.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import optax
 
-
-def goodness(y):
-  """G_B: sum of squares over every axis but the batch axis."""
-  return jnp.sum(jnp.square(y), axis=tuple(range(1, y.ndim)))
-
-
-def num_neurons(y) -> int:
-  """The threshold theta of a unit: its neurons per example."""
-  n = 1
-  for d in y.shape[1:]:
-    n *= d
-  return n
+from ffjax import goodness as gd
+from ffjax import heads as heads_lib
+from ffjax import registry
+from ffjax.config_args import need
 
 
-def ff_loss(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperature: float = 1.):
-  """Binary cross-entropy on sigmoid((G - theta) / temperature): positives up, negatives down.
+class Objective:
+  """The interface every objective implements (see the module docstring)."""
+  pairs: ClassVar[bool] = False
+  label_in_input: ClassVar[bool] = False
+  predictors: ClassVar[tuple] = ()
+  hparams: ClassVar[tuple] = ()
 
-  temperature 1 is the papers' loss. With thousands of neurons per unit, G - theta
-  spans thousands, the sigmoid saturates and only examples on the wrong side of the
-  threshold give gradient (a hinge); a larger temperature lets every example pull.
-  The threshold, and so discrimination and goodness inference, do not change.
-  """
-  return jnp.mean(ff_loss_per_pair(g_pos_B, g_neg_B, theta, reduce, temperature))
+  @classmethod
+  def check(cls, config, num_classes: int) -> None:
+    pass
 
+  @classmethod
+  def from_config(cls, config, unit: int) -> 'Objective':
+    """The objective of unit `unit` (0-based): settings may differ per unit."""
+    return cls()
 
-def ff_loss_per_pair(g_pos_B, g_neg_B, theta, reduce: str = 'sum_pair', temperature: float = 1.):
-  """ff_loss of each (positive, negative) pair: the batch mean of this is ff_loss."""
-  per_pair = temperature * (jax.nn.softplus((theta - g_pos_B) / temperature) +
-                            jax.nn.softplus((g_neg_B - theta) / temperature))
-  return 0.5 * per_pair if reduce == 'mean_all' else per_pair
-
-
-def discrimination_accuracy(g_pos_B, g_neg_B, theta):
-  """How often sigmoid(G - theta) > 0.5 agrees with positive / negative."""
-  return jnp.mean(discrimination_per_pair(g_pos_B, g_neg_B, theta))
-
-
-def discrimination_per_pair(g_pos_B, g_neg_B, theta):
-  """Per (positive, negative) pair: 0, 0.5 or 1 of the two judged right."""
-  return 0.5 * ((g_pos_B > theta).astype(jnp.float32) + (g_neg_B <= theta))
-
-
-def peer_norm_loss(y_pos_BxN, running_mean_N, momentum: float = 0.9):
-  """Peer normalization of the reference FF-MLP: keeps every neuron's running mean
-  activity on positives near the unit's average, so no neuron dies or dominates.
-
-  Returns (loss, new running mean); the old running mean is a constant.
-  """
-  mean_N = jnp.mean(y_pos_BxN.reshape(y_pos_BxN.shape[0], -1), axis=0)
-  run = momentum * jax.lax.stop_gradient(running_mean_N) + (1. - momentum) * mean_N
-  return jnp.mean(jnp.square(jnp.mean(run) - run)), jax.lax.stop_gradient(run)
-
-
-def cross_entropy(logits_BxK, y_B):
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits_BxK, y_B))
-
-
-# ----------------------------------------------------------------------------- ASGE
-# Adaptive spatial goodness encoding (papers/003, METHODS.md section 3): no label in
-# the input and no negatives; each unit's map is cut into a P x P grid of patches,
-# the energy of every (patch, channel) is a goodness, and a linear map of that
-# vector gives class logits trained with cross-entropy.
-
-
-def adaptive_grid(channels: int, max_channels: int, size: int, grid_min: int = 2,
-                  alpha: float = 1.) -> int:
-  """P_l, the grid of a unit with `channels` channels and a `size` x `size` map.
-
-  Our reading of the paper (its formula is not in the text we have):
-    P_l = round(grid_min * (max_channels / channels) ** (alpha / 2)),
-  clipped to [1, size]. With alpha = 1 the goodness vector C_l * P_l^2 keeps the
-  length of the widest unit's, max_channels * grid_min^2, whatever the unit's
-  width: the classifier does not grow with the channels. alpha = 0 gives every
-  unit the same grid; alpha = 2 gives narrow units more patches than channels
-  would pay for.
-  """
-  p = int(round(grid_min * (max_channels / channels) ** (alpha / 2.)))
-  return max(1, min(p, size))
-
-
-def patch_matrix(size: int, grid: int):
-  """A_PxS: row p averages the pixels of patch p along one axis. Patches split the
-  axis at floor(p * size / grid) (adaptive pooling), so any size and grid fit."""
-  edges = [(p * size) // grid for p in range(grid + 1)]
-  rows = [[1. / (edges[p + 1] - edges[p]) if edges[p] <= i < edges[p + 1] else 0.
-           for i in range(size)] for p in range(grid)]
-  return jnp.asarray(rows, jnp.float32)
-
-
-def spatial_goodness(y_BxHxWxC, grid: int):
-  """g_Bx(P*P*C): mean of y^2 over every patch of a P x P grid, per channel.
-
-  The paper sums y^2 in a patch; the mean differs from it by the patch area, a
-  constant per unit that the linear map absorbs, and it keeps every unit's
-  goodness on the scale of its activations.
-  """
-  _, h, w, _ = y_BxHxWxC.shape
-  a_h, a_w = patch_matrix(h, grid), patch_matrix(w, grid)
-  g = jnp.einsum('ph,qw,bhwc->bpqc', a_h, a_w, jnp.square(y_BxHxWxC))
-  return g.reshape(g.shape[0], -1)
-
-
-def fuse_probs(logits_LxBxK):
-  """Fusion: the average of every unit's softmax probabilities."""
-  return jnp.mean(jax.nn.softmax(logits_LxBxK, axis=-1), axis=0)
-
-
-# ----------------------------------------------------------------------------- per-class goodness
-# Scalable FF (papers/002) and channel-wise competitive FF: one pass, no negatives; the
-# goodness of class k is the mean square of the activations assigned to k, and the
-# goodnesses are the logits of a cross-entropy.
-
-
-def class_goodness(a_BxHxWxKx):
-  """logits_BxK: mean of a^2 over every axis but the batch and the class axis (axis 3).
-  a: B x H x W x K (one channel per class) or B x H x W x K x G (K groups of G)."""
-  axes = tuple(i for i in range(1, a_BxHxWxKx.ndim) if i != 3)
-  return jnp.mean(jnp.square(a_BxHxWxKx), axis=axes)
-
-
-# ----------------------------------------------------------------------------- objectives
-
-
-@dataclasses.dataclass(frozen=True)
-class Threshold:
-  """FF-CNN / FF-MLP: goodness of positives above theta, of negatives below (ff_loss).
-  `temperature` may be a traced scalar (a population over it)."""
-  reduce: str = 'sum_pair'
-  temperature: Any = 1.
-  label_in_input = True
+  @classmethod
+  def heads(cls, config, unit_shapes, num_classes: int, rngs) -> list:
+    """unit_shapes: (H, W, C) of each unit's activations."""
+    return []
 
   def init_state(self, a_shape):
     return None
 
+  def loss(self, a, y_B, head, state):
+    raise NotImplementedError
+
+  def per_example(self, a, y_B, head) -> dict:
+    raise NotImplementedError
+
+
+def pair_diagnostics(g_pos_B, g_neg_B, theta, loss_per_pair_B) -> dict:
+  """What every pair objective reports: its loss and how often G > theta sorts a
+  positive from a negative (the discrimination accuracy)."""
+  return {'loss': loss_per_pair_B, 'disc_acc': gd.discrimination_per_pair(g_pos_B, g_neg_B, theta)}
+
+
+@registry.objective('threshold')
+@dataclasses.dataclass(frozen=True)
+class Threshold(Objective):
+  """FF-CNN / FF-MLP: goodness of positives above theta, of negatives below (gd.ff_loss).
+  `temperature` may be a traced scalar (a population over it)."""
+  reduce: str = 'sum_pair'
+  temperature: Any = 1.
+  pairs: ClassVar[bool] = True
+  label_in_input: ClassVar[bool] = True
+  predictors: ClassVar[tuple] = ('goodness', 'linear')
+  hparams: ClassVar[tuple] = ('temperature',)
+
+  @classmethod
+  def check(cls, config, num_classes):
+    o = config.objective
+    need(o.reduce in ('sum_pair', 'mean_all'), 'objective.reduce', o.reduce,
+         "must be 'sum_pair' or 'mean_all'")
+    need(o.temperature > 0, 'objective.temperature', o.temperature, 'must be positive')
+
+  @classmethod
+  def from_config(cls, config, unit):
+    return cls(config.objective.reduce, config.objective.temperature)
+
   def loss(self, a_2BxN, y_B, head, state):
     b = a_2BxN.shape[0] // 2
-    theta, g = num_neurons(a_2BxN), goodness(a_2BxN)
-    loss = ff_loss(g[:b], g[b:], theta, self.reduce, self.temperature)
-    return loss, {'loss': loss, 'disc_acc': discrimination_accuracy(g[:b], g[b:], theta)}, state
+    theta, g = gd.num_neurons(a_2BxN), gd.goodness(a_2BxN)
+    loss = gd.ff_loss(g[:b], g[b:], theta, self.reduce, self.temperature)
+    return loss, {'loss': loss, 'disc_acc': gd.discrimination_accuracy(g[:b], g[b:], theta)}, state
 
   def per_example(self, a_2BxN, y_B, head):
     b = a_2BxN.shape[0] // 2
-    theta, g = num_neurons(a_2BxN), goodness(a_2BxN)
-    return {'loss': ff_loss_per_pair(g[:b], g[b:], theta, self.reduce, self.temperature),
-            'disc_acc': discrimination_per_pair(g[:b], g[b:], theta)}
+    theta, g = gd.num_neurons(a_2BxN), gd.goodness(a_2BxN)
+    return pair_diagnostics(g[:b], g[b:], theta,
+                            gd.ff_loss_per_pair(g[:b], g[b:], theta, self.reduce, self.temperature))
 
 
 @dataclasses.dataclass(frozen=True)
-class PeerNormalized:
+class PeerNormalized(Objective):
   """An objective plus peer normalization of its positives (the reference FF-MLP's
   add-on): loss + weight * peer loss; the state is every neuron's running mean."""
   base: Any
   weight: float
   momentum: float = 0.9
+
+  @property
+  def pairs(self):
+    return self.base.pairs
 
   @property
   def label_in_input(self):
@@ -193,7 +131,7 @@ class PeerNormalized:
 
   def loss(self, a_2BxN, y_B, head, state):
     loss, metrics, _ = self.base.loss(a_2BxN, y_B, head, None)
-    peer, state = peer_norm_loss(a_2BxN[:a_2BxN.shape[0] // 2], state, self.momentum)
+    peer, state = gd.peer_norm_loss(a_2BxN[:a_2BxN.shape[0] // 2], state, self.momentum)
     return loss + self.weight * peer, dict(metrics, peer=peer), state
 
   def per_example(self, a_2BxN, y_B, head):
@@ -201,22 +139,86 @@ class PeerNormalized:
 
 
 @dataclasses.dataclass(frozen=True)
-class HeadCrossEntropy:
-  """One pass, no label in the input (ASGE, per-class goodness, channel groups): the
-  unit's own head turns its activations into class logits, trained by cross-entropy."""
-  label_in_input = False
+class HeadCrossEntropy(Objective):
+  """One pass, no label in the input: the unit's own head turns its activations into
+  class logits, trained by cross-entropy. Its kinds differ by the head (below)."""
+  predictors: ClassVar[tuple] = ('per_unit',)
 
-  def init_state(self, a_shape):
-    return None
+  @classmethod
+  def check(cls, config, num_classes):
+    need(config.model.kind == 'conv', 'model.kind', config.model.kind,
+         f'objective.kind={config.objective.kind!r} needs conv units')
 
   def loss(self, a_BxHxWxC, y_B, head, state):
     logits = head(a_BxHxWxC)
-    loss = cross_entropy(logits, y_B)
+    loss = gd.cross_entropy(logits, y_B)
     return loss, {'loss': loss, 'acc': jnp.mean(jnp.argmax(logits, -1) == y_B)}, state
 
   def per_example(self, a_BxHxWxC, y_B, head):
     logits = head(a_BxHxWxC)
     return {'loss': optax.softmax_cross_entropy_with_integer_labels(logits, y_B), 'logits': logits}
+
+
+def adaptive_grids(config, unit_shapes) -> tuple:
+  """ASGE's grid P_l of every unit (gd.adaptive_grid), from its activations' shapes."""
+  o = config.objective
+  c_max = max(c for _, _, c in unit_shapes)
+  return tuple(gd.adaptive_grid(c, c_max, min(h, w), o.grid_min, o.alpha) for h, w, c in unit_shapes)
+
+
+@registry.objective('spatial')
+class SpatialCrossEntropy(HeadCrossEntropy):
+  """ASGE: spatial goodness on a P_l x P_l grid -> linear map -> cross-entropy."""
+
+  @classmethod
+  def check(cls, config, num_classes):
+    super().check(config, num_classes)
+    o = config.objective
+    need(o.grid_min >= 1, 'objective.grid_min', o.grid_min, 'must be >= 1')
+    need(o.alpha >= 0, 'objective.alpha', o.alpha, 'must be >= 0')
+    need(o.projection in ('trained', 'fixed', 'fixed_bias'), 'objective.projection', o.projection,
+         "must be 'trained', 'fixed' or 'fixed_bias'")
+
+  @classmethod
+  def heads(cls, config, unit_shapes, num_classes, rngs):
+    proj = config.objective.projection  # 'trained' | 'fixed' | 'fixed_bias'
+    return [heads_lib.SpatialHead(c, p, num_classes, trained=proj == 'trained',
+                                  bias=proj == 'fixed_bias', rngs=rngs)
+            for (_, _, c), p in zip(unit_shapes, adaptive_grids(config, unit_shapes))]
+
+
+@registry.objective('per_class')
+class ClassConvCrossEntropy(HeadCrossEntropy):
+  """Scalable FF: an aux conv with one channel per class; its mean squares are logits."""
+
+  @classmethod
+  def check(cls, config, num_classes):
+    super().check(config, num_classes)
+    need(config.objective.aux_kernel >= 1, 'objective.aux_kernel', config.objective.aux_kernel,
+         'must be >= 1')
+
+  @classmethod
+  def heads(cls, config, unit_shapes, num_classes, rngs):
+    return [heads_lib.ClassConvHead(c, num_classes, kernel=config.objective.aux_kernel, rngs=rngs)
+            for _, _, c in unit_shapes]
+
+
+@registry.objective('channel_groups')
+class ChannelGroupCrossEntropy(HeadCrossEntropy):
+  """CwComp: the unit's channels cut into one group per class; a group's mean square is
+  its class's logit."""
+
+  @classmethod
+  def check(cls, config, num_classes):
+    super().check(config, num_classes)
+    if config.method != 'bp':
+      need(all(w % num_classes == 0 for w in config.model.widths), 'model.widths',
+           config.model.widths, f'objective.kind=channel_groups cuts each unit into '
+           f'{num_classes} class groups: widths must be multiples of {num_classes}')
+
+  @classmethod
+  def heads(cls, config, unit_shapes, num_classes, rngs):
+    return [heads_lib.ChannelGroupHead(c, num_classes) for _, _, c in unit_shapes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,5 +244,10 @@ class Readout:
 
   def loss(self, head, hs, y_B):
     logits = self.logits(head, hs)
-    loss = cross_entropy(logits, y_B)
+    loss = gd.cross_entropy(logits, y_B)
     return loss, {'loss_head': loss, 'acc_head': jnp.mean(jnp.argmax(logits, -1) == y_B)}
+
+
+def get(kind: str) -> type[Objective]:
+  """The objective class registered as `kind` (config.objective.kind)."""
+  return registry.get('objective', kind)

@@ -100,6 +100,13 @@ def make_optimizer(o, *, num_units: int, total_steps: int, steps_per_epoch: int,
   return optax.multi_transform(tx, label), lambda step: o.lr * shape(step)
 
 
+def for_run(config, num_units: int, total_steps: int, steps_per_epoch: int):
+  """The optimizer of a run (or of one population member: its own config), the one
+  place a run's optimizer is made (the trainer, a member's initial state, the pipeline
+  stages): config.optim, frozen units for a linear probe (transfer.train='heads')."""
+  return make_optimizer(config.optim, num_units=num_units, total_steps=total_steps,
+                        steps_per_epoch=steps_per_epoch, probe=config.transfer.train == 'heads')
+
 
 def with_lr_of(state, fresh):
   """state, with the learning rates of `fresh` (a state built from the current config):

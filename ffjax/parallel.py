@@ -43,6 +43,30 @@ def put_batch(mesh, *arrays):
   return tuple(jax.make_array_from_callback(a.shape, s, lambda idx, a=a: a[idx]) for a in arrays)
 
 
+def process_rows(mesh, batch_size: int) -> tuple[int, int]:
+  """(lo, hi): the rows of a global batch this process's devices hold (a streamed source
+  reads only these)."""
+  spans = [idx[0].indices(batch_size)[:2] for idx in
+           batch_sharding(mesh).addressable_devices_indices_map((batch_size,)).values()]
+  lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+  assert sum(b - a for a, b in set(spans)) == hi - lo, spans  # one contiguous block
+  return lo, hi
+
+
+def put_rows(mesh, batch_size: int, lo: int, *arrays):
+  """This process's rows lo.. of global batches of `batch_size` -> device arrays split
+  over the mesh's 'data' axis (together, the processes' rows make the global batch)."""
+  s = batch_sharding(mesh)
+  if jax.process_count() == 1:
+    return tuple(jax.device_put(a, s) for a in arrays)
+
+  def local(a, idx):
+    start, stop, _ = idx[0].indices(batch_size)
+    return a[start - lo:stop - lo][(slice(None),) + tuple(idx[1:])]
+  return tuple(jax.make_array_from_callback((batch_size,) + a.shape[1:], s,
+                                            lambda idx, a=a: local(a, idx)) for a in arrays)
+
+
 def put(mesh, a, spec: P):
   """A global host array (the same in every process) -> a device array laid out by
   `spec` over the mesh; each process fills only its own devices' parts."""

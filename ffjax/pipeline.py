@@ -34,7 +34,7 @@ import optax
 from flax import nnx
 
 from ffjax import labels as labels_lib
-from ffjax import method as method_lib
+from ffjax import objectives
 from ffjax import network as net_lib
 from ffjax import optim
 from ffjax import preprocess as prep_lib
@@ -110,7 +110,7 @@ def check(config) -> None:
   o = config.optim
   problems = [
       (config.method in ('ff', 'hybrid'), f'method={config.method!r} (pipelining is for local training)'),
-      (config.objective.kind in method_lib.ONE_PASS,
+      (not objectives.get(config.objective.kind).pairs,
        f'objective.kind={config.objective.kind!r} (needs a one-pass objective)'),
       (not o.unit_lr_scale and not o.unit_stop_epochs, 'per-unit schedules'),
       (not config.predict.linear_head, 'predict.linear_head'),
@@ -167,8 +167,7 @@ class Pipeline:
                                allowed_starts(net, method))
     self.devices = list(devices)
     self.base_key = jax.random.key(config.seed)
-    tx, _ = optim.make_optimizer(config.optim, num_units=len(net.units), total_steps=total_steps,
-                                 steps_per_epoch=steps_per_epoch)
+    tx, _ = optim.for_run(config, len(net.units), total_steps, steps_per_epoch)
     prep = prep_lib.make(config.data)
     self.graphdefs, self.params, self.rest, self.opt, self.obj, self.steps = [], [], [], [], [], []
     for s, (a, b) in enumerate(self.bounds):
@@ -230,7 +229,7 @@ class Pipeline:
 
 def _image_shape(net, config):
   from ffjax import data
-  _, h, w, c, _, _ = data.DATASETS[config.data.name]
+  _, h, w, c = data.shape_of(config.data)
   return prep_lib.output_shape(config.data, (h, w, c))
 
 

@@ -169,12 +169,12 @@ def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path):
 
 def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]:
   """Every figure of a run; returns the paths written."""
-  from ffjax import heads, metrics, predict, run
+  from ffjax import heads, metrics, predict, rundir
   workdir = Path(workdir)
   records = metrics.read(workdir)
   out = [training_curves(records, workdir / 'curves.png'),
          accuracy_per_epoch(records, workdir / 'accuracy.png')]
-  r = run.restore_run(workdir)
+  r = rundir.restore_run(workdir)
   net, method, dataset = r.net, r.method, r.dataset
   preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]

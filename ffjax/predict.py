@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ffjax import network as net_lib
-from ffjax import objectives
+from ffjax import goodness as gd
 
 
 def goodness_scores(net, encoder, x_BxHxWxC, units, per_theta: bool = False):
@@ -28,7 +28,7 @@ def goodness_scores(net, encoder, x_BxHxWxC, units, per_theta: bool = False):
 
   def one_label(x):
     acts, _ = net_lib.forward(net, x)
-    return sum(objectives.goodness(acts[l]) / (objectives.num_neurons(acts[l]) if per_theta else 1.)
+    return sum(gd.goodness(acts[l]) / (gd.num_neurons(acts[l]) if per_theta else 1.)
                for l in units)
 
   return jax.vmap(one_label)(x_KxBxHxWxC).T
@@ -39,7 +39,7 @@ def goodness_scores_loop(net, encoder, x_BxHxWxC, units):
   cols = []
   for c in range(encoder.num_classes):
     acts, _ = net_lib.forward(net, encoder.embed(x_BxHxWxC, jnp.full(x_BxHxWxC.shape[:1], c)))
-    cols.append(sum(objectives.goodness(acts[l]) for l in units))
+    cols.append(sum(gd.goodness(acts[l]) for l in units))
   return jnp.stack(cols, axis=1)
 
 
@@ -62,7 +62,7 @@ def per_unit_scores(logits_SxBxK, units) -> dict:
   unit index of each row of logits). fusion's scores are the mean probabilities."""
   out = {f'u{l + 1}': lg for l, lg in zip(units, logits_SxBxK)}
   out['last'] = logits_SxBxK[-1]
-  out['fusion'] = objectives.fuse_probs(logits_SxBxK)
+  out['fusion'] = gd.fuse_probs(logits_SxBxK)
   return out
 
 

@@ -19,6 +19,9 @@ from ffjax import augment
 STATS = {'mnist': ((0.1307,), (0.3081,)), 'fashion_mnist': ((0.2860,), (0.3530,)),
          'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
          'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+# Streamed RGB photographs (ImageNet's usual constants; a tree of other pictures can set
+# data.mean / data.std).
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +51,7 @@ def make(data_cfg) -> Preprocess:
   """config.data -> Preprocess."""
   mean = std = None
   if data_cfg.normalize == 'standardize':
-    mean, std = STATS[data_cfg.name]
+    mean, std = STATS.get(data_cfg.name, IMAGENET)
     if data_cfg.mean:  # a recipe's own constants
       mean, std = tuple(data_cfg.mean), tuple(data_cfg.std)
   return Preprocess(mean, std, data_cfg.augment, data_cfg.crop_pad, data_cfg.resize)

@@ -106,18 +106,19 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
   ro = method.readout
   x_in = method.training_input(net, x, y, key)
   h = net_lib.network_input(net, x_in)
-  second = ro is not None and method.label_in_input  # the readout reads its own pass
+  second = ro is not None and method.pairs  # the readout reads its own pass
   if second:
     h_ro = net_lib.network_input(net, method.encoder.embed_neutral(x))
   if ro is not None:
     w = net.head.kernel[...]
     logits = jnp.zeros((x.shape[0], w.shape[-1])) + (net.head.bias[...] if net.head.bias is not None else 0.)
     offsets, start = {}, 0  # the head's kernel rows of each unit it reads
-  total, metrics, new_state, stats, inputs, inputs_ro = 0., {}, list(obj_state), [], [], []
+  total, metrics, new_state, stats = 0., {}, list(obj_state), []
+  inputs, inputs_ro = net_lib.Inputs(net), net_lib.Inputs(net)
   for l, unit in enumerate(net.units):
     obj, head = method.objectives[l], _head(net, l)
-    skip = inputs[net.skips[l]] if net.skips[l] >= 0 else None
-    inputs.append(jax.lax.stop_gradient(h))
+    skip = inputs.skip(l)
+    inputs.add(jax.lax.stop_gradient(h))
     gd_u, p_u, r_u = split(unit)
     gd_a, p_a, r_a = split(head) if head is not None else (None, None, None)
 
@@ -145,8 +146,8 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
     metrics.update({f'{k}_u{l + 1}': v for k, v in m.items()})
     if ro is not None and l <= max(ro.units):
       if second:
-        skip_ro = inputs_ro[net.skips[l]] if net.skips[l] >= 0 else None
-        inputs_ro.append(h_ro)
+        skip_ro = inputs_ro.skip(l)
+        inputs_ro.add(h_ro)
         _, h_ro = net_lib.apply_unit(unit, h_ro, skip=skip_ro)
         h_ro = _after(h_ro, g_u) if g_u is not None else h_ro
       if l in ro.units:
@@ -174,12 +175,12 @@ def readout_grads(net, method, x, y, logits_BxK):
   b = x.shape[0]
   d_logits = (jax.nn.softmax(logits_BxK) - jax.nn.one_hot(y, logits_BxK.shape[-1])) / b
   h = net_lib.network_input(net, method.encoder.embed_neutral(x))
-  rows, inputs = [], []
+  rows, inputs = [], net_lib.Inputs(net)
   for l, unit in enumerate(net.units):
     if l > max(method.readout.units):
       break
-    skip = inputs[net.skips[l]] if net.skips[l] >= 0 else None
-    inputs.append(h)
+    skip = inputs.skip(l)
+    inputs.add(h)
     _, h = net_lib.apply_unit(unit, h, skip=skip)
     if l in method.readout.units:
       rows.append(jax.lax.stop_gradient(h).reshape(b, -1).T @ d_logits)

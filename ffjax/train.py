@@ -44,8 +44,8 @@ from ffjax import method as method_lib
 from ffjax import metrics as metrics_lib
 from ffjax import optim
 from ffjax import parallel
-from ffjax import parts as parts_lib
-from ffjax import run as run_lib
+from ffjax import assembly as parts_lib
+from ffjax import rundir as run_lib
 
 
 Interrupted = interrupt.Interrupted
@@ -246,6 +246,13 @@ class Trainer:
         recs[0]['warning'] = w
         self.say(f'warning: {w}')
     self.epoch_losses = []
+    bad = getattr(self.dataset.train, 'bad_files', None)  # streamed: files replaced ('skip')
+    if bad is not None:
+      for r in recs:
+        r['data/bad_files'] = len(bad)
+      if bad and self.main:
+        run_lib.guard_io(lambda: (self.workdir / 'bad_files.txt').write_text('\n'.join(bad) + '\n'),
+                        str(self.workdir), self.last_saved)
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
     self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
@@ -314,8 +321,8 @@ class Trainer:
       if self.window:
         self.report(self.step, self.window, self.step // spe + 1)
         self.window = []
-      if self.last_saved != self.step:
-        self.save()
+      if self.last_saved != self.step and (self.step or self.last_saved is not None):
+        self.save()  # (at step 0 of a new run there is nothing to save)
       return False
     return True
 
@@ -459,6 +466,9 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
           if sig.signum is None:
             return {}  # stop_at_step
           sig.claim()
+          if trainer.last_saved is None:
+            raise Interrupted(sig.signum, 'before the first training step: nothing to save; run '
+                                          'the same command to start')
           raise Interrupted(sig.signum, f'saved a checkpoint at step {trainer.step}; run the '
                                         'same command to resume')
         return run_lib.guard_io(trainer.finish, str(workdir), trainer.last_saved)

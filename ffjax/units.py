@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ffjax import conv as ffconv
+from ffjax import inits
 
 
 def rms_norm(y, eps: float = 1e-8):
@@ -61,23 +62,12 @@ def dropout(key, y, rate: float):
   return jnp.where(keep, y / (1. - rate), 0.)
 
 
-# Conv kernel initializers: flax's default (LeCun normal, variance 1 / fan_in), or He
-# ("kaiming") normal, variance 2 / fan_in, untruncated: torch's kaiming_normal_(relu).
-CONV_INITS = {'lecun': nnx.initializers.lecun_normal(),
-              'kaiming': nnx.initializers.variance_scaling(2.0, 'fan_in', 'normal')}
-
-
 def relu(x, full_grad: bool = False):
   """ReLU; with full_grad the backward pass is the identity (the FF-MLP reference
   lets gradient through where the input is negative too)."""
   if full_grad:
     return x + jax.lax.stop_gradient(jax.nn.relu(x) - x)
   return jax.nn.relu(x)
-
-
-def hinton_init(key, shape, dtype=jnp.float32):
-  """N(0, 1/out_features), as the reference FF-MLP initializes its linear layers."""
-  return jax.random.normal(key, shape, dtype) / jnp.sqrt(shape[-1]).astype(dtype)
 
 
 ACTS = {'relu': jax.nn.relu, 'hardswish': jax.nn.hard_swish, 'none': lambda z: z}
@@ -88,8 +78,8 @@ class SqueezeExcite(nnx.Module):
 
   def __init__(self, ch: int, *, rngs: nnx.Rngs):
     mid = max(8, (ch // 4 + 4) // 8 * 8)  # a quarter of the channels, rounded to 8
-    self.reduce = nnx.Linear(ch, mid, rngs=rngs)
-    self.expand = nnx.Linear(mid, ch, rngs=rngs)
+    self.reduce = nnx.Linear(ch, mid, rngs=rngs, **inits.DENSE)
+    self.expand = nnx.Linear(mid, ch, rngs=rngs, **inits.DENSE)
 
   def __call__(self, y_BxHxWxC):
     s_BxC = jnp.mean(y_BxHxWxC, axis=(1, 2))
@@ -130,7 +120,7 @@ class ConvUnit(nnx.Module):
     # products (ffjax/conv.py), faster under XLA:CPU for small kernels.
     self.conv = nnx.Conv(in_ch, width, (kernel, kernel), strides=stride, padding='SAME',
                          feature_group_count=groups, dtype=conv_dtype,
-                         kernel_init=CONV_INITS[init], rngs=rngs)
+                         bias_init=inits.zeros, kernel_init=inits.CONV[init], rngs=rngs)
     self.goodness_at, self.dropout, self.order = goodness_at, dropout, order
     if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3,
       # grouped and depthwise convs of any kernel
@@ -141,14 +131,14 @@ class ConvUnit(nnx.Module):
     # Batch norm between conv and ReLU (bn_position 'pre_act'), or last, after the pool
     # ('post_pool', CwComp): batch statistics in training (running averages updated by
     # the trainer), the running averages in evaluation (net.eval()).
-    self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if batch_norm else None
+    self.bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs, **inits.NORM) if batch_norm else None
     self.bn_post = bn_position == 'post_pool'
     # Residual units (ResNet): skip = (channels, stride) of the earlier input added before
     # the ReLU; a 1x1 conv (+ batch norm) projects it when its shape differs.
     project = skip is not None and (skip[0] != width or skip[1] != 1)
     self.proj = (nnx.Conv(skip[0], width, (1, 1), strides=skip[1], use_bias=not batch_norm,
-                          dtype=conv_dtype, rngs=rngs) if project else None)
-    self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs) if project and batch_norm else None
+                          dtype=conv_dtype, rngs=rngs, **inits.DENSE) if project else None)
+    self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs, **inits.NORM) if project and batch_norm else None
     self.se = SqueezeExcite(width, rngs=rngs) if se else None
     self.pool, self.pool_kind, self.norm, self.act, self.stride = pool, pool_kind, norm, act, stride
 
@@ -189,7 +179,7 @@ class DenseUnit(nnx.Module):
   def __init__(self, in_features: int, width: int, *, norm: str = 'rms',
                full_grad_relu: bool = False, init: str = 'lecun', dtype: str = 'float32',
                rngs: nnx.Rngs):
-    kw = dict(kernel_init=hinton_init) if init == 'hinton' else {}
+    kw = dict(inits.DENSE, kernel_init=inits.normal_over_sqrt_out) if init == 'hinton' else dict(inits.DENSE)
     if jnp.dtype(dtype) != jnp.float32:  # the matrix product in dtype, the rest float32
       kw['dtype'] = jnp.dtype(dtype)
     self.linear = nnx.Linear(in_features, width, rngs=rngs, **kw)

@@ -26,11 +26,46 @@ def real_data_dir():
   return d if pathlib.Path(d, 'mnist').is_dir() else None
 
 
+NO_DATA = 'real data not here'  # every real-data test's skip reason: counted at the end
+
+
+def pytest_configure(config):
+  # One compilation cache for the session, this process and the runs it starts: the many
+  # tiny runs compile the same functions (a third of a tiny subprocess run's time). Fresh
+  # per session (under pytest's temporary folder), so no stale entry outlives a change.
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    import tempfile
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='ffjax-jit-cache-')
+    os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+    os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
+    config._ffjax_jit_cache = os.environ['JAX_COMPILATION_CACHE_DIR']
+  d = os.environ.get('FFJAX_DATA_DIR')
+  if d and not pathlib.Path(d, 'mnist').is_dir():  # set, but wrong: say so, do not skip silently
+    raise pytest.UsageError(f'FFJAX_DATA_DIR={d} holds no mnist/ folder: the real-data tests '
+                            'would all be skipped (unset it to skip them knowingly)')
+
+
+def pytest_unconfigure(config):
+  d = getattr(config, '_ffjax_jit_cache', None)
+  if d:
+    import shutil
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+  skipped = [r for r in terminalreporter.stats.get('skipped', [])
+             if NO_DATA in str(getattr(r, 'longrepr', ''))]
+  if skipped:
+    terminalreporter.write_line(
+        f'{len(skipped)} tests skipped: {NO_DATA} (set FFJAX_DATA_DIR to the folder holding '
+        'mnist/, fashion_mnist/, cifar10/ to run them)', yellow=True)
+
+
 @pytest.fixture
 def real_data():
   d = real_data_dir()
   if d is None:
-    pytest.skip('the real dataset files are not here (set FFJAX_DATA_DIR)')
+    pytest.skip(NO_DATA)
   return d
 
 
@@ -150,7 +185,7 @@ def param_layout(net):
 
 def build(config, image_shape=(28, 28, 1), num_classes=10, num_train=None):
   """The trainer's parts for config (train.build), as a run on num_train images makes them."""
-  from ffjax import parts as parts_lib
+  from ffjax import assembly as parts_lib
   n = num_train or config.train.batch_size * 10
   return parts_lib.build(config, image_shape, num_classes, n)
 
@@ -160,7 +195,7 @@ def trainer_step(config, image_shape=(28, 28, 1), num_classes: int = 10, num_tra
   and its jitted step taking host batches: step(state, x_u8, y) -> (state, metrics)."""
   import jax
   from ffjax import loop, parallel
-  from ffjax import parts as parts_lib
+  from ffjax import assembly as parts_lib
   parts = build(config, image_shape, num_classes, num_train)
   mesh = parallel.make_mesh()
   state = parts_lib.init_state(parts, mesh)

@@ -8,6 +8,7 @@ from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
 from ffjax import evaluate, objectives, predict, train, units
+from ffjax import goodness as gd
 from ffjax import method as method_lib
 
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning')
@@ -19,18 +20,18 @@ def test_spatial_goodness_on_hand_computed_maps():
   y[0, :2, :2, 0] = 1.    # top-left patch of channel 0: mean of 1^2 = 1
   y[0, 2:, 2:, 0] = 2.    # bottom-right: mean of 4 = 4
   y[0, 0, 3, 1] = 2.      # one pixel of 4 in the top-right patch of channel 1: 4 / 4 = 1
-  g = np.asarray(objectives.spatial_goodness(jnp.asarray(y), 2)).reshape(2, 2, 2)  # p, q, c
+  g = np.asarray(gd.spatial_goodness(jnp.asarray(y), 2)).reshape(2, 2, 2)  # p, q, c
   want = np.zeros((2, 2, 2))
   want[0, 0, 0], want[1, 1, 0], want[0, 1, 1] = 1., 4., 1.
   np.testing.assert_allclose(g, want, atol=1e-6)
   # 5 pixels into 2 patches: rows 0-1 and 2-4 (floor(p * 5 / 2)).
   y5 = np.zeros((1, 5, 5, 1), np.float32)
   y5[0, 4, 4, 0] = 3.
-  g5 = np.asarray(objectives.spatial_goodness(jnp.asarray(y5), 2)).reshape(2, 2)
+  g5 = np.asarray(gd.spatial_goodness(jnp.asarray(y5), 2)).reshape(2, 2)
   np.testing.assert_allclose(g5, [[0, 0], [0, 9. / 9.]], atol=1e-6)
   # Grid 1 is the plain goodness divided by the number of pixels.
   r = np.random.default_rng(0).normal(size=(3, 6, 6, 4)).astype(np.float32)
-  np.testing.assert_allclose(np.asarray(objectives.spatial_goodness(jnp.asarray(r), 1)),
+  np.testing.assert_allclose(np.asarray(gd.spatial_goodness(jnp.asarray(r), 1)),
                              (r ** 2).mean(axis=(1, 2)), rtol=1e-5)
 
 
@@ -40,12 +41,12 @@ def test_spatial_goodness_on_hand_computed_maps():
     (16, 8, 0., 2),    # alpha 0: every unit the same grid
     (16, 16, 2., 8)])  # alpha 2: grid grows like C_max / C
 def test_adaptive_grid(channels, size, alpha, want):
-  assert objectives.adaptive_grid(channels, 64, size, grid_min=2, alpha=alpha) == want
+  assert gd.adaptive_grid(channels, 64, size, grid_min=2, alpha=alpha) == want
 
 
 def test_grid_keeps_the_goodness_vector_length_across_widths():
   for c in (16, 64, 256, 1024):
-    p = objectives.adaptive_grid(c, 1024, 64, grid_min=2, alpha=1.)
+    p = gd.adaptive_grid(c, 1024, 64, grid_min=2, alpha=1.)
     assert c * p * p == 1024 * 4
 
 
@@ -54,8 +55,8 @@ def test_rms_pool_keeps_spatial_goodness_on_aligned_grids():
   pooled = units.rms_pool(y, 2)
   np.testing.assert_allclose(pooled[0, 0, 0, 0], jnp.sqrt(jnp.mean(y[0, :2, :2, 0] ** 2)), rtol=1e-5)
   for grid in (1, 2, 4):
-    np.testing.assert_allclose(objectives.spatial_goodness(pooled, grid),
-                               objectives.spatial_goodness(y, grid), rtol=1e-5)
+    np.testing.assert_allclose(gd.spatial_goodness(pooled, grid),
+                               gd.spatial_goodness(y, grid), rtol=1e-5)
 
 
 def test_channel_norm_normalizes_every_position():

@@ -8,6 +8,7 @@ from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir
 from ffjax import config_args, heads, objectives, train
+from ffjax import goodness as gd
 
 
 def test_class_goodness_on_hand_values():
@@ -16,7 +17,7 @@ def test_class_goodness_on_hand_values():
   a[0, :, :, 0] = 1.           # class 0: mean of 1 = 1
   a[0, 0, 0, 2] = 2.           # class 2: 4 / 4 = 1 ... plus
   a[0, 1, 1, 2] = 2.           # another 4 -> 8 / 4 = 2
-  np.testing.assert_allclose(objectives.class_goodness(jnp.asarray(a)), [[1., 0., 2.]])
+  np.testing.assert_allclose(gd.class_goodness(jnp.asarray(a)), [[1., 0., 2.]])
   # Groups: 2 classes x 2 channels each; group 1 = channels 2, 3.
   y = np.zeros((1, 1, 1, 4), np.float32)
   y[0, 0, 0] = [1., 3., 2., 0.]
@@ -25,7 +26,7 @@ def test_class_goodness_on_hand_values():
   # The loss is the cross-entropy of those goodnesses.
   g = jnp.array([[(1 + 9) / 2, 2.]])
   want = -jax.nn.log_softmax(g)[0, 1]
-  np.testing.assert_allclose(objectives.cross_entropy(g, jnp.array([1])), want, rtol=1e-6)
+  np.testing.assert_allclose(gd.cross_entropy(g, jnp.array([1])), want, rtol=1e-6)
   with pytest.raises(ValueError, match='multiples of 10'):
     heads.ChannelGroupHead(16, 10)
 

@@ -13,21 +13,25 @@ from ffjax import config_args, conv, units
 @pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (3, 1, 8, 5), (3, 2, 8, 4),
                                              (7, 1, 2, 4), (1, 2, 3, 3), (1, 1, 40, 3)])
 def test_conv_gradients_equal_lax(k, stride, cin, cout):
+  # Jitted: one compilation per function (op by op, each small op compiles alone: 10 s).
   kx, kw = jax.random.split(jax.random.key(k * 10 + stride))
   x = jax.random.normal(kx, (2, 9, 9, cin))
   w = jax.random.normal(kw, (k, k, cin, cout))
   f = lambda fn: (lambda x, w: jnp.sum(jnp.sin(fn(x, w, stride))))
-  np.testing.assert_allclose(conv.conv(x, w, stride), conv.conv_lax(x, w, stride), rtol=1e-6)
-  g_ref = jax.grad(f(conv.conv_lax), (0, 1))(x, w)
-  g = jax.grad(f(conv.conv), (0, 1))(x, w)
+  fwd = lambda fn: jax.jit(lambda x, w: fn(x, w, stride))
+  np.testing.assert_allclose(fwd(conv.conv)(x, w), fwd(conv.conv_lax)(x, w), rtol=1e-6)
+  g_ref = jax.jit(jax.grad(f(conv.conv_lax), (0, 1)))(x, w)
+  g = jax.jit(jax.grad(f(conv.conv), (0, 1)))(x, w)
   np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)  # weights: matrix products
   np.testing.assert_allclose(g[0], g_ref[0], rtol=1e-5, atol=1e-5)  # input: XLA's own
-  np.testing.assert_allclose(conv.conv_patches(x, w, stride), conv.conv_lax(x, w, stride),
+  np.testing.assert_allclose(fwd(conv.conv_patches)(x, w), fwd(conv.conv_lax)(x, w),
                              rtol=1e-4, atol=1e-4)
-  g_out = jax.random.normal(kx, conv.conv_lax(x, w, stride).shape)
-  dw_ref = jax.vjp(lambda w_: conv.conv_lax(x, w_, stride), w)[1](g_out)[0]
+  y = fwd(conv.conv_lax)(x, w)
+  g_out = jax.random.normal(kx, y.shape)
+  dw_ref = jax.jit(lambda w_, g: jax.vjp(lambda v: conv.conv_lax(x, v, stride), w_)[1](g)[0])(w, g_out)
   for fn in (conv.weight_grad_patches, conv.weight_grad_shifted):
-    np.testing.assert_allclose(fn(x, g_out, k, stride), dw_ref, rtol=1e-4, atol=1e-4)
+    got = jax.jit(lambda x, g: fn(x, g, k, stride))(x, g_out)
+    np.testing.assert_allclose(got, dw_ref, rtol=1e-4, atol=1e-4)
 
 
 def test_matmul_unit_equals_lax_unit():
@@ -68,9 +72,9 @@ def test_grouped_and_depthwise_conv_equal_lax(cin, cout, groups, k, stride):
   ref = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), 'SAME',
                                                   dimension_numbers=conv.DIMS, feature_group_count=groups)
   mine = lambda x, w: conv.conv(x, w, stride, groups)
-  np.testing.assert_allclose(mine(x, w), ref(x, w), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(jax.jit(mine)(x, w), jax.jit(ref)(x, w), rtol=1e-4, atol=1e-4)
   f = lambda fn: (lambda x, w: jnp.sum(jnp.sin(fn(x, w))))
-  g_ref, g = jax.grad(f(ref), (0, 1))(x, w), jax.grad(f(mine), (0, 1))(x, w)
+  g_ref, g = jax.jit(jax.grad(f(ref), (0, 1)))(x, w), jax.jit(jax.grad(f(mine), (0, 1)))(x, w)
   np.testing.assert_allclose(g[0], g_ref[0], rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(g[1], g_ref[1], rtol=1e-4, atol=1e-4)
 

@@ -9,8 +9,9 @@ def test_step_memory_is_sane_on_a_tiny_model():
   act = 8 * 32 * 32 * 8 * 4  # one unit's activations for 8 images, bytes
   assert r['params'] > 0 and r['arguments'] >= r['params']  # state: params + Adam moments
   assert r['temp'] > act                                      # at least one unit's activations
-  assert r['peak'] == r['arguments'] + r['outputs'] - r['aliased'] + r['temp']
-  assert r['aliased'] > 0  # the state is donated: updated in place
+  # The state is donated: parameters and Adam's two moments are updated in place, so
+  # the step's outputs reuse at least three parameters' worth of its inputs.
+  assert r['aliased'] >= 3 * r['params'], r
   assert r['peak'] < 200 * 2 ** 20
 
 

@@ -10,6 +10,7 @@ from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
 from ffjax import augment, config_args, heads, labels, network, objectives, optim, predict, step, units
+from ffjax import goodness as gd
 from ffjax import method as method_lib
 
 
@@ -149,7 +150,7 @@ def test_goodness_divided_by_theta():
   x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1))
   got = predict.goodness_scores(net, method.encoder, x, (1, 2), per_theta=True)
   acts, _ = network.forward(net, method.encoder.embed(x, jnp.full((4,), 3)))
-  want = sum(objectives.goodness(acts[l]) / objectives.num_neurons(acts[l]) for l in (1, 2))
+  want = sum(gd.goodness(acts[l]) / gd.num_neurons(acts[l]) for l in (1, 2))
   np.testing.assert_allclose(got[:, 3], want, rtol=1e-5)
 
 
@@ -179,8 +180,14 @@ def test_a_row_runs_in_its_tiny_form_through_the_driver(row_id, tmp_path):
   from experiments import reproduce
   import os
   os.environ.setdefault('FFJAX_DATA_DIR', real_data_dir())
-  res = reproduce.run_row(reproduce.BY_ID[row_id], tmp_path, budget_s=300, smoke=True)
-  assert res is not None and res['value'] is not None and 0. <= res['value'] <= 1.
+  row = reproduce.BY_ID[row_id]
+  res = reproduce.run_row(row, tmp_path, budget_s=300, smoke=True)
+  assert res is not None and res['value'] is not None
+  # The row's number is the run's own record of the row's metric, not another one.
+  rec = json.loads((tmp_path / f'{row_id}_smoke' / 'eval.json').read_text())
+  for part in row.metric.split('/'):
+    rec = rec[part]
+  assert res['value'] == rec, (row.metric, res['value'], rec)
   assert res['provenance']['commit'] and (tmp_path / f'{row_id}_smoke' / 'result.json').exists()
 
 

@@ -10,14 +10,14 @@ import time
 import pytest
 
 from conftest import REPO, make_mnist_dir
-from ffjax import metrics, run
+from ffjax import metrics, rundir
 
 pytestmark = [pytest.mark.filterwarnings('ignore::DeprecationWarning'), pytest.mark.slow]
 
 # 1,200 generated images, 200 held out: 20 steps of 50 per epoch, 3 epochs; 16 filters 5x5
-# so that a step takes a few milliseconds more than dispatching it.
+# so that a step takes a few milliseconds more than dispatching it; evaluations of 100 images.
 ARGS = ['--config=configs/mnist.py:tiny,epochs=3', '--config.data.verify_md5=False',
-        '--config.data.num_val=200', '--config.data.eval_limit=300', '--config.plots=False',
+        '--config.data.num_val=200', '--config.data.eval_limit=100', '--config.plots=False',
         '--config.train.log_every_steps=5', '--config.model.widths=(16,16,16)',
         '--config.model.kernels=(5,5,5)']
 
@@ -63,7 +63,9 @@ def reference(data_dir, tmp_path_factory):
 def _interrupt(data_dir, workdir, sig, marker, extra=()):
   """Starts a run, sends `sig` when a stdout line contains `marker` (None: 0.5 s after
   the start), returns (exit code, stdout, stderr)."""
-  p = subprocess.Popen(_cmd(data_dir, workdir, *extra), cwd=REPO, env=_env(), text=True,
+  env = _env()
+  env.pop('JAX_COMPILATION_CACHE_DIR', None)  # a cached compilation could end before the signal
+  p = subprocess.Popen(_cmd(data_dir, workdir, *extra), cwd=REPO, env=env, text=True,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
   out = []
   if marker is None:
@@ -100,7 +102,7 @@ def test_a_signal_at_any_moment_stops_cleanly_and_the_resume_is_exact(
   lines = [l for l in err.splitlines() if l.strip() and not l.startswith(('W', 'I'))]
   assert lines and lines[-1].startswith('interrupted ('), err[-2000:]
   assert len([l for l in lines if 'interrupted' in l]) == 1
-  ckpt = run.ckpt_lib.Checkpointer(wd / 'checkpoints')
+  ckpt = rundir.ckpt_lib.Checkpointer(wd / 'checkpoints')
   saved = ckpt.latest_step()
   ckpt.close()
   if isinstance(saved_want, tuple):
@@ -122,14 +124,14 @@ def test_divergence_keeps_no_bad_checkpoint_and_says_what_to_do(data_dir, tmp_pa
   r = _run(data_dir, wd, '--config.optim.lr=1e30', '--config.train.checkpoint_every_steps=5')
   assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
   assert 'No checkpoint was kept' in r.stderr and 'lower optim.lr' in r.stderr
-  assert run.ckpt_lib.Checkpointer(wd / 'checkpoints').latest_step() is None
+  assert rundir.ckpt_lib.Checkpointer(wd / 'checkpoints').latest_step() is None
   # A sane rerun in the same workdir starts afresh (nothing diverged was kept).
   r = _run(data_dir, wd, '--config.train.num_epochs=1')
   assert r.returncode == 0, r.stderr[-2000:]
   # Diverging after a good epoch: the good checkpoint stays, and it is good.
   r = _run(data_dir, wd, '--config.optim.lr=1e30', '--allow_config_change')
   assert r.returncode == 2 and 'The last good checkpoint (step 20)' in r.stderr, r.stderr[-2000:]
-  rec = run.evaluate_checkpoint(wd)
+  rec = rundir.evaluate_checkpoint(wd)
   assert rec['step'] == 20 and rec['val']['acc_linear'] > 0.3, rec['val']  # chance 0.1
 
 
@@ -138,6 +140,14 @@ def test_a_stall_is_reported(data_dir, tmp_path):
   r = _run(data_dir, wd, '--config.optim.lr=1e4', '--config.train.num_epochs=2')
   assert r.returncode == 0, r.stderr[-2000:]
   assert 'warning: training has stalled' in r.stdout, r.stdout[-2000:]
+  # Every run ends with where its outputs are (a stalled one without the note that a
+  # short run's predictor at chance gets: the warning has said why).
+  tail = r.stdout.splitlines()[-5:]
+  assert tail[0].startswith('done in ') and '(40 steps, 2 epochs)' in tail[0], tail
+  assert tail[1].startswith('best epoch (val): goodness '), tail
+  assert tail[2] == f'records:     {wd}/{{metrics.jsonl,eval.json,predictions_val.npz,predictions_test.npz}}'
+  assert tail[3].startswith(f'checkpoints: {wd}/checkpoints (step 40')
+  assert tail[4].startswith('figures:     none (config.plots=False)')
   assert 'stalled' in json.loads((wd / 'eval.json').read_text())['warnings'][0]
 
 
@@ -160,7 +170,7 @@ def test_a_changed_config_is_refused_unless_allowed(data_dir, reference, tmp_pat
   change = json.loads((wd / 'config_changes.jsonl').read_text().splitlines()[-1])
   assert any('num_epochs' in c for c in change['changes'])
   assert json.loads((wd / 'eval.json').read_text())['step'] == 80
-  run.restore_run(wd)  # evaluate and plot can still read it
+  rundir.restore_run(wd)  # evaluate and plot can still read it
 
 
 def test_checkpoints_without_their_config_or_of_another_model_are_one_line(
@@ -207,7 +217,7 @@ def test_records_are_cut_back_on_resume_and_a_torn_line_is_skipped(tmp_path):
            {'step': 15, 'train/loss': 0.8}]
   (wd / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in lines) + '{"step": 20, "tra')
   assert [r['step'] for r in metrics.read(wd)] == [5, 10, 10, 15]  # the torn line skipped
-  run.cut_records(wd, [''], 10)  # resuming from step 10: 15 (and the torn line) go
+  rundir.cut_records(wd, [''], 10)  # resuming from step 10: 15 (and the torn line) go
   assert [r['step'] for r in metrics.read(wd)] == [5, 10, 10]
   with open(wd / 'metrics.jsonl', 'a') as f:  # a redone step: the last record stands
     f.write(json.dumps({'step': 10, 'train/loss': 0.7}) + '\n')
@@ -217,9 +227,9 @@ def test_records_are_cut_back_on_resume_and_a_torn_line_is_skipped(tmp_path):
 SMALL_DISK = r'''
 import os, runpy, sys
 sys.path.insert(0, os.getcwd())
-from ffjax import run
+from ffjax import rundir
 if sys.argv[1] == 'orbax':
-  run.check_space = lambda *a, **k: None  # let the write itself fail
+  rundir.check_space = lambda *a, **k: None  # let the write itself fail
 sys.argv = ['experiments.main'] + sys.argv[2:]
 runpy.run_module('experiments.main', run_name='__main__')
 '''

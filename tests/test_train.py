@@ -34,7 +34,8 @@ def test_every_config_learns_on_tiny_data(name, arg, tmp_path, c100_dir):
   c = load_config(name, arg)
   if name == 'cifar100':
     c.data.dir, c.data.num_val, c.data.train_limit = str(c100_dir), 300, 0
-    c.train.num_epochs = 4
+    c.data.eval_limit = 50  # 100 labels per image for goodness: 50 images are 5,000 passes
+    c.train.num_epochs = 2
   elif real_data_dir() is None:
     pytest.skip('real data not here')
   else:
@@ -244,6 +245,6 @@ def test_evaluate_reads_the_same_units_with_another_goodness_predictor(tiny_cfg,
   assert read['val']['pred_counts_goodness'] == theta_rec['val']['pred_counts_goodness']
   assert read['val']['pred_counts_goodness'] != none_rec['val']['pred_counts_goodness']
   # Anything that was trained cannot be changed when reading back: one line.
-  from ffjax import run as run_lib
+  from ffjax import rundir as run_lib
   with pytest.raises(config_args.ConfigError, match='not a setting of inference'):
     run_lib.evaluate_checkpoint(tmp_path / 'none', {'model.widths': (4, 4, 4)})

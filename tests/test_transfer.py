@@ -6,8 +6,8 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, make_mnist_dir
-from ffjax import config_args, run, train
-from ffjax import parts as parts_lib
+from ffjax import config_args, rundir, train
+from ffjax import assembly as parts_lib
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +22,7 @@ def source(tmp_path_factory):
   c.train.num_epochs = 1
   wd = tmp_path_factory.mktemp('src')
   train.train_and_evaluate(c, str(wd))
-  net = run.restore_run(wd).net
+  net = rundir.restore_run(wd).net
   return wd, root, nnx.state(net.units), nnx.state(net.aux)
 
 
@@ -33,7 +33,7 @@ def _target(source, mode, tmp_path):
   c.train.num_epochs = 1
   out = tmp_path / mode
   rec = train.train_and_evaluate(c, str(out))
-  net = run.restore_run(out).net
+  net = rundir.restore_run(out).net
   return rec, net
 
 

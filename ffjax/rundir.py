@@ -57,7 +57,7 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
   new = _config_dict(config)
   if resuming and p.exists():
     old = read_config(workdir).to_dict()
-    changes = _diff(old, new)
+    changes = [ch for ch in _diff(old, new) if not _new_field_at_default(ch, old, new)]
     if changes:
       harmful = [ch for ch in changes if ch.split(':')[0] not in HARMLESS]
       if harmful and not allow_change:
@@ -278,6 +278,24 @@ def write_record(path: Path, record: dict) -> None:
   path.write_text(json.dumps(record, indent=1))
 
 
+def _new_field_at_default(change: str, old: dict, new: dict) -> bool:
+  """A field added to ffjax after the run started, at its default: the run trained with
+  that default's behaviour, so resuming changes nothing."""
+  from ffjax import config_base
+  keys = change.split(':')[0].split('.')
+  base, o = _config_dict(config_base.get_base()), old
+  for k in keys:
+    if not isinstance(o, dict) or k not in o:
+      break
+    o = o[k]
+  else:
+    return False  # the old config has it: a real change
+  v, d = new, base
+  for k in keys:
+    v, d = (v.get(k) if isinstance(v, dict) else None), (d.get(k) if isinstance(d, dict) else None)
+  return d is not None and v == d
+
+
 def _diff(a, b, prefix=''):
   out = []
   for k in sorted(set(a) | set(b)):
@@ -307,7 +325,7 @@ class Restored:
   net: object               # the network with the checkpoint's parameters (eval mode)
   method: object
   state: dict               # the restored training state (replicated over `mesh`)
-  parts: object             # parts.Parts
+  parts: object             # assembly.Assembly
   mesh: object
 
   @property
@@ -324,7 +342,7 @@ def restore_run(workdir, settings: dict | None = None) -> Restored:
   """The run in workdir at its latest checkpoint. A population member's directory
   (member.json) reads its slice of the population's checkpoint. settings: values of
   READ_BACK_SETTINGS for this reading (e.g. {'predict.goodness_scale': 'theta'})."""
-  from ffjax import config_args, parts as parts_lib
+  from ffjax import assembly as parts_lib, config_args
   workdir = Path(workdir)
   config = read_config(workdir)
   member = None

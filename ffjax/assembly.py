@@ -1,9 +1,9 @@
-"""A run's parts, built once from its config: the network and its method (method.py),
-the optimizer (optim.py), the input preprocessing (preprocess.py), the step (step.py),
+"""A run assembled from its config, once: the network and its method (method.py, the four
+pieces), the optimizer (optim.py), the input preprocessing (preprocess.py), the step (step.py),
 the schedule of steps, the population's members; the initial training state; and the
 loop that feeds batches to the step (loop.py, or pipeline.py).
 
-The trainer (train.py), a run read back from its directory (run.py) and the benchmarks
+The trainer (train.py), a run read back from its directory (rundir.py) and the benchmarks
 build runs through here, so they all train the same thing.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ffjax import step as step_lib
 
 
 @dataclasses.dataclass
-class Parts:
+class Assembly:
   """Everything a run is built from, built once from its config."""
   config: object
   net: net_lib.Network        # on the host, with the first member's initial parameters
@@ -43,7 +43,7 @@ class Parts:
   members: list               # population members, or [] for a single run
 
 
-def build(config, image_shape, num_classes: int, num_train: int) -> Parts:
+def build(config, image_shape, num_classes: int, num_train: int) -> Assembly:
   """image_shape: the stored images' (H, W, C); the units see preprocess.output_shape."""
   image_shape = prep_lib.output_shape(config.data, image_shape)
   net, method = method_lib.build(config, image_shape, num_classes, nnx.Rngs(config.seed))
@@ -52,17 +52,16 @@ def build(config, image_shape, num_classes: int, num_train: int) -> Parts:
       u.eval()  # linear probe: frozen units, batch norm on its running averages (in the graph)
   spe = num_train // config.train.batch_size
   total = spe * config.train.num_epochs
-  tx, lr_fn = optim.make_optimizer(config.optim, num_units=len(net.units), total_steps=total,
-                                   steps_per_epoch=spe, probe=config.transfer.train == 'heads')
+  tx, lr_fn = optim.for_run(config, len(net.units), total, spe)
   graphdef = step_lib.split(net)[0]
   prep = prep_lib.make(config.data)
   schedule = config.train.schedule
-  return Parts(config, net, method, graphdef, tx, lr_fn, prep,
+  return Assembly(config, net, method, graphdef, tx, lr_fn, prep,
                step_lib.make_step(method, graphdef, tx, prep, 'streamed' if schedule == 'streamed' else 'fused'),
                tuple(image_shape), num_classes, spe, total, pop_lib.members(config))
 
 
-def fresh_state(config, parts: Parts, *, load_transfer: bool = True, net=None) -> dict:
+def fresh_state(config, parts: Assembly, *, load_transfer: bool = True, net=None) -> dict:
   """A new run's training state (on the host). net: this config's network if already
   built (else built from config.seed)."""
   if net is None:
@@ -73,9 +72,7 @@ def fresh_state(config, parts: Parts, *, load_transfer: bool = True, net=None) -
     from ffjax import transfer
     transfer.load_units(config.transfer.init_from, net)
   _, params, rest = step_lib.split(net)
-  tx, _ = optim.make_optimizer(config.optim, num_units=len(net.units),
-                               total_steps=parts.total_steps, steps_per_epoch=parts.steps_per_epoch,
-                               probe=config.transfer.train == 'heads')
+  tx, _ = optim.for_run(config, len(net.units), parts.total_steps, parts.steps_per_epoch)
   hp = {key: jnp.float32(config[key.split('.')[0]][key.split('.')[1]])
         for key in sorted({k for m in parts.members for k, _ in m.settings} - {'optim.lr'})}
   return {'step': jnp.zeros((), jnp.int32), 'seed': jnp.int32(config.seed), 'params': params,
@@ -85,7 +82,7 @@ def fresh_state(config, parts: Parts, *, load_transfer: bool = True, net=None) -
           'hparams': hp, 'elapsed_s': jnp.zeros((), jnp.float32)}
 
 
-def init_state(parts: Parts, mesh, *, load_transfer: bool = True) -> dict:
+def init_state(parts: Assembly, mesh, *, load_transfer: bool = True) -> dict:
   """The training state, replicated over the mesh: one run's, or a population's
   (every member's state stacked on a leading axis)."""
   config = parts.config
@@ -103,7 +100,7 @@ def member_state(state, i: int):
   return jax.tree.map(lambda v: v[i], state)
 
 
-def make_loop(parts: Parts, mesh, dataset):
+def make_loop(parts: Assembly, mesh, dataset):
   """(runner, data on the device?, steps per call): how batches reach the step."""
   config, t = parts.config, parts.config.train
   bsz, spe = t.batch_size, parts.steps_per_epoch

@@ -1,0 +1,65 @@
+"""Names -> pieces: where a config's `objective.kind` and `labels.kind` are looked up. A piece registers itself in its own file with a decorator; nothing else in
+ffjax names it.
+
+  @registry.objective('my_loss')        an objective class (objectives.Objective)
+  @registry.encoder('my_labels')        a label encoder kind (labels.py: check, make)
+
+Built-in pieces register where they are defined (objectives.py, labels.py). A new method is a file in ffjax/methods/ (every module there is imported
+the first time a name is looked up) and a config that names its pieces: see the README,
+"Adding a method".
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}}
+_loaded = False
+
+
+def _register(table: str, name: str):
+  def deco(obj):
+    have = _TABLES[table].get(name)
+    if have is not None and have is not obj and getattr(have, '__qualname__', None) != getattr(
+        obj, '__qualname__', None):
+      raise ValueError(f'{table} {name!r} registered twice ({have} and {obj})')
+    _TABLES[table][name] = obj
+    return obj
+  return deco
+
+
+def objective(name: str):
+  return _register('objective', name)
+
+
+def encoder(name: str):
+  return _register('encoder', name)
+
+
+def _load():
+  """Imports the built-in piece modules and every module of ffjax/methods/, once."""
+  global _loaded
+  if _loaded:
+    return
+  _loaded = True
+  for mod in ('ffjax.objectives', 'ffjax.labels'):
+    importlib.import_module(mod)
+  from ffjax import methods
+  for info in pkgutil.iter_modules(methods.__path__):
+    importlib.import_module(f'ffjax.methods.{info.name}')
+
+
+def names(table: str) -> tuple[str, ...]:
+  _load()
+  return tuple(sorted(_TABLES[table]))
+
+
+def get(table: str, name: str):
+  """The piece registered as `name`; an unknown name is a ConfigError naming the key and
+  the known names."""
+  _load()
+  if name not in _TABLES[table]:
+    from ffjax.config_args import ConfigError
+    key = {'objective': 'objective.kind', 'encoder': 'labels.kind'}[table]
+    raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')
+  return _TABLES[table][name]

@@ -1,0 +1,364 @@
+"""Data that does not fit in memory: images streamed from disk, decoded and augmented on
+the host's worker threads (grain), a batch at a time.
+
+Sources (config.data.source):
+  'folder'        an image-folder tree, DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG
+                  (ImageNet as unpacked, Imagenette, ImageNet-100, any such tree)
+  'array_record'  DIR/{train,val}-*.array_record shards of (encoded image, label) records
+                  and DIR/classes.json, written by `python -m experiments.pack` (fast
+                  sequential reads on network filesystems; bad files dropped at packing)
+Every split is a `StreamSplit`: its labels (known from the index, a few MB for ImageNet)
+are in memory, its images are not. Host memory and start-up are flat in the dataset's
+size apart from the file index (benchmarks/stream.py).
+
+The promises of the small-data path (ffjax/data.py) hold:
+  - The order is a pure function of (seed, epoch): data.epoch_order_host, the same
+    permutation the resident path draws; batch i of an epoch is rows i*B..(i+1)*B of it.
+  - A training image's crop and flip come from its own generator, seeded by (seed,
+    epoch, index): the same whatever the number of workers, the process reading it, or
+    where a resumed run starts. Resuming is therefore exact with no iterator state in
+    the checkpoint: step s is batch s % steps_per_epoch of epoch s // steps_per_epoch.
+  - Several processes each read only the rows of a global batch that their devices hold
+    (`rows`); together they equal one process with the same global batch.
+Evaluation streams too (center crops, in file order).
+
+Bad files, as ImageNet has them (data.bad_images): a CMYK JPEG is converted (simplejpeg
+decodes it to RGB), a PNG named .JPEG is read by Pillow; a file that cannot be decoded
+(truncated, not an image) stops the run with one line naming it ('stop', the default),
+or is replaced by the next good file of the split and counted ('skip': `bad_files`,
+reported in the records). Decoding is strict: simplejpeg flags truncated data that
+Pillow would silently fill with grey.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ffjax.data import DataError
+
+IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp')
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def scan_folder(root: Path, split: str, classes: list[str] | None = None):
+  """(files, labels, classes) of root/split/<class>/*: classes sorted by name (the
+  training split's; another split's folders must be among them), files sorted within
+  each class. An empty class folder in training is an error naming it (a class no image
+  teaches); in evaluation it is allowed."""
+  d = Path(root) / split
+  if not d.is_dir():
+    raise DataError(f'{d}: no such folder (an image-folder tree has {split}/<class>/<images>)')
+  found = sorted(p.name for p in d.iterdir() if p.is_dir())
+  if not found:
+    raise DataError(f'{d}: no class folders')
+  if classes is None:
+    classes = found
+  else:
+    extra = sorted(set(found) - set(classes))
+    if extra:
+      raise DataError(f'{d}: class folders {extra[:5]}{" ..." if len(extra) > 5 else ""} are not '
+                      f'in the training split ({len(classes)} classes): the two trees differ')
+  index = {c: i for i, c in enumerate(classes)}
+  files, labels = [], []
+  for c in found:
+    names = sorted(f for f in os.listdir(d / c) if f.lower().endswith(IMAGE_EXTS))
+    if not names and split == 'train':
+      raise DataError(f'{d / c}: an empty class folder (no {"/".join(IMAGE_EXTS)} files)')
+    files += [str(d / c / f) for f in names]
+    labels += [index[c]] * len(names)
+  return files, np.asarray(labels, np.int32), classes
+
+
+class BadImage(Exception):
+  """A file that cannot be decoded as an image."""
+
+
+def decode(data: bytes, where: str = '') -> np.ndarray:
+  """H x W x 3 uint8 RGB. JPEG by simplejpeg (libjpeg-turbo, strict: truncated data is an
+  error; CMYK and YCCK are converted); anything else (a PNG named .JPEG, BMP, WebP) by
+  Pillow, checked by loading it whole."""
+  if data[:2] == b'\xff\xd8':
+    import simplejpeg
+    try:
+      return simplejpeg.decode_jpeg(data, colorspace='RGB', strict=True)
+    except ValueError as e:
+      raise BadImage(f'{where}: not a decodable JPEG ({e})') from None
+  from PIL import Image, UnidentifiedImageError
+  try:
+    with Image.open(io.BytesIO(data)) as im:
+      im.load()
+      return np.asarray(im.convert('RGB'))
+  except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    raise BadImage(f'{where}: not an image ({type(e).__name__}: {e})') from None
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+  from PIL import Image
+  if img.shape[0] == h and img.shape[1] == w:
+    return img
+  return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+
+
+def random_box(h: int, w: int, rng: np.random.Generator, scale=(0.08, 1.),
+               ratio=(3. / 4., 4. / 3.)) -> tuple[int, int, int, int]:
+  """(y0, x0, height, width) of an Inception-style crop of an h x w image: an area
+  fraction in `scale` and an aspect ratio in `ratio` (log-uniform), 10 tries, else the
+  central square."""
+  area = h * w
+  for _ in range(10):
+    a = area * rng.uniform(*scale)
+    r = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1])))
+    cw, ch = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
+    if 0 < cw <= w and 0 < ch <= h:
+      return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+  s = min(h, w)
+  return (h - s) // 2, (w - s) // 2, s, s
+
+
+def center_box(h: int, w: int, fraction: float = 0.875) -> tuple[int, int, int, int]:
+  """Evaluation: the central square of side `fraction` of the shorter edge (the usual
+  resize-to-size/0.875-then-crop, in one resampling)."""
+  s = max(1, int(round(min(h, w) * fraction)))
+  return (h - s) // 2, (w - s) // 2, s, s
+
+
+def cut(img: np.ndarray, box, size: int, scale_y: float = 1., scale_x: float = 1.) -> np.ndarray:
+  """The box (in the original image's pixels) of img, decoded at (scale_y, scale_x) of
+  the original size, resized to size x size."""
+  y0, x0, ch, cw = box
+  ys, xs = int(y0 * scale_y), int(x0 * scale_x)
+  ye = max(ys + 1, min(img.shape[0], int(round((y0 + ch) * scale_y))))
+  xe = max(xs + 1, min(img.shape[1], int(round((x0 + cw) * scale_x))))
+  return _resize(img[ys:ye, xs:xe], size, size)
+
+
+def random_resized_crop(img: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+  return cut(img, random_box(img.shape[0], img.shape[1], rng), size)
+
+
+def center_crop(img: np.ndarray, size: int, fraction: float = 0.875) -> np.ndarray:
+  return cut(img, center_box(img.shape[0], img.shape[1], fraction), size)
+
+
+def decode_for(data: bytes, where: str, box_of, size: int) -> np.ndarray:
+  """Decoded, cropped by box_of(h, w) -> box, resized to size x size. A JPEG whose box
+  is at least twice `size` is decoded at a reduced scale by libjpeg-turbo's DCT scaling
+  (1/2, 1/4, 1/8: most of ImageNet's decoding time at 64-128 pixel crops), the box
+  chosen on the full image's size first, so the crop is the same region either way."""
+  if data[:2] == b'\xff\xd8':
+    import simplejpeg
+    try:
+      h, w, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as e:
+      raise BadImage(f'{where}: not a decodable JPEG ({e})') from None
+    box = box_of(h, w)
+    f = 1
+    while f < 8 and min(box[2], box[3]) >= 2 * f * size:
+      f *= 2
+    if f > 1:
+      try:
+        img = simplejpeg.decode_jpeg(data, colorspace='RGB', strict=True,
+                                     min_height=-(-h // f), min_width=-(-w // f))
+      except ValueError as e:
+        raise BadImage(f'{where}: not a decodable JPEG ({e})') from None
+      return cut(img, box, size, img.shape[0] / h, img.shape[1] / w)
+  img = decode(data, where)
+  return cut(img, box_of(img.shape[0], img.shape[1]), size)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+class FolderSource:
+  """Encoded bytes of an image-folder tree's files, by index."""
+
+  def __init__(self, files):
+    self.files = files
+
+  def __len__(self):
+    return len(self.files)
+
+  def name(self, i: int) -> str:
+    return self.files[i]
+
+  def __getitem__(self, i: int) -> bytes:
+    try:
+      with open(self.files[i], 'rb') as f:
+        return f.read()
+    except OSError as e:
+      raise BadImage(f'{self.files[i]}: cannot be read ({e.strerror})') from None
+
+
+class ArrayRecordSource:
+  """Encoded bytes of `experiments.pack`'s shards, by index (records: 4-byte label, then
+  the encoded image)."""
+
+  def __init__(self, paths):
+    from array_record.python import array_record_data_source as ards
+    self.paths = [str(p) for p in paths]
+    self._src = ards.ArrayRecordDataSource(self.paths)
+
+  def __len__(self):
+    return len(self._src)
+
+  def name(self, i: int) -> str:
+    return f'{self.paths[0].rsplit("-", 1)[0]} record {i}'
+
+  def record(self, i: int):
+    r = self._src[i]
+    return int.from_bytes(r[:4], 'little'), r[4:]
+
+  def __getitem__(self, i: int) -> bytes:
+    return self.record(i)[1]
+
+  def labels(self) -> np.ndarray:
+    return np.asarray([int.from_bytes(self._src[i][:4], 'little') for i in range(len(self))],
+                      np.int32)
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+@dataclasses.dataclass
+class StreamSplit:
+  """A split whose images stay on disk. train: random-resized crops and flips (seeded
+  per example); else center crops."""
+  source: object
+  y: np.ndarray
+  name: str
+  size: int
+  train: bool
+  bad_images: str = 'stop'   # 'stop' | 'skip'
+  workers: int = 0           # decoding threads (0: the machine's cores)
+  bad_files: list = dataclasses.field(default_factory=list)
+
+  def __post_init__(self):
+    self._lock = threading.Lock()
+
+  def __len__(self):
+    return len(self.y)
+
+  @property
+  def image_shape(self):
+    return (self.size, self.size, 3)
+
+  @property
+  def x(self):
+    raise TypeError(f'{self.name}: a streamed split has no image array (read it by batches)')
+
+  def subset(self, n: int, name: str) -> 'StreamSplit':
+    """The first n examples, evaluated (center crops): the calibration images."""
+    return dataclasses.replace(self, y=self.y[:n], name=name, train=False, bad_files=[])
+
+  def example(self, i: int, seed: int = 0, epoch: int = 0):
+    """(image, label) of example i: decoded, cropped (training: by the generator of
+    (seed, epoch, i)). A bad file is replaced by the next good one ('skip') or stops."""
+    n = len(self.y)
+    rng = np.random.default_rng((seed, epoch, i)) if self.train else None
+    box_of = ((lambda h, w: random_box(h, w, rng)) if self.train else center_box)
+    for j in range(i, i + n):
+      j %= n
+      try:
+        img = decode_for(self.source[j], self.source.name(j), box_of, self.size)
+        break
+      except BadImage as e:
+        if self.bad_images != 'skip':
+          raise DataError(f'{e} (data.bad_images=skip replaces such files by the next good one '
+                          'and counts them)') from None
+        with self._lock:
+          if self.source.name(j) not in self.bad_files:
+            self.bad_files.append(self.source.name(j))
+    else:
+      raise DataError(f'{self.name}: no file of the split can be decoded')
+    if self.train and rng.random() < 0.5:
+      img = img[:, ::-1]
+    return np.ascontiguousarray(img), self.y[j]
+
+  def batches(self, indices_per_batch, seed: int = 0, epoch: int = 0):
+    """Iterator of (x_u8 B x S x S x 3, y_B) for each array of example indices, decoded
+    on `workers` threads by grain, a few batches ahead."""
+    import grain
+    rows = [np.asarray(ix) for ix in indices_per_batch]
+    if not rows:
+      return iter(())
+    b = len(rows[0])
+    flat = np.concatenate(rows)
+    ds = grain.MapDataset.source(flat).map(lambda i: self.example(int(i), seed, epoch))
+    ds = ds.batch(b, batch_fn=lambda exs: (np.stack([e[0] for e in exs]),
+                                           np.asarray([e[1] for e in exs], np.int32)))
+    threads = self.workers or max(1, os.cpu_count() or 1)
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * b))
+    return iter(it)
+
+
+def rows(batch_size: int, process_index: int, process_count: int) -> tuple[int, int]:
+  """The rows of a global batch this process reads (its devices' share)."""
+  per = batch_size // process_count
+  return process_index * per, (process_index + 1) * per
+
+
+class Subset:
+  """Examples `index` of a source, renumbered 0..len-1."""
+
+  def __init__(self, source, index):
+    self.source, self.index = source, np.asarray(index)
+
+  def __len__(self):
+    return len(self.index)
+
+  def name(self, i: int) -> str:
+    return self.source.name(int(self.index[i]))
+
+  def __getitem__(self, i: int) -> bytes:
+    return self.source[int(self.index[i])]
+
+
+def load(cfg, num_classes: int | None = None):
+  """config.data -> data.Dataset of StreamSplits (source 'folder' or 'array_record').
+  Held out for validation (data.num_val > 0): a fixed random subset of the training
+  files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
+  from ffjax.data import Dataset, data_dir
+  root = data_dir(cfg.dir)
+  kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
+  if cfg.source == 'folder':
+    files, y, classes = scan_folder(root, 'train')
+    tr_src = FolderSource(files)
+    vfiles, vy, _ = scan_folder(root, 'val', classes)
+    te_src = FolderSource(vfiles)
+  else:
+    meta = root / 'classes.json'
+    if not meta.is_file():
+      raise DataError(f'{meta}: not found (experiments.pack writes it beside the shards)')
+    classes = json.loads(meta.read_text())
+    shards = {s: sorted(root.glob(f'{s}-*.array_record')) for s in ('train', 'val')}
+    for s, found in shards.items():
+      if not found:
+        raise DataError(f'{root}: no {s}-*.array_record shards (python -m experiments.pack)')
+    tr_src, te_src = ArrayRecordSource(shards['train']), ArrayRecordSource(shards['val'])
+    y, vy = tr_src.labels(), te_src.labels()
+  if num_classes is not None and len(classes) != num_classes:
+    raise DataError(f'{root}: {len(classes)} classes, but data.name={cfg.name!r} has {num_classes}')
+  n_val = int(cfg.num_val)
+  if n_val >= len(y):
+    raise DataError(f'data.num_val={n_val} leaves no training data ({len(y)} examples)')
+  order = np.random.default_rng(0).permutation(len(y))
+  held_ix, train_ix = np.sort(order[:n_val]), np.sort(order[n_val:])
+  if cfg.train_limit:
+    train_ix = train_ix[:cfg.train_limit]
+  train = StreamSplit(Subset(tr_src, train_ix), y[train_ix], 'train', train=True, **kw)
+  val = None
+  if n_val:
+    held_ix = held_ix[:cfg.eval_limit] if cfg.eval_limit else held_ix
+    val = StreamSplit(Subset(tr_src, held_ix), y[held_ix], 'val', train=False, **kw)
+  if cfg.eval_limit:
+    te_src, vy = Subset(te_src, np.arange(min(cfg.eval_limit, len(vy)))), vy[:cfg.eval_limit]
+  test = StreamSplit(te_src, vy, 'test', train=False, **kw)
+  return Dataset(cfg.name, len(classes), train, val, test)

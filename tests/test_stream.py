@@ -1,0 +1,164 @@
+"""Streamed image data (ffjax/stream.py): an image-folder tree made here, with the faulty
+files ImageNet has; the order, the crops, the rows of each process, bad files."""
+import io
+
+import numpy as np
+import pytest
+
+from ffjax import data, stream
+
+PIL = pytest.importorskip('PIL')
+pytest.importorskip('simplejpeg')
+pytest.importorskip('grain')
+from PIL import Image  # noqa: E402
+
+
+def _jpeg(rng, h=40, w=52, mode='RGB'):
+  img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+  buf = io.BytesIO()
+  (img.convert('CMYK') if mode == 'CMYK' else img).save(buf, format='JPEG', quality=90)
+  return buf.getvalue()
+
+
+def _class_jpeg(rng, c, classes, h, w):
+  """A picture whose class is its colour (any crop keeps it): hue c / classes, noise."""
+  import colorsys
+  rgb = np.asarray(colorsys.hsv_to_rgb(c / classes, 0.9, 0.9)) * 200
+  img = np.clip(rgb + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(img).save(buf, format='JPEG', quality=90)
+  return buf.getvalue()
+
+
+def make_tree(root, classes=12, per_class=3, seed=0, val_per_class=1, learnable=False):
+  """root/train/<class>/*.JPEG and root/val/<class>/*.JPEG of random pictures (or, with
+  learnable, of pictures whose colour is their class), of varied sizes."""
+  rng = np.random.default_rng(seed)
+  for split, n in (('train', per_class), ('val', val_per_class)):
+    for c in range(classes):
+      d = root / split / f'n{c:08d}'
+      d.mkdir(parents=True)
+      for i in range(n):
+        h, w = 30 + (i % 5) * 7, 40 + c
+        data_ = _class_jpeg(rng, c, classes, h, w) if learnable else _jpeg(rng, h, w)
+        (d / f'img_{c}_{i}.JPEG').write_bytes(data_)
+  return root
+
+
+def _cfg(root, **kw):
+  c = dict(dir=str(root), source='folder', image_size=16, bad_images='stop', workers=2,
+           num_val=0, train_limit=0, eval_limit=0, name='folder')
+  c.update(kw)
+  import ml_collections
+  return ml_collections.ConfigDict(c)
+
+
+def test_decoding_converts_cmyk_reads_a_png_named_jpeg_and_refuses_broken_files():
+  rng = np.random.default_rng(0)
+  rgb = Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))
+  buf = io.BytesIO()
+  rgb.convert('CMYK').save(buf, format='JPEG', quality=95)
+  cmyk = buf.getvalue()
+  got = stream.decode(cmyk, 'cmyk.JPEG')
+  want = np.asarray(Image.open(io.BytesIO(cmyk)).convert('RGB'))
+  assert got.shape == (24, 24, 3) and np.abs(got.astype(int) - want).mean() < 2.
+  png = io.BytesIO()
+  rgb.save(png, format='PNG')
+  np.testing.assert_array_equal(stream.decode(png.getvalue(), 'png.JPEG'), np.asarray(rgb))
+  good = _jpeg(rng)
+  with pytest.raises(stream.BadImage, match='truncated.JPEG'):
+    stream.decode(good[:len(good) // 2], 'truncated.JPEG')
+  with pytest.raises(stream.BadImage, match='text.JPEG: not an image'):
+    stream.decode(b'this is not an image', 'text.JPEG')
+
+
+def test_a_tree_is_scanned_by_class_and_its_faults_are_named(tmp_path):
+  make_tree(tmp_path / 'ok', classes=5, per_class=2)
+  files, y, classes = stream.scan_folder(tmp_path / 'ok', 'train')
+  assert len(files) == 10 and list(y) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4] and len(classes) == 5
+  _, vy, _ = stream.scan_folder(tmp_path / 'ok', 'val', classes)
+  assert list(vy) == [0, 1, 2, 3, 4]
+  (tmp_path / 'ok' / 'train' / 'n_empty').mkdir()
+  with pytest.raises(data.DataError, match='n_empty: an empty class folder'):
+    stream.scan_folder(tmp_path / 'ok', 'train')
+  (tmp_path / 'ok' / 'train' / 'n_empty').rmdir()
+  (tmp_path / 'ok' / 'val' / 'n_stranger').mkdir()
+  with pytest.raises(data.DataError, match=r"class folders \['n_stranger'\] are not in the training split"):
+    stream.scan_folder(tmp_path / 'ok', 'val', classes)
+
+
+def test_crops_are_fixed_by_seed_epoch_and_index_whatever_the_workers(tmp_path):
+  make_tree(tmp_path, classes=6, per_class=4)
+  ds1 = stream.load(_cfg(tmp_path, workers=1))
+  ds3 = stream.load(_cfg(tmp_path, workers=3))
+  assert ds1.num_classes == 6 and ds1.image_shape == (16, 16, 3) and len(ds1.train) == 24
+  batches = [np.arange(0, 8), np.arange(8, 16), np.arange(16, 24)]
+  a = list(ds1.train.batches(batches, seed=3, epoch=1))
+  b = list(ds3.train.batches(batches, seed=3, epoch=1))
+  for (xa, ya), (xb, yb) in zip(a, b):
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+  assert a[0][0].shape == (8, 16, 16, 3) and a[0][0].dtype == np.uint8
+  # One example alone is the same as in its batch; another epoch crops differently.
+  x5, y5 = ds1.train.example(5, seed=3, epoch=1)
+  np.testing.assert_array_equal(x5, a[0][0][5])
+  assert not np.array_equal(ds1.train.example(5, seed=3, epoch=2)[0], x5)
+  # Evaluation: center crops, no randomness.
+  np.testing.assert_array_equal(ds1.test.example(2, 0, 0)[0], ds1.test.example(2, 9, 9)[0])
+
+
+def test_each_process_reads_its_rows_and_together_they_are_the_batch():
+  assert stream.rows(8, 0, 2) == (0, 4) and stream.rows(8, 1, 2) == (4, 8)
+  assert stream.rows(8, 0, 1) == (0, 8)
+
+
+def test_a_bad_file_stops_with_its_name_or_is_replaced_and_counted(tmp_path):
+  make_tree(tmp_path, classes=4, per_class=3)
+  bad = tmp_path / 'train' / 'n00000002' / 'img_2_1.JPEG'
+  bad.write_bytes(bad.read_bytes()[:200])  # truncated
+  ds = stream.load(_cfg(tmp_path))
+  i = [k for k in range(len(ds.train)) if 'img_2_1' in ds.train.source.name(k)][0]
+  with pytest.raises(data.DataError, match=r'img_2_1.JPEG: not a decodable JPEG.*bad_images=skip'):
+    ds.train.example(i)
+  ds = stream.load(_cfg(tmp_path, bad_images='skip'))
+  x, y = ds.train.example(i)
+  x_next, y_next = ds.train.example(i + 1)
+  assert y == y_next  # the next good file, with its own label
+  assert ds.train.bad_files == [str(bad)]
+  list(ds.train.batches([np.arange(len(ds.train))]))  # a whole pass: still one bad file
+  assert ds.train.bad_files == [str(bad)]
+
+
+def test_a_held_out_split_is_a_fixed_random_subset_of_training(tmp_path):
+  make_tree(tmp_path, classes=5, per_class=4)
+  ds = stream.load(_cfg(tmp_path, num_val=6))
+  assert len(ds.train) == 14 and len(ds.val) == 6 and len(ds.test) == 5
+  held = {ds.val.source.name(i) for i in range(6)}
+  train = {ds.train.source.name(i) for i in range(14)}
+  assert not held & train and len({n.split('/')[-2] for n in held}) > 1  # several classes
+  again = stream.load(_cfg(tmp_path, num_val=6))
+  assert held == {again.val.source.name(i) for i in range(6)}
+
+
+def test_top5_on_hand_made_scores():
+  import jax.numpy as jnp
+  from ffjax import evaluate
+  scores = jnp.asarray([[9., 8., 7., 6., 5., 4., 3.],    # y = 4: 5th highest -> hit
+                        [9., 8., 7., 6., 5., 4., 3.],    # y = 5: 6th -> miss
+                        [0., 0., 0., 0., 0., 0., 1.]])   # y = 6: highest -> hit
+  np.testing.assert_array_equal(evaluate.top5_hits(scores, jnp.asarray([4, 5, 6])),
+                                [True, False, True])
+
+
+def test_a_reduced_scale_decode_crops_the_same_region():
+  # A smooth picture 400 x 300: decoded at 1/4 scale for a 64-pixel crop of its center,
+  # it matches the full decode cropped and resized (up to the two resamplings).
+  yy, xx = np.mgrid[0:300, 0:400]
+  img = np.stack([xx * 0.6, yy * 0.8, (xx + yy) * 0.35], -1).astype(np.uint8)
+  buf = io.BytesIO()
+  Image.fromarray(img).save(buf, format='JPEG', quality=95)
+  box_of = lambda h, w: (50, 80, 200, 240)
+  fast = stream.decode_for(buf.getvalue(), 'x.JPEG', box_of, 48)
+  full = stream.cut(stream.decode(buf.getvalue()), box_of(300, 400), 48)
+  assert fast.shape == full.shape == (48, 48, 3)
+  assert np.abs(fast.astype(int) - full).mean() < 3., np.abs(fast.astype(int) - full).mean()
