@@ -11,20 +11,21 @@ pools (224 -> 7; ffjax/nets/vgg.py, 'vgg_imagenet'), Adam 1e-3, batch 256, rando
 
 Data: data.dir holds train/<class>/*.JPEG and val/<class>/*.JPEG (README, "Data larger
 than memory"), or experiments.pack's shards (data.source=array_record, faster on
-network filesystems).
+network filesystems), or is tfds' data directory holding a prepared imagenet2012 /
+imagenette (argument tfds: data.source=tfds, read by tfds.data_source).
   python -m experiments.main --config=configs/asge_imagenet.py --config.data.dir=/data/imagenet --workdir=runs/in1k
   python -m experiments.main --config=configs/asge_imagenet.py:dataset=imagenette,size=128 --config.data.dir=/data/imagenette2 --workdir=runs/inette
   python -m experiments.main --config=configs/asge_imagenet.py:method=bp --config.data.dir=/data/imagenet --workdir=runs/in1k_bp
 
 Arguments: dataset=imagenet|imagenet100|imagenette|folder (default imagenet; folder:
 any tree, classes=N), size=64|112|128|224 (the crop, default 224), packed (read
-experiments.pack's shards), cpu (a quarter of the widths, 64x64 crops, 3 epochs),
+experiments.pack's shards), tfds (a prepared tensorflow-datasets dataset), cpu (a quarter of the widths, 64x64 crops, 3 epochs),
 tiny, method=ff|bp|hybrid, seed=N, epochs=N, bf16.
 """
 from ffjax import config_args, nets
 from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 
-ARGS = COMMON_ARGS + ('dataset', 'size', 'classes', 'packed', 'cpu')
+ARGS = COMMON_ARGS + ('dataset', 'size', 'classes', 'packed', 'tfds', 'cpu')
 
 
 def get_config(arg=None):
@@ -35,7 +36,7 @@ def get_config(arg=None):
   if dataset not in ('imagenet', 'imagenet100', 'imagenette', 'folder'):
     raise config_args.ConfigError(f'dataset={dataset!r}: imagenet, imagenet100, imagenette or folder')
   c.data.name = dataset
-  c.data.source = 'array_record' if args.get('packed') else 'folder'
+  c.data.source = 'array_record' if args.get('packed') else 'tfds' if args.get('tfds') else 'folder'
   c.data.image_size = int(args.get('size', 64 if args.get('cpu') else 224))
   if dataset == 'folder':
     c.data.num_classes = int(args.get('classes', 0))

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,18 @@ def parse_flags(argv):
     die(f'{_first_line(e)} (see --help)')
 
 
+def quiet(main):
+  """main, with absl's INFO lines off unless --verbosity is given (jax's backend probing
+  and orbax's every save log at INFO: the console shows what the user asked for)."""
+  def run_quietly(argv):
+    if not flags.FLAGS['verbosity'].present:
+      logging.set_verbosity(logging.WARNING)
+    return main(argv)
+  return run_quietly
+
+
 def run(main):
-  app.run(main, flags_parser=parse_flags)
+  app.run(quiet(main), flags_parser=parse_flags)
 
 
 def run_dir(path) -> Path:

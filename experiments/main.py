@@ -96,8 +96,6 @@ def main(argv):
     return
   if FLAGS.workdir is None:
     cli.die('--workdir=DIR is required: where the run writes its records and checkpoints')
-  if not FLAGS['verbosity'].present:  # orbax logs every save at INFO; keep the console readable
-    logging.set_verbosity(logging.WARNING)
   rundir.EXIT_ON_IO_ERROR = True
   try:
     parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
@@ -136,8 +134,17 @@ def _the_end(config, workdir, record, seconds):
       figures = plots.plot_run(workdir, split)
     except ImportError:
       why_none = 'none: matplotlib is not installed (pip install -e .[plots])'
-  print(f'done in {metrics.format_duration(seconds)} ({record["step"]} steps, '
-        f'{record["epochs"]} epochs)', flush=True)
+  if record.get('finished_before'):
+    print(f'this run had already finished ({record["step"]} steps, {record["epochs"]} epochs): '
+          f'its final record, {workdir}/eval.json, follows; another --workdir trains anew',
+          flush=True)
+    for sp in ('val', 'test'):
+      if sp in record:
+        accs = ', '.join(f'{k} {v:.4f}' for k, v in record[sp].items() if k.startswith('acc_'))
+        print(f'final {sp} ({record[sp]["num_examples"]} examples): {accs}', flush=True)
+  else:
+    print(f'done in {metrics.format_duration(seconds)} ({record["step"]} steps, '
+          f'{record["epochs"]} epochs)', flush=True)
   k = data.shape_of(config.data)[0]
   chance = [n for n, v in record[split].items() if n.startswith('acc_') and v <= 1.5 / k]
   if chance and not record.get('warnings'):  # (a stall has said why already)
@@ -162,4 +169,4 @@ def parse_flags(argv):
 
 if __name__ == '__main__':
   from absl import app
-  app.run(main, flags_parser=parse_flags)
+  app.run(cli.quiet(main), flags_parser=parse_flags)

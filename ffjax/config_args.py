@@ -65,7 +65,7 @@ def need(cond, key, value, why):
 
 
 def validate(config, num_devices: int = 1) -> None:
-  from ffjax.data import DATASETS, STREAM_SOURCES, STREAMED, shape_of  # here: a light module
+  from ffjax.data import DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, is_streamed, shape_of
   from ffjax import registry
   from ffjax.method import METHODS
   from ffjax.units import NORMS, POOLS
@@ -73,8 +73,9 @@ def validate(config, num_devices: int = 1) -> None:
   need(c.method in METHODS, 'method', c.method, f'unknown method; one of {METHODS}')
   need(c.data.source in ('raw', 'tfds') + STREAM_SOURCES, 'data.source', c.data.source,
        f"one of {('raw', 'tfds') + STREAM_SOURCES}")
-  streamed = c.data.source in STREAM_SOURCES
-  names = STREAMED if streamed else DATASETS
+  streamed = is_streamed(c.data)
+  names = STREAMED if c.data.source in STREAM_SOURCES else (
+      dict(DATASETS, **STREAMED) if c.data.source == 'tfds' else DATASETS)
   need(c.data.name in names, 'data.name', c.data.name,
        f'unknown dataset for data.source={c.data.source!r}; one of {sorted(names)}')
   if streamed:
@@ -85,6 +86,9 @@ def validate(config, num_devices: int = 1) -> None:
     if d.name == 'folder':
       need(d.num_classes > 0, 'data.num_classes', d.num_classes,
            "data.name='folder' needs the number of class folders")
+    if d.source == 'tfds':
+      need(d.get('tfds_name') or d.name in STREAMED_TFDS, 'data.tfds_name', d.get('tfds_name'),
+           f'data.name={d.name!r} has no tensorflow-datasets name: give the prepared dataset\'s')
     need(c.train.data_on_device != 'yes', 'train.data_on_device', 'yes',
          'streamed data is read from disk a batch at a time')
     need(c.train.schedule != 'pipelined', 'train.schedule', 'pipelined', 'not with streamed data')

@@ -20,7 +20,8 @@ def get_base() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       name='mnist',            # mnist | fashion_mnist | cifar10 | cifar100; streamed (below):
                                # imagenet | imagenet100 | imagenette | folder (any tree)
-      source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset;
+      source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset (the
+                               # streamed names too: read from disk by tfds.data_source);
                                # streamed from disk (ffjax/stream.py): 'folder' (an image-
                                # folder tree: dir/train/<class>/*, dir/val/<class>/*) |
                                # 'array_record' (shards of experiments.pack)
@@ -30,6 +31,9 @@ def get_base() -> ml_collections.ConfigDict:
                                # it ('stop'), or is replaced by the next good one and counted
                                # ('skip')
       workers=0,               # streamed: decoding threads (0: one per core)
+      tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->
+                               # imagenet2012, imagenette -> imagenette; 'name:test_split'
+                               # names the held-out split, else 'validation')
       dir='',                  # data directory; '' -> $FFJAX_DATA_DIR
       verify_md5=True,         # check files against their official md5
       num_val=10000,           # last N official training images held out for validation (0: none)

@@ -63,6 +63,15 @@ DATASETS = {
 # images are data.image_size square, RGB; 'folder' is any tree (data.num_classes).
 STREAMED = {'imagenet': 1000, 'imagenet100': 100, 'imagenette': 10, 'folder': 0}
 STREAM_SOURCES = ('folder', 'array_record')
+# The same names prepared as tensorflow-datasets (data.source='tfds', streamed too):
+# tfds name and its held-out split (data.tfds_name overrides the name, and names any
+# other prepared image dataset with data.name='folder').
+STREAMED_TFDS = {'imagenet': ('imagenet2012', 'validation'), 'imagenette': ('imagenette', 'validation')}
+
+
+def is_streamed(cfg) -> bool:
+  """Read from disk a batch at a time (ffjax/stream.py), not loaded whole."""
+  return cfg.source in STREAM_SOURCES or (cfg.source == 'tfds' and cfg.name in STREAMED)
 
 
 def shape_of(cfg) -> tuple[int, int, int, int]:
@@ -249,7 +258,7 @@ def load(cfg) -> Dataset:
   The validation split is the LAST cfg.num_val examples of the official training
   set (a fixed split); cfg.num_val = 0 trains on all of it.
   """
-  if cfg.source in STREAM_SOURCES:
+  if is_streamed(cfg):
     from ffjax import stream
     return stream.load(cfg, shape_of(cfg)[0])
   if cfg.name not in DATASETS:

@@ -85,9 +85,11 @@ def format_duration(s: float) -> str:
   return f'{h}h{m:02d}m' if h else f'{m}m{s:02d}s'
 
 
-def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, losses, eta_s):
+def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, losses, eta_s,
+                  eval_included: bool = True):
   """losses: [(name, value)], e.g. [('u2', 0.51), ('u3', 0.48)] or [('head', 0.1)];
-  eta_s: the time left, training and the evaluation rounds still to come."""
+  eta_s: the time left, training and the evaluation rounds still to come ('with eval'),
+  or training alone before the first evaluation has been timed ('+ eval')."""
   losses = ' '.join(f'{name} {v:.4f}' for name, v in losses)
   return (f'epoch {epoch}/{num_epochs} step {step}/{total_steps} | {images_per_sec:,.0f} img/s | '
-          f'loss {losses} | ETA {format_duration(eta_s)}')
+          f'loss {losses} | ETA {format_duration(eta_s)} {"with" if eval_included else "+"} eval')

@@ -221,7 +221,14 @@ class Lock:
   def __init__(self, workdir: Path):
     import platform
     self.path = Path(workdir) / 'lock'
-    self.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+      self.path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # the workdir, or a folder above it, is a file
+      raise RunIOError(errno.ENOTDIR, f'cannot use {workdir} as the workdir: it or a folder '
+                       'above it is a file; give a folder (new or a run\'s) as --workdir') from None
+    except OSError as e:  # read-only filesystem, no permission
+      raise RunIOError(e.errno, f'cannot create the workdir {workdir}: {os.strerror(e.errno)}; '
+                       'give a writable folder as --workdir') from None
     me = {'pid': os.getpid(), 'host': platform.node(), 'time': time.time()}
     if self.path.exists():
       try:

@@ -7,6 +7,8 @@ Sources (config.data.source):
   'array_record'  DIR/{train,val}-*.array_record shards of (encoded image, label) records
                   and DIR/classes.json, written by `python -m experiments.pack` (fast
                   sequential reads on network filesystems; bad files dropped at packing)
+  'tfds'          a prepared tensorflow-datasets dataset (imagenet2012, imagenette, or
+                  data.tfds_name), read by tfds.data_source without TensorFlow
 Every split is a `StreamSplit`: its labels (known from the index, a few MB for ImageNet)
 are in memory, its images are not. Host memory and start-up are flat in the dataset's
 size apart from the file index (benchmarks/stream.py).
@@ -224,6 +226,46 @@ class ArrayRecordSource:
                       np.int32)
 
 
+class TfdsSource:
+  """Encoded images of a prepared tensorflow-datasets split (array_record format), read
+  by tfds.data_source without TensorFlow. Image decoding is skipped there: the bytes
+  take the same decode, crop and DCT-scaled path as files."""
+
+  def __init__(self, name: str, split: str, data_dir: str | None):
+    try:
+      import tensorflow_datasets as tfds
+    except ImportError:
+      raise DataError('data.source=tfds needs tensorflow-datasets: pip install -e .[tfds]') from None
+    self.where = f'tfds {name}/{split}'
+    try:
+      self._src = tfds.data_source(name, split=split, data_dir=data_dir or None, download=False,
+                                   decoders={'image': tfds.decode.SkipDecoding()})
+    except Exception as e:  # tfds raises many kinds; all mean "not prepared here"
+      first = str(e).splitlines()[0] if str(e) else ''
+      place = data_dir or "tfds' default data directory"
+      raise DataError(f'{self.where} in {place}: cannot be '
+                      f'read ({type(e).__name__}: {first}); ffjax reads prepared tfds datasets '
+                      '(array_record format) and never downloads (see README, "Data")') from None
+    feats = self._src.dataset_info.features
+    if 'image' not in feats or 'label' not in feats:
+      raise DataError(f'{self.where}: has no image and label features ({sorted(feats)})')
+    self.classes = list(feats['label'].names)
+
+  def __len__(self):
+    return len(self._src)
+
+  def name(self, i: int) -> str:
+    return f'{self.where} record {i}'
+
+  def __getitem__(self, i: int) -> bytes:
+    return self._src[i]['image']
+
+  def labels(self) -> np.ndarray:
+    """Every record's label: one pass over the split's records (a few seconds per 10,000
+    on a local disk; ImageNet's 1.28 million: minutes, once per start)."""
+    return np.asarray([int(self._src[i]['label']) for i in range(len(self))], np.int32)
+
+
 # ----------------------------------------------------------------------------- splits
 
 
@@ -326,9 +368,15 @@ def load(cfg, num_classes: int | None = None):
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
   from ffjax.data import Dataset, data_dir
-  root = data_dir(cfg.dir)
+  root = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
   kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
-  if cfg.source == 'folder':
+  if cfg.source == 'tfds':
+    from ffjax.data import STREAMED_TFDS
+    name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
+    where = cfg.dir or os.environ.get('TFDS_DATA_DIR')
+    tr_src, te_src = TfdsSource(name, 'train', where), TfdsSource(name, test_split or 'validation', where)
+    classes, y, vy = tr_src.classes, tr_src.labels(), te_src.labels()
+  elif cfg.source == 'folder':
     files, y, classes = scan_folder(root, 'train')
     tr_src = FolderSource(files)
     vfiles, vy, _ = scan_folder(root, 'val', classes)
@@ -345,7 +393,8 @@ def load(cfg, num_classes: int | None = None):
     tr_src, te_src = ArrayRecordSource(shards['train']), ArrayRecordSource(shards['val'])
     y, vy = tr_src.labels(), te_src.labels()
   if num_classes is not None and len(classes) != num_classes:
-    raise DataError(f'{root}: {len(classes)} classes, but data.name={cfg.name!r} has {num_classes}')
+    raise DataError(f'{root or cfg.tfds_name or cfg.name}: {len(classes)} classes, but '
+                    f'data.name={cfg.name!r} has {num_classes}')
   n_val = int(cfg.num_val)
   if n_val >= len(y):
     raise DataError(f'data.num_val={n_val} leaves no training data ({len(y)} examples)')

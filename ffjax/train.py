@@ -27,6 +27,7 @@ A run survives a bad day (tests/test_robust.py):
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -131,7 +132,7 @@ class Trainer:
                    key=lambda kv: int(kv[0][1:]))
     units = units or [('head', avg['loss_head'])]  # backprop: one loss
     self.say(metrics_lib.progress_line(epoch, c.train.num_epochs, step_p, self.parts.total_steps,
-                                       ips, units, eta)
+                                       ips, units, eta, eval_included=bool(self.eval_s))
              + (f' (mean of {len(names)})' if self.members else ''))
 
   def absorb(self, pending):
@@ -293,6 +294,8 @@ class Trainer:
       if ce:
         n = min(n, ce - self.step % ce)
       n = max(1, min(n, int(2. / self.clock['step_s']))) if self.clock['step_s'] else 1
+      if not self.clock['step_s'] and pending is None:  # the first call compiles: a sign of life
+        self.say('compiling the training step (the first call; seconds to minutes)')
       self.state, m_dev = self.runner.run(self.state, self.step, n, seeds)
       self.sig.unsafe()  # compiled and dispatched: the state holds training no checkpoint has
       if pending is not None:  # fetched after the next call was dispatched: no stall
@@ -397,6 +400,20 @@ class Trainer:
     self.ckpt.close()
 
 
+def _finished_record(workdir: Path, parts, last_saved) -> dict | None:
+  """The final record of a run that already ended (its last step saved and eval.json
+  written for it), marked 'finished_before'; None for a run to go on with."""
+  if parts.members or last_saved != parts.total_steps:
+    return None
+  try:
+    rec = json.loads((workdir / 'eval.json').read_text())
+  except (OSError, ValueError):
+    return None
+  if rec.get('step') != last_saved or 'provenance' not in rec:
+    return None  # interrupted during its final evaluation: redo it
+  return dict(rec, finished_before=True)
+
+
 def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
                        allow_config_change: bool = False) -> dict:
   """Trains config's model, writing to workdir; resumes from workdir's latest checkpoint.
@@ -442,6 +459,9 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         run_lib.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
                              allow_change=allow_config_change)
         sig.safe(start_up)
+      done = _finished_record(workdir, parts, last_saved)
+      if done is not None:  # run again after its end: say so, and give its record
+        return done
       if config.train.schedule == 'pipelined':  # every stage's optimizer state
         from ffjax import pipeline
         state = dict(state, opt_state=parallel.put_replicated(

@@ -64,6 +64,11 @@ def test_main_mistakes_are_one_line(tmp_path):
   _one_error_line(_py('experiments.main', cfg, wd, '--config.labels.intensity=2.0'),
                   'labels.intensity')
   _one_error_line(_py('experiments.main', cfg, wd, '--wokdir=x'), 'wokdir')
+  # A workdir that is a file (or under one).
+  (tmp_path / 'f').write_text('')
+  for w in ('f', 'f/run'):
+    _one_error_line(_py('experiments.main', cfg, f'--workdir={tmp_path}/{w}',
+                        f'--config.data.dir={tmp_path}'), 'it or a folder above it is a file')
 
 
 def test_main_lists_configs_and_prints_a_resolved_config():

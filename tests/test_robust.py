@@ -12,7 +12,10 @@ import pytest
 from conftest import REPO, make_mnist_dir
 from ffjax import metrics, rundir
 
-pytestmark = [pytest.mark.filterwarnings('ignore::DeprecationWarning'), pytest.mark.slow]
+# Every test runs the command line in subprocesses (slow) except the records one, the fast
+# subset's representative here (a finished run, a workdir that is a file, SIGINT in
+# process: tests/test_train.py, tests/test_cli.py, tests/test_loop.py).
+pytestmark = [pytest.mark.filterwarnings('ignore::DeprecationWarning')]
 
 # 1,200 generated images, 200 held out: 20 steps of 50 per epoch, 3 epochs; 16 filters 5x5
 # so that a step takes a few milliseconds more than dispatching it; evaluations of 100 images.
@@ -83,6 +86,7 @@ def _interrupt(data_dir, workdir, sig, marker, extra=()):
 
 # (moment, signal, the stdout line it is sent at, extra arguments, the checkpoint left:
 # None (nothing trained yet: the process stops at once), a step, or (lo, hi) inclusive)
+@pytest.mark.slow
 @pytest.mark.parametrize('moment,sig,marker,extra,saved_want', [
     ('start-up', signal.SIGINT, None, (), None),
     ('compile', signal.SIGTERM, 'predictors', (), None),     # the first call is compiling
@@ -119,6 +123,7 @@ def test_a_signal_at_any_moment_stops_cleanly_and_the_resume_is_exact(
   assert steps == sorted(set(steps)), steps  # one record per step, in order
 
 
+@pytest.mark.slow
 def test_divergence_keeps_no_bad_checkpoint_and_says_what_to_do(data_dir, tmp_path):
   wd = tmp_path / 'run'
   r = _run(data_dir, wd, '--config.optim.lr=1e30', '--config.train.checkpoint_every_steps=5')
@@ -135,6 +140,7 @@ def test_divergence_keeps_no_bad_checkpoint_and_says_what_to_do(data_dir, tmp_pa
   assert rec['step'] == 20 and rec['val']['acc_linear'] > 0.3, rec['val']  # chance 0.1
 
 
+@pytest.mark.slow
 def test_a_stall_is_reported(data_dir, tmp_path):
   wd = tmp_path / 'run'
   r = _run(data_dir, wd, '--config.optim.lr=1e4', '--config.train.num_epochs=2')
@@ -151,6 +157,7 @@ def test_a_stall_is_reported(data_dir, tmp_path):
   assert 'stalled' in json.loads((wd / 'eval.json').read_text())['warnings'][0]
 
 
+@pytest.mark.slow
 def test_a_changed_config_is_refused_unless_allowed(data_dir, reference, tmp_path):
   import shutil
   wd = tmp_path / 'run'
@@ -173,6 +180,7 @@ def test_a_changed_config_is_refused_unless_allowed(data_dir, reference, tmp_pat
   rundir.restore_run(wd)  # evaluate and plot can still read it
 
 
+@pytest.mark.slow
 def test_checkpoints_without_their_config_or_of_another_model_are_one_line(
     data_dir, reference, tmp_path):
   import shutil
@@ -195,6 +203,7 @@ def test_checkpoints_without_their_config_or_of_another_model_are_one_line(
   assert min(steps) < 40 < max(steps)  # the first run's records are kept
 
 
+@pytest.mark.slow
 def test_a_second_launch_on_a_live_workdir_is_refused_and_a_stale_lock_taken_over(data_dir, tmp_path):
   wd = tmp_path / 'run'
   wd.mkdir()
@@ -235,6 +244,7 @@ runpy.run_module('experiments.main', run_name='__main__')
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('where', ['check', 'orbax'])
 def test_a_full_disk_is_one_line_and_the_resume_is_exact(data_dir, reference, tmp_path, where):
   small = tmp_path / 'small'
@@ -261,6 +271,7 @@ def test_a_full_disk_is_one_line_and_the_resume_is_exact(data_dir, reference, tm
   assert _accuracies(moved) == _accuracies(reference)
 
 
+@pytest.mark.slow
 def test_records_say_what_made_them(reference):
   rec = json.loads((reference / 'eval.json').read_text())
   cfg = json.loads((reference / 'config.json').read_text())
@@ -270,6 +281,7 @@ def test_records_say_what_made_them(reference):
     assert 'cpu' in p['devices']
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_read_only_run_prints_its_results(reference, tmp_path):
   import shutil
   wd = tmp_path / 'ro'

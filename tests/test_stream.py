@@ -162,3 +162,70 @@ def test_a_reduced_scale_decode_crops_the_same_region():
   full = stream.cut(stream.decode(buf.getvalue()), box_of(300, 400), 48)
   assert fast.shape == full.shape == (48, 48, 3)
   assert np.abs(fast.astype(int) - full).mean() < 3., np.abs(fast.astype(int) - full).mean()
+
+
+_TFDS_BUILDER = '''
+import pathlib
+import numpy as np
+import tensorflow_datasets as tfds
+
+TREE = None  # set by the test: the image-folder tree to prepare as a tfds dataset
+
+
+class FolderTree(tfds.core.GeneratorBasedBuilder):
+  VERSION = tfds.core.Version('1.0.0')
+
+  def _info(self):
+    classes = sorted(p.name for p in (TREE / 'train').iterdir())
+    return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+        'image': tfds.features.Image(shape=(None, None, 3)),
+        'label': tfds.features.ClassLabel(names=classes)}))
+
+  def _split_generators(self, dl_manager):
+    return {'train': self._generate_examples('train'), 'validation': self._generate_examples('val')}
+
+  def _generate_examples(self, split):
+    for d in sorted((TREE / split).iterdir()):
+      for f in sorted(d.iterdir()):  # a file object: tfds stores its bytes as they are
+        yield f'{d.name}/{f.name}', {'image': f.open('rb'), 'label': d.name}
+'''
+
+
+def test_a_prepared_tfds_dataset_streams_the_files_of_its_folder_tree(tmp_path, monkeypatch):
+  # A tfds dataset (array_record, prepared here without TensorFlow from the tree's JPEG
+  # files; tfds shuffles their order) read through tfds.data_source: every file once,
+  # with its class, decoded and cropped as the folder source decodes it.
+  pytest.importorskip('tensorflow_datasets')
+  import importlib
+  import sys
+  tree = make_tree(tmp_path / 'tree', classes=5, per_class=3)
+  pkg = tmp_path / 'builders' / 'folder_tree'
+  pkg.mkdir(parents=True)
+  (pkg / '__init__.py').write_text(_TFDS_BUILDER)
+  monkeypatch.syspath_prepend(str(tmp_path / 'builders'))
+  mod = importlib.import_module('folder_tree')
+  mod.TREE = tree
+  try:
+    mod.FolderTree(data_dir=str(tmp_path / 'tfds'), file_format='array_record').download_and_prepare()
+  finally:
+    sys.modules.pop('folder_tree', None)
+  folder = stream.load(_cfg(tree), 5)
+  ours = stream.load(_cfg(tmp_path / 'tfds', source='tfds', tfds_name='folder_tree', num_val=4), 5)
+  assert ours.num_classes == 5 and (len(ours.train), len(ours.val), len(ours.test)) == (11, 4, 5)
+  file_of = {}  # bytes -> (the folder split, index)
+  for sp in (folder.train, folder.test):
+    for i in range(len(sp)):
+      file_of[sp.source[i]] = (sp, i)
+  seen = set()
+  for sp in (ours.train, ours.val, ours.test):
+    for i in range(len(sp)):
+      f_sp, j = file_of[sp.source[i]]  # a KeyError: bytes changed on the way
+      seen.add((id(f_sp), j))
+      assert sp.y[i] == f_sp.y[j] and (f_sp is folder.test) == (sp is ours.test)
+      center = lambda split: split.subset(len(split), 'center')  # evaluation's crops
+      np.testing.assert_array_equal(center(sp).example(i)[0], center(f_sp).example(j)[0])
+  assert len(seen) == len(folder.train) + len(folder.test)  # every file, once
+  x, y = next(ours.train.batches([np.arange(4)], seed=1))
+  assert x.shape == (4, 16, 16, 3) and x.dtype == np.uint8 and list(y) == list(ours.train.y[:4])
+  with pytest.raises(data.DataError, match='never downloads'):
+    stream.load(_cfg(tmp_path / 'tfds', source='tfds', tfds_name='no_such_dataset'), 5)

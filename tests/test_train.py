@@ -35,7 +35,7 @@ def test_every_config_learns_on_tiny_data(name, arg, tmp_path, c100_dir):
   if name == 'cifar100':
     c.data.dir, c.data.num_val, c.data.train_limit = str(c100_dir), 300, 0
     c.data.eval_limit = 50  # 100 labels per image for goodness: 50 images are 5,000 passes
-    c.train.num_epochs = 2
+    c.train.num_epochs, c.train.eval_every_epochs = 2, 2  # one evaluation round, then the final
   elif real_data_dir() is None:
     pytest.skip('real data not here')
   else:
@@ -122,6 +122,16 @@ def test_metrics_records(full_run):
   assert rec['test']['num_examples'] == 250
   saved = json.loads((d / 'eval.json').read_text())
   assert saved['test']['acc_linear'] == rec['test']['acc_linear']
+
+
+def test_a_finished_run_run_again_gives_its_record_without_redoing_anything(full_run, tiny_cfg):
+  d, rec = full_run
+  before = {p.name: p.stat().st_mtime_ns for p in d.iterdir() if p.is_file()}
+  again = _run(tiny_cfg, d)
+  assert again.pop('finished_before') is True and again == json.loads((d / 'eval.json').read_text())
+  assert again['test'] == rec['test'] and again['step'] == rec['step']
+  after = {p.name: p.stat().st_mtime_ns for p in d.iterdir() if p.is_file() and p.name != 'lock'}
+  assert after == {k: v for k, v in before.items() if k != 'lock'}  # nothing rewritten
 
 
 def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(full_run, tiny_cfg, tmp_path):
