@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from ffjax import config_base, data, loop, parallel
-from ffjax import assembly as parts_lib
+from ffjax import assembly
 
 MODES = ('bp', 'bp_remat', 'ff', 'ff_streamed', 'asge', 'asge_streamed')
 
@@ -58,8 +58,8 @@ def step_memory(config) -> dict:
   k, h, w, ch = data.shape_of(config.data)
   b = config.train.batch_size
   mesh = parallel.make_mesh()
-  parts = parts_lib.build(config, (h, w, ch), k, b)
-  state = parts_lib.init_state(parts, mesh)
+  parts = assembly.build(config, (h, w, ch), k, b)
+  state = assembly.init_state(parts, mesh)
   step = loop.HostLoop(parts.step, mesh, None, b, 1)._step
   x, y = parallel.put_batch(mesh, np.zeros((b, h, w, ch), np.uint8), np.zeros(b, np.int32))
   ma = step.lower(state, x, y).compile().memory_analysis()

@@ -32,7 +32,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from ffjax import data, loop, parallel
-from ffjax import assembly as parts_lib
+from ffjax import assembly
 
 # Dense tensor-core peaks, TFLOP/s per device (NVIDIA data sheets, SXM parts).
 PEAK_TFLOPS = {'H100': {'float32': 494.7, 'bfloat16': 989.4},
@@ -93,9 +93,9 @@ def _setup(config, n_batches: int = 4):
   n = bsz * n_batches
   split = data.Split(rng.integers(0, 256, (n, h, w, c), dtype=np.uint8),
                      rng.integers(0, k, n).astype(np.int32), 'train')
-  parts = parts_lib.build(config, (h, w, c), k, n)
+  parts = assembly.build(config, (h, w, c), k, n)
   mesh = parallel.make_mesh()
-  return split, parts, mesh, parts_lib.init_state(parts, mesh)
+  return split, parts, mesh, assembly.init_state(parts, mesh)
 
 
 def measure(config, steps: int, repeats: int):
@@ -140,7 +140,7 @@ def measure_loop(config, steps: int, repeats: int, where: str):
   members = len(parts.members) or 1
   seeds = tuple(m.seed for m in parts.members) or (config.seed,)
   if where == 'device':
-    k = parts_lib.steps_per_call(config)
+    k = assembly.steps_per_call(config)
     runner = loop.DeviceLoop(parts.step, mesh, split, bsz, spe, k, bool(parts.members))
   else:
     k, runner = 1, loop.HostLoop(parts.step, mesh, split, bsz, spe, bool(parts.members))
@@ -188,7 +188,7 @@ def main():
     dtype = config.model.get('dtype', 'float32')
     r = measure(config, a.steps, a.repeats)
     for where in a.loop.split(',') if a.loop != 'none' else ():
-      n = a.loop_steps or 4 * parts_lib.steps_per_call(config)
+      n = a.loop_steps or 4 * assembly.steps_per_call(config)
       r.update(measure_loop(config, n, a.repeats, where))
       r[f'{where}_loop_fraction_of_step'] = r[f'{where}_loop_images_per_sec'] / r['images_per_sec']
     if dtype not in peaks:

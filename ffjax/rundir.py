@@ -349,7 +349,7 @@ def restore_run(workdir, settings: dict | None = None) -> Restored:
   """The run in workdir at its latest checkpoint. A population member's directory
   (member.json) reads its slice of the population's checkpoint. settings: values of
   READ_BACK_SETTINGS for this reading (e.g. {'predict.goodness_scale': 'theta'})."""
-  from ffjax import assembly as parts_lib, config_args
+  from ffjax import assembly, config_args
   workdir = Path(workdir)
   config = read_config(workdir)
   member = None
@@ -367,8 +367,8 @@ def restore_run(workdir, settings: dict | None = None) -> Restored:
     config_args.validate(config, jax.device_count())
   mesh = parallel.make_mesh()
   dataset = data_lib.load(config.data)
-  parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
-  like = parts_lib.init_state(parts, mesh, load_transfer=False)
+  parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
+  like = assembly.init_state(parts, mesh, load_transfer=False)
   ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints', read_only=True)
   step = ckpt.latest_step()
   if step is None:
@@ -377,7 +377,7 @@ def restore_run(workdir, settings: dict | None = None) -> Restored:
   state = ckpt.restore(step, like)
   ckpt.close()
   if member is not None:
-    state = parts_lib.member_state(state, member)
+    state = assembly.member_state(state, member)
   net = nnx.merge(parts.graphdef, jax.device_get(state['params']), jax.device_get(state['rest']))
   net.eval()  # inference: batch norm uses its running averages
   return Restored(config, dataset, net, parts.method, state, parts, mesh)

@@ -45,8 +45,8 @@ from ffjax import method as method_lib
 from ffjax import metrics as metrics_lib
 from ffjax import optim
 from ffjax import parallel
-from ffjax import assembly as parts_lib
-from ffjax import rundir as run_lib
+from ffjax import assembly
+from ffjax import rundir
 
 
 Interrupted = interrupt.Interrupted
@@ -78,7 +78,7 @@ class Trainer:
     self.main = parallel.is_main_process()  # with several processes, one writes and prints
     self.members = parts.members
     self.names = [m.path for m in self.members] or ['']
-    self.runner, self.on_device, self.k = parts_lib.make_loop(parts, mesh, dataset)
+    self.runner, self.on_device, self.k = assembly.make_loop(parts, mesh, dataset)
     self.evaluator = eval_lib.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh,
                                         dataset, config.train.eval_batch_size,
                                         config.data.eval_limit)
@@ -177,9 +177,9 @@ class Trainer:
     el = parallel.put_replicated(self.mesh, np.float32(self.elapsed0 + time.time() - self.t_start))
     self.state = dict(self.state, elapsed_s=jnp.broadcast_to(el, np.shape(self.state['elapsed_s'])))
     need = sum(v.nbytes for v in jax.tree.leaves(self.state)) * 21 // 20 + 2 ** 18
-    run_lib.check_space(self.workdir / 'checkpoints', need, self.last_saved)
-    run_lib.guard_io(lambda: self.ckpt.save(int(self.step), self.state),
-                     f'{self.workdir}/checkpoints', self.last_saved, quiet=True)
+    rundir.check_space(self.workdir / 'checkpoints', need, self.last_saved)
+    rundir.guard_io(lambda: self.ckpt.save(int(self.step), self.state),
+                    f'{self.workdir}/checkpoints', self.last_saved, quiet=True)
     self.last_saved = int(self.step)
     self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
 
@@ -187,7 +187,7 @@ class Trainer:
     """{member index: {split: (record, per-example)}} for every member."""
     out = {}
     for i in range(len(self.names)):
-      st = parts_lib.member_state(self.state, i) if self.members else self.state
+      st = assembly.member_state(self.state, i) if self.members else self.state
       out[i] = self.evaluator.round(st['params'], st['rest'], split_names, best[i] if best else None)
     return out
 
@@ -205,7 +205,7 @@ class Trainer:
                                       f'{key} (its predictors: {sorted(res[i]["val"][0])})')
       if acc > self.best_val[i]:
         self.best_val[i] = acc
-        st = parts_lib.member_state(self.state, i) if self.members else self.state
+        st = assembly.member_state(self.state, i) if self.members else self.state
         test = self.evaluator.round(st['params'], st['rest'], ['test'],
                                     res[i]['val'][0].get('best_unit'))['test'][0]
         r.update({f'test/{k}': v for k, v in test.items()}, best_val_epoch=r['epoch'])
@@ -252,7 +252,7 @@ class Trainer:
       for r in recs:
         r['data/bad_files'] = len(bad)
       if bad and self.main:
-        run_lib.guard_io(lambda: (self.workdir / 'bad_files.txt').write_text('\n'.join(bad) + '\n'),
+        rundir.guard_io(lambda: (self.workdir / 'bad_files.txt').write_text('\n'.join(bad) + '\n'),
                         str(self.workdir), self.last_saved)
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
@@ -315,7 +315,7 @@ class Trainer:
         self.save()  # stopping at an epoch's end: its evaluation is done on resume
       if stop:
         break
-      run_lib.heartbeat(self.workdir)
+      rundir.heartbeat(self.workdir)
     if self.sig.signum is not None:
       self.sig.claim()
     if pending is not None:
@@ -356,7 +356,7 @@ class Trainer:
                         f'{self.step} is complete: run the same command to evaluate it')
     self.sig.unsafe()  # the final records being written
     records = {}
-    prov = run_lib.provenance()
+    prov = rundir.provenance()
     for i, name in enumerate(self.names):
       el = np.ravel(jax.device_get(self.state['elapsed_s']))[i]
       record = {'step': self.step, 'epochs': c.train.num_epochs, 'elapsed_s': float(el)}
@@ -383,8 +383,8 @@ class Trainer:
             y = (ds.val if sp == 'val' else ds.test).y
             np.savez_compressed(wd / f'predictions_{sp}.npz', y=y,
                                 **{key: v for key, v in final[i][sp][1].items() if key.startswith('pred_')})
-          run_lib.write_record(wd / 'eval.json', record)
-        run_lib.guard_io(write, str(wd), self.last_saved)
+          rundir.write_record(wd / 'eval.json', record)
+        rundir.guard_io(write, str(wd), self.last_saved)
     if self.main:
       for sp in splits:
         r = records[self.names[0]][sp]
@@ -437,7 +437,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
     config_args.validate(config, mesh.size)
     main = parallel.is_main_process()
     sig.unsafe()
-    lock = run_lib.Lock(workdir) if main else None
+    lock = rundir.Lock(workdir) if main else None
     if lock is not None:
       sig.on_exit(lock.release)
     sig.safe(start_up)
@@ -448,16 +448,16 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         raise config_args.ConfigError(
             f'config.train.batch_size={config.train.batch_size}: larger than the '
             f'{len(dataset.train)} training examples')
-      parts = parts_lib.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
+      parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
       ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
       last_saved = ckpt.latest_step()
-      state = parts_lib.init_state(parts, mesh, load_transfer=last_saved is None)
+      state = assembly.init_state(parts, mesh, load_transfer=last_saved is None)
       if last_saved is not None and not (workdir / 'config.json').exists():
         ckpt.check_fits(last_saved, state)  # checkpoints without their config: do they fit?
       if main:
         sig.unsafe()  # config.json being written
-        run_lib.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
-                             allow_change=allow_config_change)
+        rundir.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
+                            allow_change=allow_config_change)
         sig.safe(start_up)
       done = _finished_record(workdir, parts, last_saved)
       if done is not None:  # run again after its end: say so, and give its record
@@ -470,7 +470,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         # The learning rates come from this config (they live in the optimizer's state).
         state = optim.with_lr_of(ckpt.restore(last_saved, state), state)
         if main:
-          run_lib.cut_records(workdir, [m.path for m in parts.members] or [''], last_saved)
+          rundir.cut_records(workdir, [m.path for m in parts.members] or [''], last_saved)
         logging.info('resumed from step %d of %d', last_saved, parts.total_steps)
       check('while building the run')
       trainer = Trainer(config, workdir, parts, dataset, mesh, state, ckpt, sig)
@@ -480,8 +480,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         trainer.say(f'{method_lib.describe(parts.method)}; data on '
                     f'{"device" if trainer.on_device else "host"}'
                     + (f'; population of {len(parts.members)}' if parts.members else ''))
-        finished = run_lib.guard_io(lambda: trainer.train(stop_at_step), str(workdir),
-                                    trainer.last_saved)
+        finished = rundir.guard_io(lambda: trainer.train(stop_at_step), str(workdir),
+                                   trainer.last_saved)
         if not finished:
           if sig.signum is None:
             return {}  # stop_at_step
@@ -491,7 +491,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
                                           'the same command to start')
           raise Interrupted(sig.signum, f'saved a checkpoint at step {trainer.step}; run the '
                                         'same command to resume')
-        return run_lib.guard_io(trainer.finish, str(workdir), trainer.last_saved)
+        return rundir.guard_io(trainer.finish, str(workdir), trainer.last_saved)
       finally:
         trainer.close()
     finally:

@@ -185,9 +185,9 @@ def param_layout(net):
 
 def build(config, image_shape=(28, 28, 1), num_classes=10, num_train=None):
   """The trainer's parts for config (train.build), as a run on num_train images makes them."""
-  from ffjax import assembly as parts_lib
+  from ffjax import assembly
   n = num_train or config.train.batch_size * 10
-  return parts_lib.build(config, image_shape, num_classes, n)
+  return assembly.build(config, image_shape, num_classes, n)
 
 
 def trainer_step(config, image_shape=(28, 28, 1), num_classes: int = 10, num_train=None):
@@ -195,10 +195,10 @@ def trainer_step(config, image_shape=(28, 28, 1), num_classes: int = 10, num_tra
   and its jitted step taking host batches: step(state, x_u8, y) -> (state, metrics)."""
   import jax
   from ffjax import loop, parallel
-  from ffjax import assembly as parts_lib
+  from ffjax import assembly
   parts = build(config, image_shape, num_classes, num_train)
   mesh = parallel.make_mesh()
-  state = parts_lib.init_state(parts, mesh)
+  state = assembly.init_state(parts, mesh)
   jitted = loop.HostLoop(parts.step, mesh, None, 1, 1)._step
   return parts, state, lambda st, x, y: jitted(st, *parallel.put_batch(mesh, x, y))
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import build, load_config, make_mnist_dir
 from ffjax import data as data_lib
 from ffjax import loop, parallel, population, rundir, train
-from ffjax import assembly as parts_lib
+from ffjax import assembly
 
 
 def _split(n=300, seed=0):
@@ -28,7 +28,7 @@ def _train(c, split, steps, where, k=5, calls=None):
   spe = len(split) // b
   parts = build(c, (28, 28, 1), 10, len(split))
   mesh = parallel.make_mesh()
-  state = parts_lib.init_state(parts, mesh)
+  state = assembly.init_state(parts, mesh)
   seeds = tuple(m.seed for m in parts.members) or (c.seed,)
   if where == 'device':
     runner = loop.DeviceLoop(parts.step, mesh, split, b, spe, k, bool(parts.members))
@@ -69,7 +69,7 @@ def test_a_call_compiles_once_whatever_its_length_and_start():
   split = _split()
   parts = build(c, (28, 28, 1), 10, len(split))
   mesh = parallel.make_mesh()
-  state = parts_lib.init_state(parts, mesh)
+  state = assembly.init_state(parts, mesh)
   # Two traces of the step: one (eval_shape, outside the call) for the shape of what a
   # skipped step returns, one when the call compiles; none for later calls.
   step = chex.assert_max_traces(parts.step, n=2)
@@ -152,7 +152,7 @@ def test_a_member_equals_the_single_run_it_stands_for(name, grid):
   assert len(members) == 2
   for i, m in enumerate(members):
     single, m_single = _train(population.member_config(c, m), split, 8, 'device', k=4)
-    for a, b in zip(_leaves(parts_lib.member_state(pop, i)), _leaves(single)):
+    for a, b in zip(_leaves(assembly.member_state(pop, i)), _leaves(single)):
       # vmapped members reduce in another order: after 8 steps a weight can differ by
       # ~2e-5 (jax 0.10.2); a wrong member differs by the weights themselves (~1e-2)
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=5e-5, err_msg=m.path)

@@ -7,7 +7,7 @@ from flax import nnx
 
 from conftest import load_config, make_mnist_dir
 from ffjax import config_args, rundir, train
-from ffjax import assembly as parts_lib
+from ffjax import assembly
 
 
 @pytest.fixture(scope='module')
@@ -59,8 +59,8 @@ def test_finetune_starts_from_the_source_and_moves_it(source, tmp_path):
   c.data.dir, c.data.num_val = str(root), 100
   from ffjax import data as data_lib, parallel
   ds = data_lib.load(c.data)
-  parts = parts_lib.build(c, ds.image_shape, ds.num_classes, len(ds.train))
-  s = parts_lib.init_state(parts, parallel.make_mesh())
+  parts = assembly.build(c, ds.image_shape, ds.num_classes, len(ds.train))
+  s = assembly.init_state(parts, parallel.make_mesh())
   start = nnx.merge(parts.graphdef, s['params'], s['rest'])
   src = _leaves(units0)
   for k, v in _leaves(nnx.state(start.units)).items():
