@@ -6,7 +6,9 @@
 Reads SRC/train/<class>/* and SRC/val/<class>/* (the classes of train, sorted), decodes
 every file once (so a bad one is found here, not in a training run), and writes
 OUT/{train,val}-NNNNN-of-MMMMM.array_record (records: the label as 4 little-endian
-bytes, then a JPEG) and OUT/classes.json; a run reads them with data.source=array_record.
+bytes, then a JPEG), OUT/{train,val}-labels.npy (every record's label in order: a run
+starts without reading the shards) and OUT/classes.json; a run reads them with
+data.source=array_record.
 JPEGs pass through as they are unless --max_side shrinks them; anything else (a CMYK
 JPEG, a PNG named .JPEG) is re-encoded as an RGB JPEG. A file that cannot be decoded is
 left out, counted and listed in OUT/skipped.txt. One line per split at the end.
@@ -42,7 +44,7 @@ def pack_split(src: Path, out: Path, split: str, classes, shard_size: int, max_s
   from ffjax import stream
   files, labels, classes = stream.scan_folder(src, split, classes)
   n_shards = max(1, -(-len(files) // shard_size))
-  skipped, written, writer = [], 0, None
+  skipped, written, writer, kept = [], 0, None, []
   for i, (f, y) in enumerate(zip(files, labels)):
     if i % shard_size == 0:
       if writer is not None:
@@ -63,9 +65,13 @@ def pack_split(src: Path, out: Path, split: str, classes, shard_size: int, max_s
     elif not is_rgb_jpeg:
       raw = encode(np.ascontiguousarray(img), quality)
     writer.write(int(y).to_bytes(4, 'little') + raw)
+    kept.append(y)
     written += 1
   if writer is not None:
     writer.close()
+  # Every record's label in record order, so that a run starts without reading the shards
+  # (ImageNet: 1.28 million reads); the records keep theirs, which a run checks it against.
+  np.save(out / f'{split}-labels.npy', np.asarray(kept, np.int32))
   return written, skipped, classes
 
 

@@ -68,7 +68,7 @@ def validate(config, num_devices: int = 1) -> None:
   from ffjax.data import DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, is_streamed, shape_of
   from ffjax import registry
   from ffjax.method import METHODS
-  from ffjax.units import NORMS, POOLS
+  from ffjax.units import NORMS
   c = config
   need(c.method in METHODS, 'method', c.method, f'unknown method; one of {METHODS}')
   need(c.data.source in ('raw', 'tfds') + STREAM_SOURCES, 'data.source', c.data.source,
@@ -138,37 +138,10 @@ def validate(config, num_devices: int = 1) -> None:
     need(all(b1 <= b2 for b1, b2 in zip(blocks, blocks[1:])), 'model.blocks', blocks,
           'block ids must not decrease (a block is a run of consecutive units)')
   m = c.model
-  need(m.kind in ('conv', 'dense'), 'model.kind', m.kind, "must be 'conv' or 'dense'")
   need(len(m.widths) >= 1, 'model.widths', m.widths, 'needs at least one unit')
   need(all(w > 0 for w in m.widths), 'model.widths', m.widths, 'sizes must be positive')
-  if m.kind == 'conv':
-    for key in ('kernels', 'pools') + (('strides',) if m.get('strides') else ()):
-      need(len(m[key]) == len(m.widths), f'model.{key}', m[key], 'needs one value per unit')
-      need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
-    need(m.get('pool_kind', 'max') in POOLS, 'model.pool_kind', m.get('pool_kind'),
-          f'one of {sorted(POOLS)}')
-  if m.kind == 'conv':
-    from ffjax.units import ACTS
-    n = len(m.widths)
-    for key in ('acts', 'depthwise', 'se', 'groups'):
-      if m.get(key):
-        need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
-    need(all(a in ACTS for a in m.get('acts', ())), 'model.acts', m.get('acts'),
-          f'each one of {sorted(ACTS)}')
-    if m.get('depthwise'):
-      ins = (None,) + tuple(m.widths[:-1])
-      bad = [l for l in range(n) if m.depthwise[l] and l > 0 and m.widths[l] != ins[l]]
-      need(not bad and not m.depthwise[0], 'model.depthwise', m.depthwise,
-            f'a depthwise unit keeps its input channels (not the first unit; units {bad} change them)')
-    if m.get('groups'):
-      ins = (in_ch,) + tuple(m.widths[:-1])
-      bad = [l for l, g in enumerate(m.groups) if g < 1 or ins[l] % g or m.widths[l] % g]
-      need(not bad, 'model.groups', m.groups,
-            f'a unit\'s input and output channels must be multiples of its groups (units {bad})')
-    need(m.get('bn_position', 'pre_act') in ('pre_act', 'post_pool'), 'model.bn_position',
-          m.get('bn_position'), "must be 'pre_act' or 'post_pool'")
-    need(m.get('conv_impl', 'auto') in ('auto', 'lax', 'matmul'), 'model.conv_impl',
-          m.get('conv_impl'), "must be 'auto', 'lax' or 'matmul'")
+  unit = registry.get('unit', m.kind)
+  unit.check(m, in_ch)  # the unit type's own fields (units.UnitType)
   need(m.get('dtype', 'float32') in ('float32', 'bfloat16'), 'model.dtype', m.get('dtype'),
         "must be 'float32' or 'bfloat16'")
   need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
@@ -271,7 +244,7 @@ def validate(config, num_devices: int = 1) -> None:
   need(p.readout in ('concat', 'pooled_sum'), 'predict.readout', p.readout,
         "must be 'concat' or 'pooled_sum'")
   if p.readout == 'pooled_sum':
-    need(m.kind == 'conv', 'predict.readout', p.readout, 'pools conv units\' maps: conv units only')
+    need(unit.maps, 'predict.readout', p.readout, f'pools units\' maps: model.kind={m.kind!r} has none')
     need(c.train.schedule == 'fused', 'train.schedule', c.train.schedule,
           "the streamed and pipelined steps read a concat readout only: use 'fused'")
   need(p.goodness_scale in ('none', 'theta'), 'predict.goodness_scale', p.goodness_scale,

@@ -29,6 +29,7 @@ The trainer (train.py), the streamed schedule (step.py) and the pipeline stages
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -41,6 +42,7 @@ from ffjax import labels as labels_lib
 from ffjax import network as net_lib
 from ffjax import objectives
 from ffjax import predict
+from ffjax import registry
 
 METHODS = ('ff', 'bp', 'hybrid')
 
@@ -120,17 +122,10 @@ class Method:
     return net_lib.forward(net, self.encoder.embed_neutral(x), self.cuts)[1]
 
   def predictor_fns(self) -> dict[str, Callable]:
-    """name -> f(net, encoder, x, acts=None) -> {prediction name: scores_BxK}."""
-    fns = {
-        'goodness': lambda net, enc, x, acts=None: {
-            'goodness': predict.goodness_scores(net, enc, x, self.goodness_units,
-                                                self.goodness_per_theta)},
-        'linear': lambda net, enc, x, acts=None: {
-            'linear': predict.linear_logits(net, enc, x, self.readout)},
-        'per_unit': lambda net, enc, x, acts=None: predict.per_unit_scores(
-            predict.unit_logits(net, x, self.scored, acts), self.scored),
-    }
-    return {name: fns[name] for name in self.predictors}
+    """name -> f(net, encoder, x, acts=None) -> {prediction name: scores_BxK}: the
+    registered predictors (predict.py) bound to this method's units."""
+    return {name: functools.partial(registry.get('predictor', name), self)
+            for name in self.predictors}
 
   @property
   def readout_units(self) -> tuple:

@@ -86,71 +86,39 @@ def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None, k
   return unit(h_in, skip, key=key)
 
 
-def per_unit(value, n: int) -> tuple:
-  """A config value given once for all units, or once per unit."""
-  if isinstance(value, (tuple, list)):
-    return tuple(value) if value else (None,) * n
-  return (value,) * n
+def unit_type(config) -> type:
+  """The unit type config.model.kind names (units.UnitType; registry)."""
+  from ffjax import registry
+  return registry.get('unit', config.model.kind)
 
 
 def unit_shapes(config, image_shape, *, activations: bool = False):
   """(H, W, C) of every unit's output, computed from config.model alone. activations:
   of what its loss reads instead (before the pool, with model.goodness_at='pre_pool')."""
-  m = config.model
-  n = len(m.widths)
-  strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
-  h, w, c = image_shape
-  out = []
-  pre = activations and m.get('goodness_at', 'output') == 'pre_pool'
-  for l in range(n):
-    if m.kind == 'conv':
-      hs, ws = -(-h // strides[l]), -(-w // strides[l])
-      h, w = hs // m.pools[l], ws // m.pools[l]
-      c = m.widths[l]
-      out.append((hs, ws, c) if pre else (h, w, c))
-    else:
-      h, w, c = 1, 1, m.widths[l]
-      out.append((h, w, c))
+  kind, m, hwc, out = unit_type(config), config.model, tuple(image_shape), []
+  for l in range(len(m.widths)):
+    out.append(kind.out_shape(m, l, hwc, activations))
+    hwc = kind.out_shape(m, l, hwc) if activations else out[-1]
   return out
 
 
+def input_shapes(config, image_shape) -> list:
+  """(H, W, C) of what every unit receives: the image, then each unit's output."""
+  return [tuple(image_shape)] + unit_shapes(config, image_shape)[:-1]
+
+
 def build_units(config, image_shape, rngs: nnx.Rngs) -> list:
-  """config.model -> the list of units (conv or dense)."""
-  m = config.model
-  n = len(m.widths)
-  h, w, c = image_shape
-  norms = tuple(m.get('norms', ())) or per_unit(m.norm, n)
-  strides = tuple(s or 1 for s in per_unit(m.get('strides', ()), n))
-  out_shapes = unit_shapes(config, image_shape)
-  skips = tuple(m.get('skips', ())) or (-1,) * n
-  acts = tuple(m.get('acts', ())) or ('relu',) * n
-  depthwise = tuple(m.get('depthwise', ())) or (False,) * n
-  se = tuple(m.get('se', ())) or (False,) * n
-  groups = tuple(m.get('groups', ())) or (1,) * n
-  in_shapes = [tuple(image_shape)] + out_shapes[:-1]  # what each unit receives
+  """config.model -> the list of units, each built by its type (units.UnitType)."""
+  kind, m = unit_type(config), config.model
+  ins, outs = input_shapes(config, image_shape), unit_shapes(config, image_shape)
+  skips = tuple(m.get('skips', ())) or (-1,) * len(m.widths)
   units = []
-  for l in range(n):
-    if m.kind == 'conv':
-      skip = None
-      if skips[l] >= 0:
-        src_h, _, src_c = in_shapes[skips[l]]
-        skip = (src_c, src_h // out_shapes[l][0])
-      units.append(units_lib.ConvUnit(
-          c, m.widths[l], m.kernels[l], stride=strides[l], pool=m.pools[l],
-          pool_kind=m.get('pool_kind', 'max'), norm=norms[l], batch_norm=m.get('batch_norm', False),
-          skip=skip, act=acts[l], depthwise=bool(depthwise[l]), se=bool(se[l]),
-          conv_impl=m.get('conv_impl', 'auto'), groups=groups[l],
-          bn_position=m.get('bn_position', 'pre_act'), dtype=m.get('dtype', 'float32'),
-          goodness_at=m.goodness_at, dropout=m.dropout, order=m.order,
-          init='kaiming' if m.init == 'kaiming' else 'lecun', rngs=rngs))
-      h, w, c = out_shapes[l]
-    elif m.kind == 'dense':
-      units.append(units_lib.DenseUnit(h * w * c if l == 0 else m.widths[l - 1], m.widths[l],
-                                       norm=norms[l], full_grad_relu=m.full_grad_relu, init=m.init,
-                                       dtype=m.get('dtype', 'float32'), rngs=rngs))
-      h, w, c = 1, 1, m.widths[l]
-    else:
-      raise ValueError(f"model.kind must be 'conv' or 'dense', got {m.kind!r}")
+  for l in range(len(m.widths)):
+    skip = None
+    if skips[l] >= 0:  # (channels, stride) of the residual input it adds
+      src_h, _, src_c = ins[skips[l]]
+      skip = (src_c, src_h // outs[l][0])
+    units.append(kind.from_config(m, l, ins[l], skip, rngs))
   return units
 
 

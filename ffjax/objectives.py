@@ -146,8 +146,8 @@ class HeadCrossEntropy(Objective):
 
   @classmethod
   def check(cls, config, num_classes):
-    need(config.model.kind == 'conv', 'model.kind', config.model.kind,
-         f'objective.kind={config.objective.kind!r} needs conv units')
+    need(registry.get('unit', config.model.kind).maps, 'model.kind', config.model.kind,
+         f'objective.kind={config.objective.kind!r} needs units whose outputs are maps')
 
   def loss(self, a_BxHxWxC, y_B, head, state):
     logits = head(a_BxHxWxC)

@@ -44,24 +44,11 @@ from ffjax.config_args import ConfigError
 
 def unit_flops(config, image_shape) -> list[float]:
   """Each unit's forward FLOPs (2 x multiply-adds of its convolution or product), from
-  the config alone. An FF unit's training step costs about twice that (forward and
-  weight gradient; no input gradient), the same factor for every unit."""
-  m = config.model
-  n = len(m.widths)
-  outs = net_lib.unit_shapes(config, image_shape)
-  ins = [tuple(image_shape)] + outs[:-1]
-  strides = tuple(s or 1 for s in net_lib.per_unit(m.get('strides', ()), n))
-  depthwise = tuple(m.get('depthwise', ())) or (False,) * n
-  groups = tuple(m.get('groups', ())) or (1,) * n
-  flops = []
-  for l, ((h, w, c), cout) in enumerate(zip(ins, m.widths)):
-    if m.kind != 'conv':
-      flops.append(2. * h * w * c * cout)
-      continue
-    g = c if depthwise[l] else groups[l]
-    ho, wo = -(-h // strides[l]), -(-w // strides[l])
-    flops.append(2. * ho * wo * m.kernels[l] ** 2 * (c // g) * cout)
-  return flops
+  the config alone, as its type counts them (units.UnitType.flops). An FF unit's
+  training step costs about twice that (forward and weight gradient; no input
+  gradient), the same factor for every unit."""
+  kind, m = net_lib.unit_type(config), config.model
+  return [kind.flops(m, l, hwc) for l, hwc in enumerate(net_lib.input_shapes(config, image_shape))]
 
 
 def allowed_starts(net, method) -> list[int]:

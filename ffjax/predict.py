@@ -9,7 +9,11 @@ per_unit  (one-pass objectives: ASGE, per-class goodness, channel groups) one pa
           label: every scored unit's own head gives logits 'u<l>'; 'last' takes the last
           unit's, 'fusion' averages the units' probabilities. 'best' (the unit best on
           validation) is chosen by the evaluation (ffjax/evaluate.py) from the 'u<l>'.
-A method binds its units to these (ffjax/method.py, Method.predictors).
+A predictor is registered by name (`@registry.predictor('goodness')`) as
+f(method, net, encoder, x, acts=None) -> {prediction name: scores_BxK}; an objective
+names the predictors it makes possible (objectives.Objective.predictors) and the method
+binds its units to them (ffjax/method.py, Method.predictor_fns). acts: the activations
+of x when the evaluation has them already (one-pass objectives).
 """
 from __future__ import annotations
 
@@ -18,6 +22,23 @@ import jax.numpy as jnp
 
 from ffjax import network as net_lib
 from ffjax import goodness as gd
+from ffjax import registry
+
+
+@registry.predictor('goodness')
+def goodness(method, net, encoder, x, acts=None) -> dict:
+  return {'goodness': goodness_scores(net, encoder, x, method.goodness_units,
+                                      method.goodness_per_theta)}
+
+
+@registry.predictor('linear')
+def linear(method, net, encoder, x, acts=None) -> dict:
+  return {'linear': linear_logits(net, encoder, x, method.readout)}
+
+
+@registry.predictor('per_unit')
+def per_unit(method, net, encoder, x, acts=None) -> dict:
+  return per_unit_scores(unit_logits(net, x, method.scored, acts), method.scored)
 
 
 def goodness_scores(net, encoder, x_BxHxWxC, units, per_theta: bool = False):

@@ -3,8 +3,11 @@ ffjax names it.
 
   @registry.objective('my_loss')        an objective class (objectives.Objective)
   @registry.encoder('my_labels')        a label encoder kind (labels.py: check, make)
+  @registry.unit('my_unit')             a unit type (config.model.kind: units.UnitType)
+  @registry.predictor('my_scores')      a predictor (predict.py): class scores at evaluation
 
-Built-in pieces register where they are defined (objectives.py, labels.py). A new method is a file in ffjax/methods/ (every module there is imported
+Built-in pieces register where they are defined (objectives.py, labels.py, units.py,
+predict.py). A new method is a file in ffjax/methods/ (every module there is imported
 the first time a name is looked up) and a config that names its pieces: see the README,
 "Adding a method".
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}}
+_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}}
 _loaded = False
 
 
@@ -36,13 +39,21 @@ def encoder(name: str):
   return _register('encoder', name)
 
 
+def unit(name: str):
+  return _register('unit', name)
+
+
+def predictor(name: str):
+  return _register('predictor', name)
+
+
 def _load():
   """Imports the built-in piece modules and every module of ffjax/methods/, once."""
   global _loaded
   if _loaded:
     return
   _loaded = True
-  for mod in ('ffjax.objectives', 'ffjax.labels'):
+  for mod in ('ffjax.objectives', 'ffjax.labels', 'ffjax.units', 'ffjax.predict'):
     importlib.import_module(mod)
   from ffjax import methods
   for info in pkgutil.iter_modules(methods.__path__):
@@ -60,6 +71,7 @@ def get(table: str, name: str):
   _load()
   if name not in _TABLES[table]:
     from ffjax.config_args import ConfigError
-    key = {'objective': 'objective.kind', 'encoder': 'labels.kind'}[table]
+    key = {'objective': 'objective.kind', 'encoder': 'labels.kind', 'unit': 'model.kind',
+           'predictor': 'predictor'}[table]
     raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')
   return _TABLES[table][name]

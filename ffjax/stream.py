@@ -5,7 +5,8 @@ Sources (config.data.source):
   'folder'        an image-folder tree, DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG
                   (ImageNet as unpacked, Imagenette, ImageNet-100, any such tree)
   'array_record'  DIR/{train,val}-*.array_record shards of (encoded image, label) records
-                  and DIR/classes.json, written by `python -m experiments.pack` (fast
+                  with DIR/classes.json and DIR/{train,val}-labels.npy (read at start-up
+                  instead of every record), written by `python -m experiments.pack` (fast
                   sequential reads on network filesystems; bad files dropped at packing)
   'tfds'          a prepared tensorflow-datasets dataset (imagenet2012, imagenette, or
                   data.tfds_name), read by tfds.data_source without TensorFlow
@@ -201,12 +202,14 @@ class FolderSource:
 
 class ArrayRecordSource:
   """Encoded bytes of `experiments.pack`'s shards, by index (records: 4-byte label, then
-  the encoded image)."""
+  the encoded image). labels_file: the labels pack wrote beside the shards ({split}-labels.npy),
+  read instead of every record at start-up."""
 
-  def __init__(self, paths):
+  def __init__(self, paths, labels_file: Path | None = None):
     from array_record.python import array_record_data_source as ards
     self.paths = [str(p) for p in paths]
     self._src = ards.ArrayRecordDataSource(self.paths)
+    self.labels_file = labels_file
 
   def __len__(self):
     return len(self._src)
@@ -222,8 +225,18 @@ class ArrayRecordSource:
     return self.record(i)[1]
 
   def labels(self) -> np.ndarray:
-    return np.asarray([int.from_bytes(self._src[i][:4], 'little') for i in range(len(self))],
-                      np.int32)
+    """Every record's label: from the labels file (checked against the first and last
+    records: a file from another packing is an error, not a silent relabelling), or, for
+    shards packed without one, from every record (one pass: minutes for ImageNet)."""
+    n = len(self)
+    if self.labels_file is None or not self.labels_file.is_file():
+      return np.asarray([self.record(i)[0] for i in range(n)], np.int32)
+    y = np.load(self.labels_file)
+    probe = sorted({0, n // 2, n - 1}) if n else []
+    if y.shape != (n,) or any(int(y[i]) != self.record(i)[0] for i in probe):
+      raise DataError(f'{self.labels_file}: does not match its shards ({len(y)} labels for {n} '
+                      'records, or other labels): pack again, or delete it to read the records\' own')
+    return y.astype(np.int32)
 
 
 class TfdsSource:
@@ -390,7 +403,7 @@ def load(cfg, num_classes: int | None = None):
     for s, found in shards.items():
       if not found:
         raise DataError(f'{root}: no {s}-*.array_record shards (python -m experiments.pack)')
-    tr_src, te_src = ArrayRecordSource(shards['train']), ArrayRecordSource(shards['val'])
+    tr_src, te_src = (ArrayRecordSource(shards[s], root / f'{s}-labels.npy') for s in ('train', 'val'))
     y, vy = tr_src.labels(), te_src.labels()
   if num_classes is not None and len(classes) != num_classes:
     raise DataError(f'{root or cfg.tfds_name or cfg.name}: {len(classes)} classes, but '

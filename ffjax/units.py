@@ -8,8 +8,17 @@ A unit maps its input to `(y, h_out)`:
 
 A unit never calls `stop_gradient` itself: the network does it where a unit takes
 its input (see network.forward), so one place decides what is local.
+
+A unit type (config.model.kind) is its module class, registered by name
+(`@registry.unit('conv')`) with what the rest of the trainer asks of it, all from
+config.model and the unit's index (the `UnitType` protocol below): its settings'
+check, its output shape, its FLOPs, and how to build unit l. A new unit type is a
+class in its own file (ffjax/methods/) and nothing else names it.
 """
 from __future__ import annotations
+
+import math
+from typing import ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +26,38 @@ from flax import nnx
 
 from ffjax import conv as ffconv
 from ffjax import inits
+from ffjax import registry
+
+
+class UnitType(Protocol):
+  """What the trainer needs of a unit type besides calling it: `unit(h, skip=None,
+  key=None) -> (a, h_out)` (a: what its loss reads; h_out: what the next unit receives).
+  m is config.model, l the unit's index, hwc an (H, W, C) shape."""
+  maps: ClassVar[bool]  # outputs H x W x C maps (pooled readouts and spatial heads read them)
+
+  @classmethod
+  def check(cls, m, in_ch: int) -> None:
+    """Refuses this type's bad settings in m (a ConfigError naming the key)."""
+
+  @classmethod
+  def out_shape(cls, m, l: int, in_hwc, activations: bool = False) -> tuple:
+    """(H, W, C) of unit l's output (or of what its loss reads: activations=True)."""
+
+  @classmethod
+  def flops(cls, m, l: int, in_hwc) -> float:
+    """Unit l's forward FLOPs per example (2 x multiply-adds), for pipeline balancing."""
+
+  @classmethod
+  def from_config(cls, m, l: int, in_hwc, skip, rngs: nnx.Rngs):
+    """Unit l; skip: (channels, stride) of its residual input, or None."""
+
+
+def setting(m, key: str, l: int, default):
+  """Unit l's value of a per-unit model field (empty or missing: default)."""
+  v = m.get(key, ())
+  if isinstance(v, (tuple, list)):
+    return v[l] if v and v[l] is not None else default
+  return v
 
 
 def rms_norm(y, eps: float = 1e-8):
@@ -87,6 +128,7 @@ class SqueezeExcite(nnx.Module):
     return y_BxHxWxC * g_BxC[:, None, None, :]
 
 
+@registry.unit('conv')
 class ConvUnit(nnx.Module):
   """conv (SAME, optional stride, optionally depthwise) -> [batch norm] -> [+ skip]
   -> activation -> [squeeze-excite] -> optional pool -> (y, normalized y).
@@ -100,6 +142,64 @@ class ConvUnit(nnx.Module):
   normalization. order='conv_norm_act' (the FF-CNN paper's figure): the normalization
   between the conv and the activation, and the output passed on as it is.
   """
+  maps: ClassVar[bool] = True
+
+  @classmethod
+  def check(cls, m, in_ch: int) -> None:
+    from ffjax.config_args import need
+    n = len(m.widths)
+    for key in ('kernels', 'pools') + (('strides',) if m.get('strides') else ()):
+      need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
+      need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
+    need(m.get('pool_kind', 'max') in POOLS, 'model.pool_kind', m.get('pool_kind'),
+         f'one of {sorted(POOLS)}')
+    for key in ('acts', 'depthwise', 'se', 'groups'):
+      if m.get(key):
+        need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
+    need(all(a in ACTS for a in m.get('acts', ())), 'model.acts', m.get('acts'),
+         f'each one of {sorted(ACTS)}')
+    if m.get('depthwise'):
+      ins = (None,) + tuple(m.widths[:-1])
+      bad = [l for l in range(n) if m.depthwise[l] and l > 0 and m.widths[l] != ins[l]]
+      need(not bad and not m.depthwise[0], 'model.depthwise', m.depthwise,
+           f'a depthwise unit keeps its input channels (not the first unit; units {bad} change them)')
+    if m.get('groups'):
+      ins = (in_ch,) + tuple(m.widths[:-1])
+      bad = [l for l, g in enumerate(m.groups) if g < 1 or ins[l] % g or m.widths[l] % g]
+      need(not bad, 'model.groups', m.groups,
+           f'a unit\'s input and output channels must be multiples of its groups (units {bad})')
+    need(m.get('bn_position', 'pre_act') in ('pre_act', 'post_pool'), 'model.bn_position',
+         m.get('bn_position'), "must be 'pre_act' or 'post_pool'")
+    need(m.get('conv_impl', 'auto') in ('auto', 'lax', 'matmul'), 'model.conv_impl',
+         m.get('conv_impl'), "must be 'auto', 'lax' or 'matmul'")
+
+  @classmethod
+  def out_shape(cls, m, l: int, in_hwc, activations: bool = False) -> tuple:
+    h, w, _ = in_hwc
+    s = setting(m, 'strides', l, 1) or 1
+    hs, ws = -(-h // s), -(-w // s)  # SAME padding
+    if activations and m.get('goodness_at', 'output') == 'pre_pool':
+      return hs, ws, m.widths[l]
+    return hs // m.pools[l], ws // m.pools[l], m.widths[l]
+
+  @classmethod
+  def flops(cls, m, l: int, in_hwc) -> float:
+    h, w, c = in_hwc
+    g = c if setting(m, 'depthwise', l, False) else setting(m, 'groups', l, 1)
+    s = setting(m, 'strides', l, 1) or 1
+    return 2. * -(-h // s) * -(-w // s) * m.kernels[l] ** 2 * (c // g) * m.widths[l]
+
+  @classmethod
+  def from_config(cls, m, l: int, in_hwc, skip, rngs: nnx.Rngs):
+    norm = m.norms[l] if m.get('norms') else m.norm
+    return cls(in_hwc[2], m.widths[l], m.kernels[l], stride=setting(m, 'strides', l, 1) or 1,
+               pool=m.pools[l], pool_kind=m.get('pool_kind', 'max'), norm=norm,
+               batch_norm=m.get('batch_norm', False), skip=skip, act=setting(m, 'acts', l, 'relu'),
+               depthwise=bool(setting(m, 'depthwise', l, False)), se=bool(setting(m, 'se', l, False)),
+               conv_impl=m.get('conv_impl', 'auto'), groups=setting(m, 'groups', l, 1),
+               bn_position=m.get('bn_position', 'pre_act'), dtype=m.get('dtype', 'float32'),
+               goodness_at=m.goodness_at, dropout=m.dropout, order=m.order,
+               init='kaiming' if m.init == 'kaiming' else 'lecun', rngs=rngs)
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,
@@ -173,8 +273,28 @@ class ConvUnit(nnx.Module):
     return a, (y if self.order == 'conv_norm_act' else NORMS[self.norm](y))
 
 
+@registry.unit('dense')
 class DenseUnit(nnx.Module):
   """flatten -> linear -> ReLU -> (y, normalized y)."""
+  maps: ClassVar[bool] = False
+
+  @classmethod
+  def check(cls, m, in_ch: int) -> None:
+    pass  # widths, norms and init are checked for every unit type (config_args)
+
+  @classmethod
+  def out_shape(cls, m, l: int, in_hwc, activations: bool = False) -> tuple:
+    return 1, 1, m.widths[l]
+
+  @classmethod
+  def flops(cls, m, l: int, in_hwc) -> float:
+    return 2. * math.prod(in_hwc) * m.widths[l]
+
+  @classmethod
+  def from_config(cls, m, l: int, in_hwc, skip, rngs: nnx.Rngs):
+    norm = m.norms[l] if m.get('norms') else m.norm
+    return cls(math.prod(in_hwc), m.widths[l], norm=norm, full_grad_relu=m.full_grad_relu,
+               init=m.init, dtype=m.get('dtype', 'float32'), rngs=rngs)
 
   def __init__(self, in_features: int, width: int, *, norm: str = 'rms',
                full_grad_relu: bool = False, init: str = 'lecun', dtype: str = 'float32',

@@ -7,14 +7,17 @@ import sys
 
 import pytest
 
-from conftest import REPO
-from ffjax import objectives, registry
+import jax
+import numpy as np
+
+from conftest import REPO, load_config
+from ffjax import assembly, evaluate, objectives, predict, registry, step
 
 LIBRARY = sorted((REPO / 'ffjax').glob('*.py')) + sorted((REPO / 'experiments').glob('*.py'))
 
 
 def _registered_names(path: pathlib.Path):
-  return re.findall(r"@registry\.(?:objective|encoder)\('([a-z_0-9]+)'\)", path.read_text())
+  return re.findall(r"@registry\.(?:objective|encoder|unit|predictor)\('([a-z_0-9]+)'\)", path.read_text())
 
 
 @pytest.mark.parametrize('path', sorted((REPO / 'ffjax' / 'methods').glob('[a-z]*.py')),
@@ -28,8 +31,8 @@ def test_a_method_file_is_named_by_no_other_library_file(path):
       assert f"'{n}'" not in text and f'"{n}"' not in text, (n, f.name)
   # And it is found by its name alone, by a fresh process that imports nothing of it.
   code = ('from ffjax import registry; import sys; '
-          f'sys.exit(0 if all(n in registry.names("objective") + registry.names("encoder") '
-          f'for n in {names!r}) else 1)')
+          f'known = sum((registry.names(t) for t in ("objective", "encoder", "unit", "predictor")), ()); '
+          f'sys.exit(0 if all(n in known for n in {names!r}) else 1)')
   assert subprocess.run([sys.executable, '-c', code], cwd=REPO).returncode == 0
 
 
@@ -53,7 +56,7 @@ def test_every_objective_declares_what_the_trainer_and_the_checks_need():
     assert issubclass(kind, objectives.Objective), name
     assert isinstance(kind.pairs, bool) and isinstance(kind.label_in_input, bool), name
     assert not kind.label_in_input or kind.pairs, name  # a label in the input needs pairs
-    assert kind.predictors and set(kind.predictors) <= {'goodness', 'linear', 'per_unit'}, name
+    assert kind.predictors and set(kind.predictors) <= set(registry.names('predictor')), name
     assert ('goodness' in kind.predictors) == kind.label_in_input, name
 
 
@@ -64,3 +67,32 @@ def test_an_unknown_name_is_one_line_naming_the_key_and_the_known_ones():
     registry.get('objective', 'symbaa')
   with pytest.raises(config_args.ConfigError, match=r"config.labels.kind='fourrier'"):
     registry.get('encoder', 'fourrier')
+
+
+# A predictor registered outside the library, named by an objective registered beside it:
+# the evaluation finds it by name (Method.predictor_fns) and reports its accuracy.
+@registry.predictor('last_unit_goodness_test')
+def _last_unit_goodness(method, net, encoder, x, acts=None):
+  return {'last_goodness': predict.goodness_scores(net, encoder, x, (len(net.units) - 1,))}
+
+
+@registry.objective('threshold_last_test')
+class _ThresholdLast(objectives.Threshold):
+  predictors = objectives.Threshold.predictors + ('last_unit_goodness_test',)
+
+
+def test_a_registered_predictor_is_evaluated_by_name():
+  c = load_config('mnist', 'tiny')
+  c.objective.kind = 'threshold_last_test'
+  parts = assembly.build(c, (28, 28, 1), 10, 1000)
+  assert parts.method.predictors == ('goodness', 'linear', 'last_unit_goodness_test')
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 255, (16, 28, 28, 1), dtype=np.uint8)
+  y = (np.arange(16) % 10).astype(np.int32)
+  params, rest = step.split(parts.net)[1:]
+  out = jax.jit(evaluate.make_batch_fn(parts.method, parts.graphdef, parts.preprocess))(
+      params, rest, x, y)
+  want = predict.goodness_scores(parts.net, parts.method.encoder, parts.preprocess.to_float(x), (2,))
+  np.testing.assert_array_equal(out['pred_last_goodness'], np.argmax(want, -1))
+  # Not the summed-goodness prediction under another name.
+  assert out['pred_last_goodness'].shape == out['pred_goodness'].shape == (16,)

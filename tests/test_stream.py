@@ -229,3 +229,25 @@ def test_a_prepared_tfds_dataset_streams_the_files_of_its_folder_tree(tmp_path, 
   assert x.shape == (4, 16, 16, 3) and x.dtype == np.uint8 and list(y) == list(ours.train.y[:4])
   with pytest.raises(data.DataError, match='never downloads'):
     stream.load(_cfg(tmp_path / 'tfds', source='tfds', tfds_name='no_such_dataset'), 5)
+
+
+def test_packed_labels_are_read_from_their_file_and_checked_against_the_records(tmp_path):
+  pytest.importorskip('array_record')
+  from experiments import pack
+  root = make_tree(tmp_path / 'tree', classes=5, per_class=4, val_per_class=2)
+  out = tmp_path / 'packed'
+  out.mkdir()
+  n, skipped, classes = pack.pack_split(root, out, 'train', None, shard_size=7, max_side=0, quality=90)
+  assert n == 20 and not skipped
+  shards = sorted(out.glob('train-*.array_record'))
+  src = stream.ArrayRecordSource(shards, out / 'train-labels.npy')
+  from_records = np.asarray([src.record(i)[0] for i in range(len(src))])
+  np.testing.assert_array_equal(from_records, np.repeat(np.arange(5), 4))  # sorted by class
+  np.testing.assert_array_equal(src.labels(), from_records)
+  # Shards packed before the labels file existed: read from the records.
+  np.testing.assert_array_equal(stream.ArrayRecordSource(shards, out / 'none.npy').labels(), from_records)
+  # A labels file from another packing is one line naming it, never a silent relabelling.
+  for wrong in (from_records[:-1], (from_records + 1) % 5):
+    np.save(out / 'train-labels.npy', wrong.astype(np.int32))
+    with pytest.raises(data.DataError, match='train-labels.npy: does not match its shards'):
+      src.labels()

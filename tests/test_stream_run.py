@@ -54,6 +54,7 @@ def test_packed_shards_train_as_the_folder_they_came_from(tree, tmp_path):
                      capture_output=True, text=True, timeout=300)
   assert r.returncode == 0, r.stderr[-2000:]
   assert 'train: 192 images in 4 shards, 0 skipped' in r.stdout
+  assert np.load(tmp_path / 'packed' / 'train-labels.npy').shape == (192,)  # read at start-up
   c = _config(tree)
   c.train.num_epochs = 1
   a = train.train_and_evaluate(c, tmp_path / 'folder')
