@@ -67,10 +67,10 @@ def need(cond, key, value, why):
 def validate(config, num_devices: int = 1) -> None:
   from ffjax.data import DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, is_streamed, shape_of
   from ffjax import registry
-  from ffjax.method import METHODS
+  from ffjax import modes
   from ffjax.units import NORMS
   c = config
-  need(c.method in METHODS, 'method', c.method, f'unknown method; one of {METHODS}')
+  mode = modes.get(c.method)  # what the mode is, not its name, decides below
   need(c.data.source in ('raw', 'tfds') + STREAM_SOURCES, 'data.source', c.data.source,
        f"one of {('raw', 'tfds') + STREAM_SOURCES}")
   streamed = is_streamed(c.data)
@@ -105,23 +105,23 @@ def validate(config, num_devices: int = 1) -> None:
   kind = o.kind
   obj = registry.get('objective', kind)
   obj.check(c, k)  # in every mode: backprop builds the same heads (one parameter layout)
-  need(c.method != 'bp' or c.labels.kind == 'none', 'labels.kind', c.labels.kind,
-       "method=bp trains on plain images: use labels.kind='none'")
-  if c.method == 'ff' and obj.label_in_input:
+  need(mode.local or c.labels.kind == 'none', 'labels.kind', c.labels.kind,
+       f"method={c.method} trains end to end on plain images: use labels.kind='none'")
+  if mode.per_unit and obj.label_in_input:
     need(enc.label_in_input, 'labels.kind', c.labels.kind,
          f'objective.kind={kind!r} needs a label in the input: one of '
          f'{[n for n in registry.names("encoder") if registry.get("encoder", n).label_in_input]}')
-  if c.method != 'bp' and obj.pairs and not obj.label_in_input:
+  if mode.local and obj.pairs and not obj.label_in_input:
     need(enc.makes_pairs, 'labels.kind', c.labels.kind,
          f'objective.kind={kind!r} trains on label-free pairs: one of '
          f'{[n for n in registry.names("encoder") if registry.get("encoder", n).makes_pairs]}')
   if not obj.pairs:
     need(not enc.label_in_input and not enc.makes_pairs, 'labels.kind', c.labels.kind,
          f"objective.kind={kind!r} is one pass, label-free: use labels.kind='none'")
-  if c.model.get('batch_norm') and c.method == 'ff' and obj.pairs:
+  if c.model.get('batch_norm') and mode.local and obj.pairs:
     need(False, 'model.batch_norm', True, f'not with objective.kind={kind!r}: positives and '
          'negatives would share batch statistics, which tells a unit the batch\'s mix')
-  if c.method == 'hybrid':
+  if mode.by_block:
     need(not obj.pairs, 'method', c.method,
          'hybrid (backprop inside blocks) needs a one-pass objective: objective.kind one of '
          f'{[n for n in registry.names("objective") if not registry.get("objective", n).pairs]}')
@@ -168,7 +168,7 @@ def validate(config, num_devices: int = 1) -> None:
         "must be 'auto', 'yes' or 'no'")
   need(t.steps_per_call >= 0, 'train.steps_per_call', t.steps_per_call, 'must be >= 0 (0: auto)')
   if t.schedule == 'streamed':
-    need(c.method == 'ff', 'train.schedule', 'streamed', f'streams local units: not with '
+    need(mode.per_unit, 'train.schedule', 'streamed', f'streams local units: not with '
           f'method={c.method!r}')
     need(not c.model.dropout, 'train.schedule', 'streamed', 'not with model.dropout (the '
           "streamed step recomputes outputs without it): use 'fused'")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from ffjax import modes
+
 
 def get_base() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -223,20 +225,8 @@ def apply_common_args(c, args: dict, tiny=None) -> None:
   own `tiny(c)`), then the values the user gave (seed, epochs, ...): an argument given
   explicitly always wins over a variant's default (`tiny,epochs=4` trains 4 epochs).
   A config applies its own explicit arguments (K=, width=, ...) after this call."""
-  method = args.get('method', 'ff')
-  if method not in ('ff', 'bp', 'hybrid'):
-    from ffjax.config_args import ConfigError
-    raise ConfigError(f"method={method!r}: one of 'ff', 'bp', 'hybrid'")
-  if method == 'bp':
-    c.method = 'bp'
-    c.labels.kind = 'none'
-    c.optim.lr = 1e-3
-  if method == 'hybrid':
-    # Scalable FF's hybrid: backprop inside blocks of two consecutive units (unless the
-    # config names its blocks), a loss at each block's end, nothing across blocks.
-    c.method = 'hybrid'
-    if not c.model.blocks:
-      c.model.blocks = tuple(l // 2 for l in range(len(c.model.widths)))
+  if 'method' in args:  # the mode's own defaults (ffjax/modes.py: bp's plain images, ...)
+    modes.get(args['method']).set_defaults(c)
   if args.get('tiny'):
     # Seconds on a CPU: for tests and for trying the pipeline.
     c.model.widths = tuple(8 for _ in c.model.widths)

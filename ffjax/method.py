@@ -6,8 +6,8 @@
   predictors  class scores at evaluation (predict.py)
 and, between the units, the cut pattern: where `stop_gradient` stands.
 
-This file reads the method's mode (config.method) and looks the objective up by
-name (config.objective.kind, in ffjax/registry.py); what a piece can do comes from its
+This file applies the method's mode (config.method: ffjax/modes.py) and looks the
+objective up by name (config.objective.kind, in ffjax/registry.py); what a piece can do comes from its
 own properties (objectives.Objective: pairs, label_in_input, predictors), never from
 its name. The modes:
 
@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ffjax import heads as heads_lib
+from ffjax import modes
 from ffjax import inits
 from ffjax import labels as labels_lib
 from ffjax import network as net_lib
@@ -44,7 +45,6 @@ from ffjax import objectives
 from ffjax import predict
 from ffjax import registry
 
-METHODS = ('ff', 'bp', 'hybrid')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +174,7 @@ def block_ids(config) -> tuple:
 def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   """config -> (Network, Method): the parameters, and how they are trained and read."""
   n = len(config.model.widths)
-  name, p, o = config.method, config.predict, config.objective
+  mode, p, o = modes.get(config.method), config.predict, config.objective
   obj_kind = objectives.get(o.kind)
   obj_kind.check(config, num_classes)
   one_pass = not obj_kind.pairs
@@ -183,14 +183,14 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   # threshold FF's classifier on the units' neutral-label outputs (a read-out, on
   # stop_gradient); for one-pass objectives, on request (CwComp's softmax "Sf").
   pooled = p.readout == 'pooled_sum'
-  if (name == 'bp' or one_pass) and not pooled:
+  if (not mode.local or one_pass) and not pooled:
     head_units = (n - 1,)
   else:
     head_units = tuple(range(1 if p.skip_first and n > 1 else 0, n))
-  goodness_units = head_units if 'goodness' in obj_kind.predictors and name != 'bp' else ()
+  goodness_units = head_units if 'goodness' in obj_kind.predictors and mode.local else ()
   if p.head_units == 'last':
     head_units = (n - 1,)  # a head that does not grow with depth (streamed memory stays flat)
-  if name == 'bp':
+  if not mode.local:
     readout = objectives.Readout(head_units, detach=False, pooled=pooled)
   elif not one_pass or p.linear_head:
     readout = objectives.Readout(head_units, detach=True, pooled=pooled)
@@ -222,25 +222,19 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
 
   # Cuts and objectives.
   blocks = block_ids(config)
-  block_end = tuple(l == n - 1 or blocks[l] != blocks[l + 1] for l in range(n))
-  obj = tuple(obj_kind.from_config(config, l) for l in range(n))
-  if name == 'bp':
-    cuts, objs, trained = (False,) * n, (None,) * n, (False,) * n
-  elif name == 'hybrid':
-    cuts = tuple(l == 0 or blocks[l] != blocks[l - 1] for l in range(n))
-    objs = tuple(obj[l] if block_end[l] else None for l in range(n))
-    trained = block_end
-  else:
-    cuts, objs = (True,) * n, obj
+  cuts, carries = mode.cuts(blocks), mode.with_objective(blocks)
+  objs = tuple(obj_kind.from_config(config, l) if carries[l] else None for l in range(n))
+  trained = carries
+  if mode.per_unit:
     # The FF-CNN paper leaves unit 1 out of the loss (it keeps its random weights): a
     # unit that sees the label pattern itself learns to score it alone.
     skip_first = obj_kind.label_in_input and not o.train_first_unit and n > 1
     trained = tuple(not (skip_first and l == 0) for l in range(n))
-  if o.peer_weight and name == 'ff':
+  if o.peer_weight and mode.per_unit:
     objs = tuple(objectives.PeerNormalized(ob, o.peer_weight, o.peer_momentum) if t else ob
                  for ob, t in zip(objs, trained))
 
-  if name == 'bp':
+  if not mode.local:
     predictors = ('linear',)
   else:
     predictors = obj_kind.predictors + (('linear',) if p.linear_head and 'linear' not in
@@ -250,7 +244,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
       encoder=labels_lib.make_encoder(config.labels, num_classes, h, w), objectives=objs,
       trained=trained, cuts=cuts, readout=readout,
       negatives=Negatives(config.labels.hard_negatives, config.labels.hard_negative_score),
-      predictors=predictors, pairs=obj_kind.pairs and name != 'bp', goodness_units=goodness_units,
+      predictors=predictors, pairs=obj_kind.pairs and mode.local, goodness_units=goodness_units,
       goodness_per_theta=p.goodness_scale == 'theta', diagnostic_seed=config.seed + 1)
   return net, method
 

@@ -30,6 +30,7 @@ import optax
 
 from ffjax import goodness as gd
 from ffjax import heads as heads_lib
+from ffjax import modes
 from ffjax import registry
 from ffjax.config_args import need
 
@@ -211,7 +212,7 @@ class ChannelGroupCrossEntropy(HeadCrossEntropy):
   @classmethod
   def check(cls, config, num_classes):
     super().check(config, num_classes)
-    if config.method != 'bp':
+    if modes.get(config.method).local:  # backprop reads no group
       need(all(w % num_classes == 0 for w in config.model.widths), 'model.widths',
            config.model.widths, f'objective.kind=channel_groups cuts each unit into '
            f'{num_classes} class groups: widths must be multiples of {num_classes}')

@@ -34,6 +34,7 @@ import optax
 from flax import nnx
 
 from ffjax import labels as labels_lib
+from ffjax import modes
 from ffjax import objectives
 from ffjax import network as net_lib
 from ffjax import optim
@@ -96,7 +97,7 @@ def stage_bounds(costs, num_stages: int, starts=None) -> list[tuple[int, int]]:
 def check(config) -> None:
   o = config.optim
   problems = [
-      (config.method in ('ff', 'hybrid'), f'method={config.method!r} (pipelining is for local training)'),
+      (modes.get(config.method).local, f'method={config.method!r} (pipelining is for local training)'),
       (not objectives.get(config.objective.kind).pairs,
        f'objective.kind={config.objective.kind!r} (needs a one-pass objective)'),
       (not o.unit_lr_scale and not o.unit_stop_epochs, 'per-unit schedules'),

@@ -96,3 +96,29 @@ def test_a_registered_predictor_is_evaluated_by_name():
   np.testing.assert_array_equal(out['pred_last_goodness'], np.argmax(want, -1))
   # Not the summed-goodness prediction under another name.
   assert out['pred_last_goodness'].shape == out['pred_goodness'].shape == (16,)
+
+
+def test_only_the_modes_file_compares_a_mode_by_name():
+  # ff / hybrid / bp are ffjax/modes.py's; the rest asks a mode what it is (local, by_block).
+  from ffjax import modes
+  for f in sorted((REPO / 'ffjax').rglob('*.py')) + sorted((REPO / 'experiments').glob('*.py')):
+    if f.name == 'modes.py':
+      continue
+    text = f.read_text()
+    for n in modes.MODES:
+      assert not re.search(rf"(==|!=|in \() *'{n}'|'{n}' *(==|!=)|method == ", text), (n, f.name)
+
+
+def test_the_modes_place_cuts_and_objectives():
+  from ffjax import modes
+  blocks = (0, 0, 1, 1, 1, 2)
+  ff, hybrid, bp = (modes.get(n) for n in ('ff', 'hybrid', 'bp'))
+  assert ff.cuts(blocks) == ff.with_objective(blocks) == (True,) * 6
+  assert hybrid.cuts(blocks) == (True, False, True, False, False, True)
+  assert hybrid.with_objective(blocks) == (False, True, False, False, True, True)
+  assert bp.cuts(blocks) == bp.with_objective(blocks) == (False,) * 6
+  assert ff.per_unit and not hybrid.per_unit and not bp.per_unit and hybrid.local
+  from ffjax import config_args
+  with pytest.raises(config_args.ConfigError, match=r"config.method='backprop': unknown method; "
+                                                    r"one of \('ff', 'hybrid', 'bp'\)"):
+    load_config('mnist', 'method=backprop')

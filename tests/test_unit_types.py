@@ -3,11 +3,9 @@ pipeline's FLOP count and the trainer find it through the registry alone. The lo
 dense unit below is defined here, in a test, so the library cannot know its name."""
 import json
 import math
-import pathlib
 import re
 
 import jax
-import numpy as np
 import pytest
 from flax import nnx
 
