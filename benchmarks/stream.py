@@ -5,6 +5,7 @@ against its step, and memory / start-up against the dataset's size.
   python -m benchmarks.stream feed              # cores per H200 for ASGE's ImageNet step
   python -m benchmarks.stream loop              # loop vs step images/s, streamed source
   python -m benchmarks.stream scale --sizes=1000,10000,100000   # start-up and memory vs size
+  python -m benchmarks.stream scale --sizes=10000 --packed      # + array_record start-up
 
 decode: ImageNet-like JPEGs made here (500 x 375, quality 90, photo-like), one thread:
   decode, random-resized crop to S and flip (ffjax's training transform), images/s;
@@ -102,6 +103,8 @@ def main():
   ap.add_argument('what', choices=('decode', 'feed', 'loop', 'scale'))
   ap.add_argument('--n', type=int, default=400, help='decode: images per measurement')
   ap.add_argument('--sizes', default='1000,10000', help='scale: tree sizes')
+  ap.add_argument('--packed', action='store_true',
+                  help='scale: also pack each tree and time the array_record start-up')
   ap.add_argument('--per_core', type=float, default=0.,
                   help='feed: decode-and-crop images/s of one core at 224 (0: measure it)')
   a = ap.parse_args()
@@ -127,7 +130,7 @@ def main():
     bench_loop()
   else:
     for n in map(int, a.sizes.split(',')):
-      bench_scale(n)
+      bench_scale(n, a.packed)
 
 
 def _tree(root: Path, n: int, classes: int = 10, size: int = 48):
@@ -154,7 +157,7 @@ def _rss_mib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_scale(n: int):
+def bench_scale(n: int, packed: bool = False):
   import ml_collections
   from ffjax import data
   with tempfile.TemporaryDirectory() as d:
@@ -176,6 +179,25 @@ def bench_scale(n: int):
     rss2 = _rss_mib()
     _emit(bench='stream_scale', images=n, tree_written_s=round(made, 1), startup_s=round(startup, 2),
           rss_before_MiB=round(rss0), rss_indexed_MiB=round(rss1), rss_after_20_batches_MiB=round(rss2))
+    if packed:  # the same tree as ArrayRecord shards: start-up with pack's label files and without
+      from experiments import pack
+      out = Path(d) / 'packed'
+      out.mkdir()
+      classes = None
+      for split in ('train', 'val'):
+        _, _, classes = pack.pack_split(Path(d), out, split, classes, 1024, 0, 90)
+      (out / 'classes.json').write_text(json.dumps(classes))
+      cfg.source, cfg.dir = 'array_record', str(out)
+      times = {}
+      for labels in ('labels_file', 'records'):
+        if labels == 'records':
+          for f in out.glob('*-labels.npy'):
+            f.unlink()
+        t0 = time.perf_counter()
+        data.load(cfg)
+        times[labels] = round(time.perf_counter() - t0, 2)
+      _emit(bench='stream_scale_packed', images=n, startup_s_with_labels_file=times['labels_file'],
+            startup_s_reading_records=times['records'])
 
 
 def bench_loop():

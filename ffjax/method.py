@@ -6,17 +6,11 @@
   predictors  class scores at evaluation (predict.py)
 and, between the units, the cut pattern: where `stop_gradient` stands.
 
-This file applies the method's mode (config.method: ffjax/modes.py) and looks the
-objective up by name (config.objective.kind, in ffjax/registry.py); what a piece can do comes from its
-own properties (objectives.Objective: pairs, label_in_input, predictors), never from
-its name. The modes:
-
-  method=ff      a cut before every unit; every unit its own objective
-  method=hybrid  cuts only before each block (model.blocks); an objective at each
-                 block's last unit, whose loss trains the whole block by backprop
-  method=bp      no cuts, no unit objectives; the readout (softmax on the last unit)
-                 trains everything end to end
-and the objectives' two families:
+This file applies the method's mode (config.method, ffjax/modes.py: ff, hybrid, bp,
+where the cuts stand and which units carry an objective) and looks the pieces up by name
+(ffjax/registry.py); what a piece can do comes from its own properties
+(objectives.Objective: pairs, label_in_input, predictors), never from its name. The
+objectives' two families:
   pairs          the units run on [positives; negatives] (the label in the input:
                  threshold goodness, SymBa; or label-free pairs: SCFF); predictors
                  goodness (when the label is in the input) and linear (the readout)
