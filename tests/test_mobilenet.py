@@ -84,7 +84,9 @@ def test_bad_depthwise_config_is_refused():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('method', ['ff', 'hybrid'])
+# Hybrid's blocks with batch norm and skips learn in test_resnet.py; its gradient
+# structure on MobileNet is checked above.
+@pytest.mark.parametrize('method', ['ff'])
 def test_tiny_mobilenet_learns(method, tmp_path, c10_dir):
   # Generated CIFAR-10 whose class is a bright square's position (test_resnet.py): 34
   # units with batch norm, depthwise convs and squeeze-excite must learn it in 64 steps.
