@@ -249,7 +249,8 @@ class TfdsSource:
       import tensorflow_datasets as tfds
     except ImportError:
       raise DataError('data.source=tfds needs tensorflow-datasets: pip install -e .[tfds]') from None
-    self.where = f'tfds {name}/{split}'
+    self.where, self.split = f'tfds {name}/{split}', ''.join(
+        ch if ch.isalnum() or ch in '-_' else '_' for ch in split)
     try:
       self._src = tfds.data_source(name, split=split, data_dir=data_dir or None, download=False,
                                    decoders={'image': tfds.decode.SkipDecoding()})
@@ -274,9 +275,30 @@ class TfdsSource:
     return self._src[i]['image']
 
   def labels(self) -> np.ndarray:
-    """Every record's label: one pass over the split's records (a few seconds per 10,000
-    on a local disk; ImageNet's 1.28 million: minutes, once per start)."""
-    return np.asarray([int(self._src[i]['label']) for i in range(len(self))], np.int32)
+    """Every record's label. The first start reads every record (tfds has no label
+    column: ImageNet's 1.28 million take minutes) and keeps them beside the prepared
+    dataset (ffjax-labels-<split>.npy, where that folder is writable); later starts read
+    that file, checked against three records (a stale file is read again, not trusted)."""
+    n = len(self)
+    cache = None
+    try:
+      cache = Path(self._src.dataset_info.data_dir) / f'ffjax-labels-{self.split}.npy'
+    except (AttributeError, TypeError):
+      pass
+    if cache is not None and cache.is_file():
+      y = np.load(cache)
+      probe = sorted({0, n // 2, n - 1}) if n else []
+      if y.shape == (n,) and all(int(y[i]) == int(self._src[i]['label']) for i in probe):
+        return y.astype(np.int32)
+    y = np.asarray([int(self._src[i]['label']) for i in range(n)], np.int32)
+    if cache is not None:
+      try:  # written whole, then renamed: a run stopped here leaves no partial file
+        tmp = cache.with_name(f'.{cache.name}.{os.getpid()}.npy')
+        np.save(tmp, y)
+        os.replace(tmp, cache)
+      except OSError:
+        pass  # a read-only dataset folder: read the records again next time
+    return y
 
 
 # ----------------------------------------------------------------------------- splits

@@ -227,6 +227,20 @@ def test_a_prepared_tfds_dataset_streams_the_files_of_its_folder_tree(tmp_path, 
   assert len(seen) == len(folder.train) + len(folder.test)  # every file, once
   x, y = next(ours.train.batches([np.arange(4)], seed=1))
   assert x.shape == (4, 16, 16, 3) and x.dtype == np.uint8 and list(y) == list(ours.train.y[:4])
+  # The labels read at the first start are kept beside the dataset; a later start reads
+  # three records to check them, not all; a stale file is read again, not trusted.
+  kept = sorted((tmp_path / 'tfds').rglob('ffjax-labels-*.npy'))
+  assert [f.name for f in kept] == ['ffjax-labels-train.npy', 'ffjax-labels-validation.npy']
+  reads = []
+  src = stream.TfdsSource('folder_tree', 'train', str(tmp_path / 'tfds'))
+  monkeypatch.setattr(type(src._src), '__getitem__',
+                      lambda self, i, _g=type(src._src).__getitem__: reads.append(i) or _g(self, i))
+  y_all = src.labels()
+  assert len(reads) == 3 and len(y_all) == 15
+  np.save(kept[0], (y_all + 1) % 5)
+  reads.clear()
+  np.testing.assert_array_equal(src.labels(), y_all)
+  assert len(reads) > 15 and (np.load(kept[0]) == y_all).all()  # read again, and rewritten
   with pytest.raises(data.DataError, match='never downloads'):
     stream.load(_cfg(tmp_path / 'tfds', source='tfds', tfds_name='no_such_dataset'), 5)
 
