@@ -31,9 +31,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ffjax import heads as heads_lib
-from ffjax import modes
 from ffjax import inits
 from ffjax import labels as labels_lib
+from ffjax import modes
 from ffjax import network as net_lib
 from ffjax import objectives
 from ffjax import predict

@@ -200,6 +200,12 @@ class FolderSource:
       raise BadImage(f'{self.files[i]}: cannot be read ({e.strerror})') from None
 
 
+def _labels_match(y: np.ndarray, n: int, label_of) -> bool:
+  """A saved label array fits a source of n records: its length, and the labels of its
+  first, middle and last records (label_of(i) reads one record)."""
+  return y.shape == (n,) and all(int(y[i]) == label_of(i) for i in sorted({0, n // 2, n - 1} if n else ()))
+
+
 class ArrayRecordSource:
   """Encoded bytes of `experiments.pack`'s shards, by index (records: 4-byte label, then
   the encoded image). labels_file: the labels pack wrote beside the shards ({split}-labels.npy),
@@ -225,15 +231,14 @@ class ArrayRecordSource:
     return self.record(i)[1]
 
   def labels(self) -> np.ndarray:
-    """Every record's label: from the labels file (checked against the first and last
-    records: a file from another packing is an error, not a silent relabelling), or, for
-    shards packed without one, from every record (one pass: minutes for ImageNet)."""
+    """Every record's label: from the labels file (checked against three records: a file
+    from another packing is an error, not a silent relabelling), or, for shards packed
+    without one, from every record (one pass: minutes for ImageNet)."""
     n = len(self)
     if self.labels_file is None or not self.labels_file.is_file():
       return np.asarray([self.record(i)[0] for i in range(n)], np.int32)
     y = np.load(self.labels_file)
-    probe = sorted({0, n // 2, n - 1}) if n else []
-    if y.shape != (n,) or any(int(y[i]) != self.record(i)[0] for i in probe):
+    if not _labels_match(y, n, lambda i: self.record(i)[0]):
       raise DataError(f'{self.labels_file}: does not match its shards ({len(y)} labels for {n} '
                       'records, or other labels): pack again, or delete it to read the records\' own')
     return y.astype(np.int32)
@@ -287,8 +292,7 @@ class TfdsSource:
       pass
     if cache is not None and cache.is_file():
       y = np.load(cache)
-      probe = sorted({0, n // 2, n - 1}) if n else []
-      if y.shape == (n,) and all(int(y[i]) == int(self._src[i]['label']) for i in probe):
+      if _labels_match(y, n, lambda i: int(self._src[i]['label'])):
         return y.astype(np.int32)
     y = np.asarray([int(self._src[i]['label']) for i in range(n)], np.int32)
     if cache is not None:
