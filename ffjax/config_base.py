@@ -184,7 +184,7 @@ def get_base() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(
       batch_size=50,
       num_epochs=200,
-      eval_batch_size=500,     # goodness inference holds K x this many images at once
+      eval_batch_size=500,     # at most; goodness inference holds K x this many images at once
       log_every_steps=200,     # console line and metrics.jsonl record
       eval_every_epochs=1,     # validation accuracy and per-unit diagnostics
       checkpoint_every_steps=0,  # > 0: also checkpoint inside epochs (always at epoch ends)

@@ -1,0 +1,41 @@
+"""Evaluation of whole splits: the batches a split is cut into change no prediction, and a
+split smaller than train.eval_batch_size is not padded up to it."""
+import types
+
+import jax
+import numpy as np
+
+from conftest import load_config, trainer_step
+from ffjax import data, evaluate, parallel
+
+
+def test_a_split_is_cut_into_even_batches_of_at_most_the_eval_batch():
+  assert evaluate.fitted_batch(100, 250, 1) == 100      # one batch, no padding
+  assert evaluate.fitted_batch(10_000, 3_000, 1) == 2_500  # 4 batches of 2,500, not 3,000
+  assert evaluate.fitted_batch(10_000, 500, 1) == 500
+  assert evaluate.fitted_batch(101, 250, 2) == 102      # even over 2 devices
+  assert evaluate.fitted_batch(1_001, 500, 4) == 336    # 3 batches of 334, rounded to 4 devices
+  assert evaluate.fitted_batch(0, 250, 1) == 1
+
+
+def test_the_batches_of_a_split_change_no_prediction():
+  c = load_config('mnist', 'tiny')
+  parts, state, step = trainer_step(c)
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 255, (100, 28, 28, 1), dtype=np.uint8)
+  y = (np.arange(100) % 10).astype(np.int32)
+  state, _ = step(state, x[:50], y[:50])
+  params, rest = jax.device_get((state['params'], state['rest']))
+  split = data.Split(x, y, 'val')
+  ds = types.SimpleNamespace(streamed=False, train=split, val=split, test=split, num_classes=10)
+  whole = jax.jit(evaluate.make_batch_fn(parts.method, parts.graphdef, parts.preprocess))(
+      params, rest, x, y)
+  mesh = parallel.make_mesh()
+  for batch, want_shape in ((250, (1, 100)), (40, (3, 34))):
+    ev = evaluate.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh, ds, batch)
+    assert ev._split('val').x.shape[:2] == want_shape  # 100 images: never 250 of padding
+    got = ev.outputs(params, rest, 'val')
+    assert set(got) == set(whole) and all(len(v) == 100 for v in got.values())
+    np.testing.assert_array_equal(got['pred_goodness'], whole['pred_goodness'])
+    np.testing.assert_array_equal(got['pred_linear'], whole['pred_linear'])
+    np.testing.assert_allclose(got['scores_goodness'], whole['scores_goodness'], rtol=1e-5)
