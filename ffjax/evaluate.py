@@ -84,8 +84,8 @@ def fitted_batch(n: int, batch_size: int, num_devices: int) -> int:
   """The batch a split of n images is evaluated in: as few batches as train.eval_batch_size
   allows, each as even as the devices allow, so that little is padding (a tiny run's 100
   images in one batch of 100, not of 250; 10,000 with 3,000 allowed: 4 of 2,500)."""
-  nb = -(-max(n, 1) // batch_size)
-  b = -(-max(n, 1) // nb)
+  n = max(n, 1)
+  b = -(-n // -(-n // batch_size))  # n over the fewest batches, rounded up
   return min(batch_size, -(-b // num_devices) * num_devices)
 
 
