@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python}
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }  # the header above
 die() { echo "error: $*" >&2; exit 2; }
 case ${1:-} in
   -h|--help) usage; exit 0;;

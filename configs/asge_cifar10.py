@@ -13,6 +13,7 @@ test images; the same net by backprop (cpu,method=bp,epochs=4): 74.90% / 75.50%.
 from ffjax import config_args
 
 _asge = config_args.load_sibling(__file__, 'asge_mnist.py')
+ARGS = _asge.ARGS
 
 
 def get_config(arg=None):

@@ -10,6 +10,7 @@ Ours: not measured (no CIFAR-100 data on these machines).
 from ffjax import config_args
 
 _asge = config_args.load_sibling(__file__, 'asge_mnist.py')
+ARGS = _asge.ARGS
 
 
 def get_config(arg=None):

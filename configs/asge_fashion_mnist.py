@@ -10,6 +10,7 @@ cpu,epochs=4, 25 minutes on a shared machine: test 91.90% fusion, 91.73% last, 9
 from ffjax import config_args
 
 _asge = config_args.load_sibling(__file__, 'asge_mnist.py')
+ARGS = _asge.ARGS
 
 
 def get_config(arg=None):

@@ -13,6 +13,7 @@ Arguments: as configs/cifar10.py; labels=morph_random (default) | fourier3.
 from ffjax import config_args
 
 _cifar10 = config_args.load_sibling(__file__, 'cifar10.py')
+ARGS = _cifar10.ARGS  # labels: morph_random (default) | fourier3
 
 
 def get_config(arg=None):

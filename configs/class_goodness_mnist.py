@@ -22,6 +22,7 @@ dataset=mnist|fashion_mnist.
 from ffjax import config_args
 
 _asge = config_args.load_sibling(__file__, 'asge_mnist.py')
+ARGS = ('variant', 'dataset') + _asge.ARGS
 
 
 def get_config(arg=None):

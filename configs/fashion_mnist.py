@@ -11,6 +11,7 @@ Arguments: as configs/mnist.py (cpu, tiny, method=bp, seed, epochs, K, label_set
 from ffjax import config_args
 
 _mnist = config_args.load_sibling(__file__, 'mnist.py')
+ARGS = _mnist.ARGS
 
 
 def get_config(arg=None):

@@ -1,5 +1,5 @@
 """Hinton's FF-MLP on MNIST, with the settings of its best-known PyTorch implementation
-(METHODS.md section 4), so the two can be set side by side:
+(METHODS.md section 4), so the two can be set side by side. The settings:
 784-1000-1000-1000 ReLU units with identity-backward ReLU, one-hot label in the first 10
 pixels (neutral: 0.1 each), every unit's input divided by its RMS, goodness = sum of
 squares, threshold = width, BCE averaged over positives and negatives, all units trained

@@ -14,6 +14,9 @@ every argument of the dataset's FF-CNN config (cpu, quick, tiny, method=bp, lr=,
 from ffjax import config_args
 
 DATASETS = {'mnist': 'mnist.py', 'cifar10': 'cifar10.py'}
+# Its own, then those of the dataset's FF-CNN config (mnist.py's, then cifar10.py's others).
+ARGS = ('dataset', 'alpha') + tuple(dict.fromkeys(
+    a for f in DATASETS.values() for a in config_args.load_sibling(__file__, f).ARGS))
 
 
 def get_config(arg=None):

@@ -60,8 +60,13 @@ def quiet(main):
   return run_quietly
 
 
-def run(main):
-  app.run(quiet(main), flags_parser=parse_flags)
+def run(main, flags_parser=None):
+  try:
+    app.run(quiet(main), flags_parser=flags_parser or parse_flags)
+  except BrokenPipeError:  # `... --list | head`: the reader left; nothing to say
+    import os
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(0)
 
 
 def run_dir(path) -> Path:
@@ -90,16 +95,28 @@ def load_config_module(path: str):
   return mod
 
 
+def first_sentence(doc: str) -> str:
+  """The docstring's first sentence, whole: up to the first full stop outside parentheses
+  that ends a word (not 'configs/mnist.py', not 'et al.' inside a citation)."""
+  para = ' '.join((doc or '').strip().split('\n\n')[0].split())
+  depth = 0
+  for i, ch in enumerate(para):
+    depth += (ch == '(') - (ch == ')')
+    if ch == '.' and depth == 0 and (i + 1 == len(para) or para[i + 1] == ' '):
+      return para[:i + 1]
+  return para
+
+
 def describe_configs() -> str:
-  """Every config file: its first docstring line and its arguments."""
+  """Every config file: its first sentence and its arguments (every file declares ARGS)."""
+  import textwrap
   lines = []
   for p in config_files():
     mod = load_config_module(str(p))
-    doc = (mod.__doc__ or '').strip().splitlines()
-    args = getattr(mod, 'ARGS', None)
-    lines.append(f'configs/{p.name}: {doc[0] if doc else ""}')
-    if args:
-      lines.append(f'    arguments: {", ".join(args)}')
+    lines += textwrap.wrap(f'configs/{p.name}: {first_sentence(mod.__doc__)}', 96,
+                           subsequent_indent='    ')
+    lines += textwrap.wrap(f'arguments: {", ".join(getattr(mod, "ARGS", ())) or "none"}', 96,
+                           initial_indent='    ', subsequent_indent='        ')
   return '\n'.join(lines)
 
 

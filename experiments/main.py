@@ -91,8 +91,8 @@ def main(argv):
     from ffjax import method as method_lib
     k, h, w, ch = data.shape_of(FLAGS.config.data)
     _, method = method_lib.build(FLAGS.config, (h, w, ch), k, nnx.Rngs(0))
-    print(FLAGS.config)
-    print(f'method: {method_lib.describe(method)}')
+    print(config_args.show(FLAGS.config))
+    print(f'pieces: {method_lib.describe(method)}')
     return
   if FLAGS.workdir is None:
     cli.die('--workdir=DIR is required: where the run writes its records and checkpoints')
@@ -168,5 +168,4 @@ def parse_flags(argv):
 
 
 if __name__ == '__main__':
-  from absl import app
-  app.run(cli.quiet(main), flags_parser=parse_flags)
+  cli.run(main, parse_flags)

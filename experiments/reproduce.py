@@ -267,6 +267,33 @@ def run_row(row: Row, runs_dir: Path, budget_s: int, smoke: bool, seeds: int = 1
   return result
 
 
+def _ours(r: Row, done: dict) -> str:
+  """Our number for row r (from docs/reproduction.json), or 'not run yet'."""
+  got = done.get(r.id)
+  if not (got and got.get('value') is not None):
+    return 'not run yet' + (f' ({r.note})' if 'cannot' in r.note else '')
+  prov = got.get('provenance') or {}
+  spread = (f" +- {100 * got['std']:.2f} over {got['seeds']} seeds" if got.get('std') is not None
+            else ', 1 seed')
+  return (f"{100 * got['value']:.2f}{spread} ({r.metric}; {got['epochs']} epochs, {got['minutes']} min, "
+          f"{prov.get('devices', '?')}, {(prov.get('time') or '?')[:10]})")
+
+
+def list_rows() -> str:
+  """The rows as a reader pastes them: id, the paper's number, ours, then the training
+  command the row runs (python -m experiments.reproduce --row=ID runs and continues it)."""
+  done = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+  w = max(len(r.id) for r in ROWS)
+  out = ['The rows of docs/REPRODUCTION.md. Run one with: python -m experiments.reproduce --row=ROW',
+         '(the same command continues it; --seeds=N trains N seeds at once). Under each row, the',
+         'training command it runs.', '',
+         f'{"ROW":{w}}  {"PAPER":44}  OURS']
+  for r in ROWS:
+    out.append(f'{r.id:{w}}  {r.paper_result:44}  {_ours(r, done)}')
+    out.append('    python ' + ' '.join(command(r, 'runs/repro/' + r.id)[1:]))
+  return '\n'.join(out)
+
+
 def write_table(h200_minutes: dict | None = None) -> str:
   """The table's rows: the paper's number, the command, the time on one H200 (estimated
   from measured step speeds: docs/REPRODUCTION.md says how) and ours, or 'not run yet'."""
@@ -277,15 +304,7 @@ def write_table(h200_minutes: dict | None = None) -> str:
   for r in ROWS:
     path, _, arg = r.spec.partition(':')
     c = cli.load_config_module(str(REPO / path)).get_config(arg or None)
-    got = done.get(r.id)
-    if got and got.get('value') is not None:
-      prov = got.get('provenance') or {}
-      spread = (f" +- {100 * got['std']:.2f} over {got['seeds']} seeds" if got.get('std') is not None
-                else ', 1 seed')
-      ours = (f"{100 * got['value']:.2f}{spread} ({r.metric}; {got['epochs']} epochs, {got['minutes']} min, "
-              f"{prov.get('devices', '?')}, {(prov.get('time') or '?')[:10]})")
-    else:
-      ours = 'not run yet' + (f' ({r.note})' if 'cannot' in r.note else '')
+    ours = _ours(r, done)
     lines.append(f'| `{r.id}` | {r.paper}: {r.what} | {r.paper_result} | `--config={r.spec}` | '
                  f'{c.train.num_epochs}, {c.train.batch_size} | {est.get(r.id, "?")} | {ours} |')
   return '\n'.join(lines)
@@ -321,8 +340,7 @@ def main(argv):
     cli.die(f'unexpected argument {argv[1]!r} (see --help)')
   f = flags.FLAGS
   if f.list:
-    for r in ROWS:
-      print(f'{r.id}\t{r.paper_result}\t{" ".join(command(r, "runs/repro/" + r.id)[1:])}')
+    print(list_rows())
     return
   if f.add:
     add_results(f.add)

@@ -6,14 +6,15 @@ config file's `get_config(arg)`.
 
 `validate(config, num_devices)` refuses bad values before anything runs, with a
 message that names the key.
+
+`show(config, sections)` is the config as a person reads it: one `key: value` a line
+under each section (not YAML with its tuple tags).
 """
 from __future__ import annotations
 
+from ffjax.errors import ConfigError, need  # noqa: F401 (re-exported: configs raise it)
+
 SCHEDULES = ('fused', 'streamed', 'pipelined')
-
-
-class ConfigError(ValueError):
-  """A config value that cannot work; the message names the key."""
 
 
 def _value(s: str):
@@ -42,6 +43,29 @@ def parse(arg: str | None) -> dict:
   return out
 
 
+def show(config, sections=None) -> str:
+  """The config (or the given top-level sections of it) as text: scalars first, then each
+  section's `key: value` lines, nested sections dotted."""
+  def lines(d, prefix=''):
+    out = []
+    for k, v in d.items():
+      if isinstance(v, dict):
+        out += lines(v, f'{prefix}{k}.')
+      else:
+        out.append(f'{prefix}{k}: {v!r}' if isinstance(v, str) else f'{prefix}{k}: {v}')
+    return out
+  d = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+  scalars = [k for k, v in d.items() if not isinstance(v, dict)]
+  keys = sections if sections is not None else scalars + [k for k in d if k not in scalars]
+  out = []
+  for k in keys:
+    if isinstance(d[k], dict):
+      out += [f'{k}:'] + ['  ' + line for line in lines(d[k])]
+    else:
+      out.append(f'{k}: {d[k]!r}' if isinstance(d[k], str) else f'{k}: {d[k]}')
+  return '\n'.join(out)
+
+
 def load_sibling(config_file: str, name: str):
   """The config module `name` (e.g. 'mnist.py') beside `config_file`: configs that are
   another config with a change call its get_config instead of repeating it."""
@@ -57,11 +81,6 @@ def check_known(args: dict, known) -> None:
   unknown = sorted(set(args) - set(known))
   if unknown:
     raise ConfigError(f'unknown config argument(s) {unknown}; known: {sorted(known)}')
-
-
-def need(cond, key, value, why):
-  if not cond:
-    raise ConfigError(f'config.{key}={value!r}: {why}')
 
 
 def validate(config, num_devices: int = 1) -> None:

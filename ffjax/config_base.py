@@ -36,7 +36,12 @@ def get_base() -> ml_collections.ConfigDict:
       tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->
                                # imagenet2012, imagenette -> imagenette; 'name:test_split'
                                # names the held-out split, else 'validation')
-      dir='',                  # data directory; '' -> $FFJAX_DATA_DIR
+      dir='',                  # data directory; '' -> $FFJAX_DATA_DIR, else the per-user
+                               # cache (~/.cache/ffjax/data), where the official files of
+                               # mnist, fashion_mnist, cifar10, cifar100 are fetched on first
+                               # use (a folder you name is read, never written)
+      download=True,           # fetch a dataset missing from the cache (False, or the
+                               # environment's FFJAX_DOWNLOAD=0: say how to get it instead)
       verify_md5=True,         # check files against their official md5
       num_val=10000,           # last N official training images held out for validation (0: none)
       train_limit=0,           # > 0: train on the first N only (small-data runs, tests)

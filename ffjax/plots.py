@@ -2,11 +2,18 @@
 
   python -m experiments.plot WORKDIR     all figures of a finished (or interrupted) run
 
-curves.png      per-unit FF loss and discrimination accuracy over training (paper Fig. 3C/3D)
+curves.png      per-unit FF loss and discrimination accuracy over training (paper Fig. 3C/3D);
+                a unit the method measures but does not train is marked so
 accuracy.png    accuracy per epoch of every predictor
-confusion.png   confusion matrix of each predictor on the final evaluation split
+confusion.png   confusion matrix of each predictor on the split it names
 labels.png      the class patterns, and images as the network sees them (positive / negative)
-cams.png        class activation maps per unit over correctly and wrongly classified images
+goodness.png    goodness per candidate label for a few test images (label-in-input methods)
+cams.png        class activation maps per unit over correctly and wrongly classified images,
+                for the predicted label, with their colour scales
+
+Each function draws into a new figure: given a path it writes the PNG there and returns
+the path; given none it returns the figure (a notebook shows it; the tests read its axes).
+compare_runs draws several runs' accuracy on one plot (FF against backprop, say).
 """
 from __future__ import annotations
 
@@ -27,12 +34,25 @@ def _plt():
   return plt
 
 
+def _done(fig, path):
+  """Writes and closes fig at path (returns path), or returns fig when path is None."""
+  if path is None:
+    return fig
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  _plt().close(fig)
+  return path
+
+
 def _units(records, prefix):
   us = {k[len(prefix):] for r in records for k in r if k.startswith(prefix)}
   return sorted((u for u in us if u[0] == 'u' and u[1:].isdigit()), key=lambda u: int(u[1:]))
 
 
-def training_curves(records, path):
+def training_curves(records, path=None, untrained=()):
+  """untrained: units ('u1', ...) whose loss is measured, not trained (the FF-CNN's
+  first): left out of the loss panel (a fixed unit's goodness dwarfs the others' losses)
+  and drawn grey, dotted, in the accuracy panel."""
   plt = _plt()
   fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
   tr = [r for r in records if 'train/loss' in r]
@@ -40,14 +60,20 @@ def training_curves(records, path):
     rs = [r for r in records if any(k.startswith(f'{split}/loss_u') for k in r)]
     for u in _units(rs, f'{split}/loss_'):  # u1, u2, ...
       steps = [r['step'] for r in rs]
-      a1.plot(steps, [r[f'{split}/loss_{u}'] for r in rs], style, label=f'{split} {u}')
       # Threshold FF: positive-vs-negative discrimination; ASGE: the unit's own accuracy.
       acc = f'{split}/disc_acc_{u}' if f'{split}/disc_acc_{u}' in rs[-1] else f'{split}/acc_{u}'
+      color = f'C{int(u[1:]) % 10}'  # one colour per unit, whatever the split
+      if u in untrained:
+        if split == 'train' and acc in rs[-1]:
+          a2.plot(steps, [r.get(acc, np.nan) for r in rs], ':', color='grey',
+                  label=f'{u} (not trained)')
+        continue
+      a1.plot(steps, [r[f'{split}/loss_{u}'] for r in rs], style, color=color, label=f'{split} {u}')
       if acc in rs[-1]:
-        a2.plot(steps, [r.get(acc, np.nan) for r in rs], style, label=f'{split} {u}')
+        a2.plot(steps, [r.get(acc, np.nan) for r in rs], style, color=color, label=f'{split} {u}')
   if not any(k.startswith('train/loss_u') for r in tr for k in r):  # backprop: one loss
     a1.plot([r['step'] for r in tr], [r['train/loss'] for r in tr], label='train loss')
-  a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per unit')
+  a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per trained unit')
   spatial = any(k.startswith('train/acc_u') for r in tr for k in r)
   a2.set(xlabel='step', ylabel='accuracy', title='each unit alone' if spatial else
          'positive vs negative per unit (discrimination)')
@@ -55,13 +81,10 @@ def training_curves(records, path):
     if a.get_legend_handles_labels()[0]:
       a.legend(fontsize=7)
     a.grid(alpha=.3)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _done(fig, path)
 
 
-def accuracy_per_epoch(records, path):
+def accuracy_per_epoch(records, path=None):
   plt = _plt()
   fig, ax = plt.subplots(figsize=(6, 4))
   for split in ('val', 'test'):
@@ -73,30 +96,50 @@ def accuracy_per_epoch(records, path):
   ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole
   ax.grid(alpha=.3)
   ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _done(fig, path)
 
 
-def confusion_matrices(y, preds: dict, num_classes, path):
+def compare_runs(runs: dict, path=None, split: str = 'val'):
+  """runs: {name: workdir}. Every predictor's accuracy per epoch of each run on one plot
+  (e.g. FF against backprop on the same budget), and each run's images/s."""
+  from ffjax import metrics
   plt = _plt()
-  fig, axes = plt.subplots(1, len(preds), figsize=(4.6 * len(preds), 4.2), squeeze=False)
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  for (name, wd), marker in zip(runs.items(), 'osD^v<>'):
+    recs = metrics.read(wd)
+    rs = [r for r in recs if any(k.startswith(f'{split}/acc_') for k in r)]
+    ips = [r['images_per_sec'] for r in recs if 'images_per_sec' in r]
+    speed = f', {np.median(ips):,.0f} img/s' if ips else ''
+    for k in sorted({k for r in rs for k in r if k.startswith(f'{split}/acc_')}):
+      ax.plot([r['epoch'] for r in rs], [100 * r.get(k, np.nan) for r in rs], marker + '-',
+              label=f'{name}: {k[len(split) + 5:]}{speed}')
+  ax.set(xlabel='epoch', ylabel=f'{split} accuracy (%)', title='the runs side by side')
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.grid(alpha=.3)
+  ax.legend(fontsize=8)
+  return _done(fig, path)
+
+
+def confusion_matrices(y, preds: dict, num_classes, path=None, split: str = 'test'):
+  """One matrix per predictor, every class labelled (up to 20; above, every k-th), the
+  split and its size in the title."""
+  plt = _plt()
+  fig, axes = plt.subplots(1, len(preds), figsize=(4.6 * len(preds), 4.4), squeeze=False)
+  ticks = np.arange(0, num_classes, max(1, -(-num_classes // 20)))
   for ax, (name, p) in zip(axes[0], preds.items()):
     m = np.zeros((num_classes, num_classes), int)
     np.add.at(m, (y, p), 1)
     ax.imshow(m, cmap='Blues')
-    ax.set(title=f'{name}: {100 * np.mean(y == p):.2f}%', xlabel='predicted', ylabel='true')
+    ax.set(title=f'{name} on {split} ({len(y)} images): {100 * np.mean(y == p):.2f}%',
+           xlabel='predicted', ylabel='true', xticks=ticks, yticks=ticks)
+    ax.tick_params(labelsize=7 if num_classes > 10 else 9)
     if num_classes <= 20:
       for i in range(num_classes):
         for j in range(num_classes):
           if m[i, j]:
             ax.text(j, i, m[i, j], ha='center', va='center', fontsize=6,
                     color='white' if m[i, j] > m.max() / 2 else 'black')
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _done(fig, path)
 
 
 def _show(ax, img):
@@ -106,7 +149,7 @@ def _show(ax, img):
   ax.set_yticks([])
 
 
-def label_gallery(encoder, x_BxHxWxC, y_B, path, seed=0):
+def label_gallery(encoder, x_BxHxWxC, y_B, path=None, seed=0):
   """Row 1: the class patterns; then per image: as it is, with its label, with a wrong one."""
   plt = _plt()
   k = min(encoder.num_classes, 10)
@@ -127,15 +170,42 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path, seed=0):
                                   (neg_img[i], f'negative {int(neg[i])}'))):
       _show(axes[i + 1, j], img)
       axes[i + 1, j].set_title(t, fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _done(fig, path)
 
 
-def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path):
-  """Per image (rows): the image, then each unit's map for the predicted class over it:
-  the linear head's CAMs, or (ASGE) each unit's patch votes."""
+def goodness_per_label(net, method, x_BxHxWxC, y_B, path=None):
+  """Per image: its goodness with every candidate label in it (what goodness inference
+  compares), the true label green, a wrong winner red, the winner's margin over the
+  runner-up in the title."""
+  from ffjax import predict
+  plt = _plt()
+  g = np.asarray(predict.goodness_scores(net, method.encoder, jnp.asarray(x_BxHxWxC),
+                                         method.goodness_units, method.goodness_per_theta))
+  n, k = g.shape
+  fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 4.2), squeeze=False,
+                           gridspec_kw={'height_ratios': [1, 1.3]})
+  for i in range(n):
+    _show(axes[0, i], x_BxHxWxC[i])
+    axes[0, i].set_title(f'true label {int(y_B[i])}', fontsize=8)
+    win = int(np.argmax(g[i]))
+    colors = ['tab:green' if c == y_B[i] else ('tab:red' if c == win else 'tab:gray') for c in range(k)]
+    axes[1, i].bar(range(k), g[i], color=colors)
+    lo = g[i].min() - 0.1 * (np.ptp(g[i]) + 1e-9)
+    axes[1, i].set_ylim(lo, g[i].max() + 0.1 * (np.ptp(g[i]) + 1e-9))
+    margin = g[i][win] - np.sort(g[i])[-2]
+    axes[1, i].set_title(f'wins: {win} ({"right" if win == y_B[i] else "wrong"}) by {margin:.3g}',
+                         fontsize=8)
+    axes[1, i].set(xlabel='label in the image', xticks=range(k))
+    axes[1, i].tick_params(labelsize=7)
+  axes[1, 0].set_ylabel('goodness')
+  return _done(fig, path)
+
+
+def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path=None, predictor: str = ''):
+  """Per image (rows): the image, then each unit's map for the predicted label over it:
+  the linear head's CAMs, or (ASGE) each unit's patch votes. Red is evidence for the
+  label, blue against it; each map has its own colour bar (the map sums, with the
+  head's bias, to the unit's share of the label's logit)."""
   plt = _plt()
   x = jnp.asarray(x_BxHxWxC)
   if method.scored:
@@ -144,9 +214,9 @@ def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path):
   else:
     maps = cams_lib.class_activation_maps(net, method.encoder, x, jnp.asarray(pred_B),
                                           method.readout_units)
-    titles = [f'unit {l + 1} CAM' for l in method.readout_units]
+    titles = [f'unit {l + 1}' for l in method.readout_units]
   n, u = len(y_B), len(maps)
-  fig, axes = plt.subplots(n, u + 1, figsize=(1.9 * (u + 1), 1.9 * n), squeeze=False)
+  fig, axes = plt.subplots(n, u + 1, figsize=(2.3 * (u + 1), 1.95 * n + 0.5), squeeze=False)
   for i in range(n):
     _show(axes[i, 0], x[i])
     ok = 'right' if y_B[i] == pred_B[i] else 'WRONG'
@@ -157,14 +227,23 @@ def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path):
         axes[i, j + 1].plot(m_i[0])
         continue
       _show(axes[i, j + 1], x[i])
-      lim = np.abs(m_i).max() + 1e-12
-      axes[i, j + 1].imshow(m_i, cmap='bwr', vmin=-lim, vmax=lim, alpha=0.6,
-                            extent=(-.5, x.shape[2] - .5, x.shape[1] - .5, -.5))
-      axes[i, j + 1].set_title(titles[j], fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+      lim = float(np.abs(m_i).max()) + 1e-12
+      im = axes[i, j + 1].imshow(m_i, cmap='bwr', vmin=-lim, vmax=lim, alpha=0.6,
+                                 extent=(-.5, x.shape[2] - .5, x.shape[1] - .5, -.5))
+      axes[i, j + 1].set_title(f'{titles[j]}: map of label {pred_B[i]}', fontsize=7)
+      cb = fig.colorbar(im, ax=axes[i, j + 1], fraction=0.046, pad=0.03, ticks=[-lim, 0, lim])
+      cb.ax.set_yticklabels([f'{-lim:.2g}', '0', f'{lim:.2g}'])
+      cb.ax.tick_params(labelsize=6)
+  by = f' (predicted by {predictor})' if predictor else ''
+  fig.suptitle(f'maps of the predicted label{by}: red is evidence for it, blue against it',
+               fontsize=8)
+  return _done(fig, path)
+
+
+def untrained_units(method) -> set:
+  """'u1', ...: units whose loss the method measures but does not train."""
+  return {f'u{l + 1}' for l, (o, t) in enumerate(zip(method.objectives, method.trained))
+          if o is not None and not t}
 
 
 def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]:
@@ -172,10 +251,10 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   from ffjax import heads, metrics, predict, rundir
   workdir = Path(workdir)
   records = metrics.read(workdir)
-  out = [training_curves(records, workdir / 'curves.png'),
-         accuracy_per_epoch(records, workdir / 'accuracy.png')]
   r = rundir.restore_run(workdir)
   net, method, dataset = r.net, r.method, r.dataset
+  out = [training_curves(records, workdir / 'curves.png', untrained_units(method)),
+         accuracy_per_epoch(records, workdir / 'accuracy.png')]
   preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]
   x = np.asarray(r.parts.preprocess.to_float(jnp.asarray(split.x[:256])))
@@ -185,15 +264,20 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
     preds = {k[len('pred_'):]: p[k] for k in p.files if k.startswith('pred_')}
     # Per-unit predictors: the three strategies, not every unit.
     preds = {k: v for k, v in preds.items() if not (k[0] == 'u' and k[1:].isdigit())}
-    out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png'))
-    pred = p['pred_linear' if 'pred_linear' in p.files else 'pred_best'][:256]
+    out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png',
+                                  split_name))
+    name = 'linear' if 'pred_linear' in p.files else 'best'
+    pred = p[f'pred_{name}'][:256]
   elif method.scored:
+    name = 'last'
     pred = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x), method.scored)[-1], -1))
   else:
+    name = 'linear'
     pred = np.asarray(jnp.argmax(predict.linear_logits(net, method.encoder, jnp.asarray(x),
                                                        method.readout), -1))
   if method.label_in_input:
     out.append(label_gallery(method.encoder, x, y, workdir / 'labels.png'))
+    out.append(goodness_per_label(net, method, x[:4], y[:4], workdir / 'goodness.png'))
   right = np.flatnonzero(pred == y)[:num_cams]
   wrong = np.flatnonzero(pred != y)[:num_cams]
   idx = np.concatenate([right, wrong])
@@ -201,5 +285,5 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   has_map = (all(isinstance(net.aux[l], heads.SpatialHead) for l in method.scored) if method.scored
              else method.readout is not None)
   if len(idx) and has_map:
-    out.append(cam_figure(net, method, x[idx], y[idx], pred[idx], workdir / 'cams.png'))
+    out.append(cam_figure(net, method, x[idx], y[idx], pred[idx], workdir / 'cams.png', name))
   return out

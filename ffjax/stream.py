@@ -14,7 +14,7 @@ Every split is a `StreamSplit`: its labels (known from the index, a few MB for I
 are in memory, its images are not. Host memory and start-up are flat in the dataset's
 size apart from the file index (benchmarks/stream.py).
 
-The promises of the small-data path (ffjax/data.py) hold:
+The promises of the small-data path (ffjax/data/__init__.py) hold:
   - The order is a pure function of (seed, epoch): data.epoch_order_host, the same
     permutation the resident path draws; batch i of an epoch is rows i*B..(i+1)*B of it.
   - A training image's crop and flip come from its own generator, seeded by (seed,

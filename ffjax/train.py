@@ -117,8 +117,10 @@ class Trainer:
     bsz = c.train.batch_size
     ips = len(rows) * bsz * len(names) / max(secs, 1e-9)
     for w, mm in zip(self.writers, per_member):
-      w.write(step_p, {'epoch': epoch, 'lr': float(self.parts.lr_fn(step_p)),
-                       'images_per_sec': ips, **{f'train/{key}': v for key, v in mm.items()}})
+      # window_steps: the steps this row averages (log_every_steps; fewer in the row of a
+      # stop and in the first row after a resume: a window cut by an interruption is two rows)
+      w.write(step_p, {'epoch': epoch, 'lr': float(self.parts.lr_fn(step_p)), 'images_per_sec': ips,
+                       'window_steps': len(rows), **{f'train/{key}': v for key, v in mm.items()}})
     avg = {key: float(np.mean(v)) for key, v in means.items()}
     trained = [f'loss_u{l + 1}' for l, t in enumerate(self.parts.method.trained) if t]
     self.epoch_losses.append([avg[key] for key in trained if key in avg] or [avg['loss']])
@@ -128,7 +130,8 @@ class Trainer:
       rounds = sum(1 for e in range(step_p // spe + 1, c.train.num_epochs + 1)
                    if e % every == 0 or e == c.train.num_epochs)
       eta += (rounds + 1) * self.eval_s
-    units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key.startswith('loss_u')),
+    # The trained units' losses (a unit measured, not trained, is left out: curves.png marks it).
+    units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key in trained),
                    key=lambda kv: int(kv[0][1:]))
     units = units or [('head', avg['loss_head'])]  # backprop: one loss
     self.say(metrics_lib.progress_line(epoch, c.train.num_epochs, step_p, self.parts.total_steps,

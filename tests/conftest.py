@@ -39,6 +39,9 @@ def pytest_configure(config):
     os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
     os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
     config._ffjax_jit_cache = os.environ['JAX_COMPILATION_CACHE_DIR']
+  # No test fetches a dataset from the internet by accident (tests/test_fetch.py turns it
+  # on, against its own server on 127.0.0.1).
+  os.environ.setdefault('FFJAX_DOWNLOAD', '0')
   d = os.environ.get('FFJAX_DATA_DIR')
   if d and not pathlib.Path(d, 'mnist').is_dir():  # set, but wrong: say so, do not skip silently
     raise pytest.UsageError(f'FFJAX_DATA_DIR={d} holds no mnist/ folder: the real-data tests '

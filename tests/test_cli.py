@@ -31,7 +31,7 @@ def _one_error_line(r, *words):
 
 @pytest.mark.parametrize('module', ['experiments.main', 'experiments.evaluate', 'experiments.plot',
                                     'experiments.curve', 'experiments.summarize',
-                                    'experiments.sweep'])
+                                    'experiments.sweep', 'experiments.fetch_data', 'experiments.reproduce'])
 def test_every_command_has_help(module):
   r = _py(module, '--help')
   assert r.returncode == 0, r.stderr[-2000:]
@@ -41,6 +41,8 @@ def test_every_command_has_help(module):
 def test_launch_has_help_and_one_line_errors():
   r = _run('bash', 'launch.sh', '--help')
   assert r.returncode == 0 and 'launch.sh sweeps/' in r.stdout
+  assert r.stdout.rstrip().endswith('see README, "Train".')  # its header, no line of the script
+  assert 'set -euo' not in r.stdout and 'dirname' not in r.stdout
   _one_error_line(_run('bash', 'launch.sh', 'sweeps/nope.py'), 'sweeps/nope.py')
   _one_error_line(_run('bash', 'launch.sh', 'sweeps/mnist_width_K.py', '--bogus'), '--bogus')
 
@@ -74,6 +76,14 @@ def test_main_mistakes_are_one_line(tmp_path):
 def test_main_lists_configs_and_prints_a_resolved_config():
   r = _py('experiments.main', '--list_configs')
   assert r.returncode == 0 and 'configs/asge_mnist.py' in r.stdout and 'arguments:' in r.stdout
+  # Every config: a whole first sentence and its arguments.
+  from experiments import cli
+  blocks = r.stdout.split('\nconfigs/')
+  assert len(blocks) == len(cli.config_files()) >= 17
+  for block in blocks:
+    text, _, args = ' '.join(block.split()).partition(' arguments: ')
+    assert text.endswith('.') and text.count('(') == text.count(')'), text
+    assert args and args != 'none' and 'tiny' in args.split(', ') or 'from' in args, block
   r = _py('experiments.main', '--config=configs/mnist.py:tiny,epochs=4', '--dry_run')
   assert r.returncode == 0, r.stderr[-2000:]
   assert 'num_epochs: 4' in r.stdout and 'widths' in r.stdout and 'method:' in r.stdout
@@ -114,3 +124,27 @@ print('backend started' if xla_bridge.backends_are_initialized() else 'no backen
                      env=dict(os.environ, JAX_PLATFORMS='cpu'))
   assert r.returncode == 0, r.stderr[-2000:]
   assert r.stdout.strip().splitlines()[-1] == 'no backend'
+
+
+def test_reproduce_lists_rows_a_user_can_paste():
+  r = _py('experiments.reproduce', '--list')
+  assert r.returncode == 0, r.stderr[-2000:]
+  lines = r.stdout.splitlines()
+  assert lines[0].startswith('The rows of docs/REPRODUCTION.md. Run one with: python -m '
+                             'experiments.reproduce --row=ROW')
+  head = next(i for i, l in enumerate(lines) if l.startswith('ROW '))
+  assert lines[head].split() == ['ROW', 'PAPER', 'OURS']
+  rows, cmds = lines[head + 1::2], lines[head + 2::2]
+  from experiments import reproduce
+  assert [l.split()[0] for l in rows] == [r_.id for r_ in reproduce.ROWS]
+  assert all(c.startswith('    python -m experiments.main --config=configs/') for c in cmds)
+  r = _run('bash', '-c', f'{sys.executable} -m experiments.reproduce --list | head -1')
+  assert r.returncode == 0 and 'Traceback' not in r.stderr  # a reader that leaves early
+
+
+def test_readme_names_every_config_file():
+  from experiments import cli
+  readme = (REPO / 'README.md').read_text()
+  listing = readme.split('\n- Configs', 1)[1].split('\n- ', 1)[0]  # the list of configs
+  missing = [p.name for p in cli.config_files() if f'`{p.name}`' not in listing]
+  assert not missing, missing

@@ -58,10 +58,12 @@ def test_truncated_gzip_stream(tmp_path):
 def test_missing_file_and_dir(tmp_path, monkeypatch):
   make_mnist_dir(tmp_path, n_train=10, n_test=10)
   (tmp_path / 'mnist/t10k-labels-idx1-ubyte.gz').unlink()
-  with pytest.raises(data.DataError, match='t10k-labels-idx1-ubyte.gz: file not found'):
+  with pytest.raises(data.DataError, match='t10k-labels-idx1-ubyte.gz: not found; config.data.dir names'):
     data.load(_cfg(tmp_path, num_val=0))
+  # No folder configured: the cache, where (fetching off, as in every test) it says how to fetch.
   monkeypatch.delenv('FFJAX_DATA_DIR', raising=False)
-  with pytest.raises(data.DataError, match='FFJAX_DATA_DIR'):
+  monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+  with pytest.raises(data.DataError, match='cache/ffjax/data/mnist/train-images-idx3-ubyte.gz: not found, and fetching is off'):
     data.load(_cfg('', num_val=0))
 
 

@@ -66,8 +66,20 @@ def tiny_cfg():
 
 @pytest.fixture(scope='module')
 def full_run(tiny_cfg, tmp_path_factory):
+  import contextlib
+  import io
   d = tmp_path_factory.mktemp('full')
-  return d, _run(tiny_cfg, d)
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    rec = _run(tiny_cfg, d)
+  (d / 'stdout.txt').write_text(out.getvalue())
+  return d, rec
+
+
+def test_the_progress_line_names_the_trained_units_only(full_run):
+  # The FF-CNN's unit 1 is measured, not trained: its loss is no progress to watch.
+  lines = [l for l in (full_run[0] / 'stdout.txt').read_text().splitlines() if 'img/s' in l]
+  assert len(lines) == 4 and all(' | loss u2 ' in l and ' u3 ' in l and 'u1' not in l for l in lines)
 
 
 def _params(workdir):
@@ -96,6 +108,12 @@ def test_resume_equals_uninterrupted(full_run, tiny_cfg, tmp_path):
     np.testing.assert_array_equal(a, b)
   assert rec['test']['acc_goodness'] == rec_full['test']['acc_goodness']
   assert rec['test']['acc_linear'] == rec_full['test']['acc_linear']
+  # The window the stop cut (steps 11-15, logged every 5) is two rows, each saying how many
+  # steps it averages; every other row is the uninterrupted run's.
+  rows = {r['step']: r['window_steps'] for r in metrics.read(tmp_path) if 'train/loss' in r}
+  assert rows == {5: 5, 10: 5, 13: 3, 15: 2, 20: 5}
+  full = {r['step']: r['window_steps'] for r in metrics.read(d_full) if 'train/loss' in r}
+  assert full == {5: 5, 10: 5, 15: 5, 20: 5}
 
 
 @pytest.mark.slow

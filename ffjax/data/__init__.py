@@ -1,6 +1,7 @@
 """Datasets from their official raw files (or prepared tfds datasets), splits and batching.
 
-Layout under the data directory (config.data.dir, else $FFJAX_DATA_DIR):
+Layout under the data directory (config.data.dir, else $FFJAX_DATA_DIR, else the per-user
+cache where ffjax/data/fetch.py fetches the official files on first use):
   mnist/ and fashion_mnist/      the four official IDX .gz files
   cifar10/cifar-10-batches-bin/  data_batch_1..5.bin and test_batch.bin
                                  (test_batch_first1000.bin is used, loudly, if that is all there is)
@@ -25,9 +26,8 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
-
-class DataError(Exception):
-  """A data file is missing, truncated, corrupted or not what it claims to be."""
+from ffjax.data import fetch
+from ffjax.errors import DataError
 
 
 # Official md5s (the four IDX files of MNIST and Fashion-MNIST, CIFAR-10 binary version).
@@ -121,6 +121,43 @@ class Dataset:
 # ----------------------------------------------------------------------------- files
 
 
+def raw_root(cfg) -> Path:
+  """The folder holding cfg.name's official files: config.data.dir, else $FFJAX_DATA_DIR
+  (read, never written), else the per-user cache, where a missing dataset is fetched on
+  first use (ffjax/data/fetch.py) unless data.download=False or FFJAX_DOWNLOAD=0."""
+  root, configured = fetch.root(cfg.dir)
+  if configured and not root.is_dir():
+    raise DataError(f'data directory {root} does not exist')
+  lacking = fetch.missing(cfg.name, root)
+  if not lacking:
+    return root
+  if configured:
+    where = 'config.data.dir' if cfg.dir else 'FFJAX_DATA_DIR'
+    raise DataError(f'{root / lacking[0]}: not found; {where} names {root}, a folder ffjax reads '
+                    f'but never writes into: fetch {cfg.name} there with `python -m '
+                    f'experiments.fetch_data {cfg.name} --data_dir={root}`, or unset {where} to '
+                    f'use the cache ({fetch.cache_dir()}), where it is fetched on first use')
+  if not fetch.enabled(cfg.get('download', True)):
+    raise DataError(f'{root / lacking[0]}: not found, and fetching is off (data.download=False or '
+                    f'FFJAX_DOWNLOAD=0): ' + fetch.by_hand(cfg.name, root))
+  return fetch.fetch(cfg.name, root, check=check_raw)
+
+
+def check_raw(root: Path, require_md5: bool = False, name: str | None = None) -> None:
+  """Raises DataError unless root holds a readable copy of a dataset (the one fetch is
+  installing: `name`, else the only one under root) whose files match the md5 table; with
+  require_md5, every file the reader reads must be in the table (fetch: an archive that is
+  not the official one byte for byte is accepted only as the official files repacked)."""
+  name = name or next(n for n in fetch.REMOTES if (root / n).is_dir())
+  if require_md5:
+    unknown = [p for alts in fetch.REMOTES[name].needs for p in alts
+               if (root / p).is_file() and p not in KNOWN_MD5]
+    if unknown:
+      raise DataError(f'{unknown[0]}: the archive is not the official one and ffjax has no md5 '
+                      'of this file to check it by')
+  load_raw(name, root, verify_md5=True, warn=False)
+
+
 def data_dir(configured: str | None) -> Path:
   d = configured or os.environ.get('FFJAX_DATA_DIR')
   if not d:
@@ -199,7 +236,7 @@ def _load_idx_pair(root: Path, name: str, prefix: str, verify: bool):
   return x[..., None], y
 
 
-def load_raw(name: str, root: Path, verify_md5: bool = True):
+def load_raw(name: str, root: Path, verify_md5: bool = True, warn: bool = True):
   """(train_x, train_y), (test_x, test_y) from the official raw files."""
   if name in ('mnist', 'fashion_mnist'):
     return _load_idx_pair(root, name, 'train', verify_md5), _load_idx_pair(root, name, 't10k', verify_md5)
@@ -214,8 +251,9 @@ def load_raw(name: str, root: Path, verify_md5: bool = True):
     rel = f'{sub}/test_batch.bin'
     if not (root / rel).is_file() and (root / f'{sub}/test_batch_first1000.bin').is_file():
       rel = f'{sub}/test_batch_first1000.bin'
-      logging.warning('CIFAR-10: %s not found; using %s: the test set is INCOMPLETE',
-                      root / f'{sub}/test_batch.bin', root / rel)
+      if warn:
+        logging.warning('CIFAR-10: %s not found; using %s: the test set is INCOMPLETE',
+                        root / f'{sub}/test_batch.bin', root / rel)
     test = read_cifar_bin(root / rel, 1, 0)
     _check_md5(root / rel, rel, verify_md5)
     return train, test
@@ -266,7 +304,7 @@ def load(cfg) -> Dataset:
                     f'(and, with data.source={STREAM_SOURCES}, {sorted(STREAMED)})')
   k, h, w, c, _, _ = DATASETS[cfg.name]
   if cfg.source == 'raw':
-    (xtr, ytr), (xte, yte) = load_raw(cfg.name, data_dir(cfg.dir), cfg.verify_md5)
+    (xtr, ytr), (xte, yte) = load_raw(cfg.name, raw_root(cfg), cfg.verify_md5)
   elif cfg.source == 'tfds':
     (xtr, ytr), (xte, yte) = load_tfds(cfg.name, cfg.dir or os.environ.get('TFDS_DATA_DIR'))
   else:
