@@ -31,6 +31,12 @@ import numpy as np
 
 from ffjax import conv as ffconv
 
+
+def _atol(ref):
+  """Float32 sums over B*H*W terms in another order: a few units in the sixth digit of the
+  largest entry (oneDNN's kernels order them differently again)."""
+  return 1e-5 * float(np.abs(np.asarray(ref)).max()) + 2e-3
+
 # (batch, height, width, in channels, out channels, kernel): the units of
 # asge_mnist.py:cpu (batch 128) and mnist.py:cpu (batch 50, 3 passes -> 150).
 SHAPES = [
@@ -112,7 +118,7 @@ def grouped_ops(b, h, w, ci, co, k, groups):
   mine = lambda x, w_: ffconv.conv(x, w_, 1, groups)  # what units use on CPU
   m_fwd = jax.jit(mine)
   m_dw = jax.jit(lambda x, g: jax.vjp(lambda w_: mine(x, w_), wt)[1](g)[0])
-  np.testing.assert_allclose(m_dw(x, g), dw(x, g), rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(m_dw(x, g), dw(x, g), rtol=2e-3, atol=_atol(dw(x, g)))
   ops = {('fwd', 'lax grouped'): lambda: fwd(x, wt).block_until_ready(),
          ('dw', 'lax grouped'): lambda: dw(x, g).block_until_ready(),
          ('fwd', 'ffjax conv.conv'): lambda: m_fwd(x, wt).block_until_ready(),
@@ -168,12 +174,12 @@ def jax_ops(b, h, w, ci, co, k):
          ('im2col', 'lax patches op'): lambda: xla_p(x).block_until_ready(),
          ('im2col', 'slices'): lambda: sl_p(x).block_until_ready()}
   # Same numbers, or the timing means nothing.
-  np.testing.assert_allclose(p_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
-  np.testing.assert_allclose(s_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
-  np.testing.assert_allclose(c_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
-  np.testing.assert_allclose(t_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+  np.testing.assert_allclose(p_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
+  np.testing.assert_allclose(s_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
+  np.testing.assert_allclose(c_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
+  np.testing.assert_allclose(t_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
   for f in more.values():
-    np.testing.assert_allclose(f(x, g), lax_dw(x, g), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(f(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
   return ops
 
 

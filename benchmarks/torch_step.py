@@ -11,7 +11,10 @@ faster). The PyTorch step computes what ffjax's does: threshold FF (positives an
 negatives through every unit, goodness losses of the trained units, the linear head on
 the neutral-label image), ASGE (per-unit spatial goodness -> linear -> cross-entropy),
 CwComp (grouped convs, batch norm, class goodness of channel groups -> cross-entropy,
-the softmax head on the last unit), or backprop (the same units end to end, softmax on the last). Adam, same batch size,
+the softmax head on the last unit), SymBa (threshold FF's passes, softplus(-alpha (G_pos -
+G_neg))), Hinton's FF-MLP (dense units, one-hot label pixels, peer normalization, SGD), or
+backprop (the same units end to end, softmax on the last). Not here (no PyTorch version
+yet): ResNet-18 and MobileNetV3 units, SCFF. Adam, same batch size,
 random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
 after warm-up.
 """
@@ -35,9 +38,12 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   h, w, c = image_shape
   kind = 'bp' if config.method == 'bp' else o.get('kind', 'threshold')
   spatial, groups_obj = kind == 'spatial', kind == 'channel_groups'
-  threshold = kind == 'threshold'
-  if kind not in ('bp', 'spatial', 'channel_groups', 'threshold'):
+  threshold = kind in ('threshold', 'symba')  # label in the image, positives and negatives
+  dense = m.get('kind', 'conv') == 'dense'
+  if kind not in ('bp', 'spatial', 'channel_groups', 'threshold', 'symba'):
     raise SystemExit(f'error: torch_step has no PyTorch version of objective {kind!r}')
+  if dense and kind not in ('bp', 'threshold'):
+    raise SystemExit(f'error: torch_step has no PyTorch version of dense units with {kind!r}')
   grids = method_lib.grids(config, image_shape) if spatial else None
 
   def norm(y):
@@ -66,10 +72,20 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
       y = self.bn(y) if self.bn is not None and bn_post else y
       return y, norm(y)
 
+  class DenseUnit(nn.Module):  # the FF-MLP's: rms-normalized input, Linear, ReLU
+    def __init__(self, cin, cout):
+      super().__init__()
+      self.linear = nn.Linear(cin, cout)
+
+    def forward(self, x):
+      y = F.relu(self.linear(x.flatten(1)))
+      return y, y / torch.sqrt((y * y).mean(1, keepdim=True) + 1e-8)
+
   units, cin, shapes = nn.ModuleList(), c, network.unit_shapes(config, image_shape)
   groups = tuple(m.get('groups', ())) or (1,) * len(m.widths)
+  cin = h * w * c if dense else c
   for l, width in enumerate(m.widths):
-    units.append(Unit(cin, width, m.kernels[l], m.pools[l], groups[l]))
+    units.append(DenseUnit(cin, width) if dense else Unit(cin, width, m.kernels[l], m.pools[l], groups[l]))
     cin = width
   if spatial:
     heads = nn.ModuleList(nn.Linear(s[2] * p * p, num_classes) for s, p in zip(shapes, grids))
@@ -85,21 +101,37 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   params = list(units.parameters()) + ([] if sgd_head else list(heads.parameters()))
   units.to(device)
   heads.to(device)
-  opts = [torch.optim.Adam(params, lr=1e-3)]
+  if config.optim.get('name', 'adam') == 'sgd':  # the FF-MLP's reference: SGD with momentum
+    opts = [torch.optim.SGD(params, lr=config.optim.lr, momentum=config.optim.momentum,
+                            weight_decay=config.optim.weight_decay)]
+  else:
+    opts = [torch.optim.Adam(params, lr=1e-3)]
   if sgd_head:  # CwComp: the softmax head has its own SGD
     opts.append(torch.optim.SGD(heads.parameters(), lr=0.01))
   pats = None
-  if threshold:
+  onehot = config.labels.kind == 'onehot'
+  if threshold and not onehot:
     enc_pats = labels.fourier_patterns(num_classes, h, w, config.labels.label_set,
                                        tuple(config.labels.cycles))
     pats = torch.tensor(enc_pats, device=device)
+  elif threshold:  # Hinton's: the label one-hot in the first pixels (neutral: 1/K each)
+    pats = torch.zeros(num_classes, h, w, device=device)
+    pats.view(num_classes, -1)[:, :num_classes] = torch.eye(num_classes, device=device)
   kint = config.labels.intensity
 
-  def embed(x, pat):  # (1 - K) x + K L, min-max rescaled per image
+  def embed(x, pat):  # (1 - K) x + K L, min-max rescaled per image; one-hot: replaces pixels
+    if onehot:
+      z = x.clone()
+      z.view(z.shape[0], -1)[:, :num_classes] = pat.reshape(pat.shape[0], -1)[:, :num_classes]
+      return z
     z = (1 - kint) * x + kint * pat[:, None]
     lo = z.amin((1, 2, 3), keepdim=True)
     hi = z.amax((1, 2, 3), keepdim=True)
     return (z - lo) / (hi - lo).clamp_min(1e-6)
+
+  peer_w = o.get('peer_weight', 0.) if threshold else 0.
+  running = [torch.full((wd,), 0.5, device=device) for wd in m.widths] if peer_w else None
+  alpha = o.get('symba_alpha', 4.)
 
   # model.dtype='bfloat16': PyTorch's own mixed precision (autocast: convs and matrix
   # products in bf16, reductions and losses in float32), as ffjax's units do.
@@ -118,14 +150,28 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
       b = x.shape[0]
       y_neg = (y + torch.randint(1, num_classes, y.shape, device=device)) % num_classes
       hcur = torch.cat([embed(x, pats[y]), embed(x, pats[y_neg])])
+      if dense and m.get('input_norm') == 'rms':
+        hcur = hcur.flatten(1) / torch.sqrt((hcur.flatten(1) ** 2).mean(1, keepdim=True) + 1e-8)
       for l, u in enumerate(units):
         y_l, hcur = u(hcur.detach())
-        g = (y_l ** 2).sum((1, 2, 3))
+        g = (y_l ** 2).flatten(1).sum(1)
         theta = y_l[0].numel()
-        if l > 0 or config.objective.train_first_unit:
+        if not (l > 0 or config.objective.train_first_unit):
+          continue
+        if kind == 'symba':  # softplus(-alpha (G_pos - G_neg)), mean-square goodness
+          total = total + F.softplus(-alpha * (g[:b] - g[b:]) / theta).mean()
+        elif o.get('reduce', 'sum_pair') == 'mean_all':  # BCE over positives and negatives
+          total = total + torch.cat([F.softplus(theta - g[:b]), F.softplus(g[b:] - theta)]).mean()
+        else:
           total = total + (F.softplus(theta - g[:b]) + F.softplus(g[b:] - theta)).mean()
+        if peer_w:  # peer normalization of the positives (the reference FF-MLP's)
+          run = 0.9 * running[l] + 0.1 * y_l[:b].mean(0)
+          total = total + peer_w * ((run.mean() - run) ** 2).mean()
+          running[l] = run.detach()
       with torch.no_grad():
         hcur, feats = embed(x, pats.mean(0, keepdim=True).expand(b, -1, -1)), []
+        if dense and m.get('input_norm') == 'rms':
+          hcur = hcur.flatten(1) / torch.sqrt((hcur.flatten(1) ** 2).mean(1, keepdim=True) + 1e-8)
         for l, u in enumerate(units):
           _, hcur = u(hcur)
           if l in head_units:

@@ -6,3 +6,9 @@ The same functions the command line uses, for notebooks:
   record = train.train_and_evaluate(config, '/tmp/run')
 """
 __version__ = '0.1.0'
+
+# XLA:CPU options chosen by measurement, set before JAX starts its backend (a user's own
+# XLA_FLAGS win; FFJAX_XLA_FLAGS=none turns this off): ffjax/cpu_options.py.
+from ffjax import cpu_options as _cpu_options  # noqa: E402
+
+_cpu_options.apply()

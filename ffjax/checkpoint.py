@@ -48,7 +48,7 @@ class Checkpointer:
   def check_fits(self, step: int, like) -> None:
     why = self._mismatch(step, like)
     if why:
-      from ffjax.config_args import ConfigError
+      from ffjax.errors import ConfigError
       raise ConfigError(f'{self._mngr.directory}/{step} does not fit this run: it was saved '
                         f'by another model or population ({why}). Use another --workdir')
 

@@ -96,17 +96,25 @@ def weight_grad_lax(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   return jax.vjp(lambda w_: conv_lax(x_BxHxWxC, w_, stride), w0)[1](g_BxHxWxO)[0]
 
 
+# Where XLA:CPU's own weight gradient of a 3x3 convolution stops being the fastest: its
+# speed falls from 70-170 GFLOP/s to 35-45 once C * O * (B H W) passes about 1e8 (e.g.
+# B=128 at 28x28 with 32 -> 64 channels, or 14x14 with 80 -> 240), where the k^2 shifted
+# products keep 50-130 (docs/RESULTS.md 26, jax 0.10.2 and 0.12.1, with and without oneDNN).
+LAX_DW_MAX = 1.1e8
+
+
 def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
-  """The fastest of the three on XLA:CPU for this shape (benchmarks/conv_grad.py, 2-core
-  CPU): few input channels (C k^2 <= 36, e.g. a first unit): patches x matrix, 6x faster
-  than lax; kernels up to 3x3: shifted products, 1.1-2.8x; larger kernels: XLA's own
-  (the k^2 shifted products lose there)."""
-  c = x_BxHxWxC.shape[-1]
-  if k > 3:
-    return weight_grad_lax(x_BxHxWxC, g_BxHxWxO, k, stride)
-  if c * k * k <= 36:
+  """The fastest form on XLA:CPU for this shape (benchmarks/conv_grad.py and
+  benchmarks/xla_flags.py, 2-core CPU): few input channels (C k^2 <= 36, a first unit):
+  patches x matrix, 2-2.6x faster than lax; kernels up to 3x3 with C O (B H W) above
+  LAX_DW_MAX: the k^2 shifted products, 1.5-3.8x faster; otherwise XLA's own (up to 2x
+  faster than the shifted products on smaller maps, and for every larger kernel)."""
+  c, o = x_BxHxWxC.shape[-1], g_BxHxWxO.shape[-1]
+  if k <= 3 and c * k * k <= 36:
     return weight_grad_patches(x_BxHxWxC, g_BxHxWxO, k, stride)
-  return weight_grad_shifted(x_BxHxWxC, g_BxHxWxO, k, stride)
+  if k <= 3 and c * o * g_BxHxWxO[..., 0].size > LAX_DW_MAX:
+    return weight_grad_shifted(x_BxHxWxC, g_BxHxWxO, k, stride)
+  return weight_grad_lax(x_BxHxWxC, g_BxHxWxO, k, stride)
 
 
 def grouped_conv_shifted(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ffjax import registry
-from ffjax.config_args import need
+from ffjax.errors import need
 
 
 # ----------------------------------------------------------------------------- patterns

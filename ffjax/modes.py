@@ -63,6 +63,6 @@ MODES = {m.name: m for m in (Mode('ff', local=True, by_block=False),
 
 def get(name: str) -> Mode:
   if name not in MODES:
-    from ffjax.config_args import ConfigError
+    from ffjax.errors import ConfigError
     raise ConfigError(f'config.method={name!r}: unknown method; one of {tuple(MODES)}')
   return MODES[name]

@@ -32,7 +32,7 @@ from ffjax import goodness as gd
 from ffjax import heads as heads_lib
 from ffjax import modes
 from ffjax import registry
-from ffjax.config_args import need
+from ffjax.errors import need
 
 
 class Objective:

@@ -40,7 +40,7 @@ from ffjax import network as net_lib
 from ffjax import optim
 from ffjax import preprocess as prep_lib
 from ffjax import step as step_lib
-from ffjax.config_args import ConfigError
+from ffjax.errors import ConfigError
 
 
 def unit_flops(config, image_shape) -> list[float]:

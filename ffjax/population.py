@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from ffjax import config_args
+from ffjax.errors import ConfigError
 
 # train.population's fields: the config key each varies.
 GRID = {'lr': 'optim.lr', 'K': 'labels.intensity', 'temperature': 'objective.temperature'}
@@ -52,7 +52,7 @@ def members(config) -> list[Member]:
     for s in seeds:
       out.append(Member(int(s), tuple((k, float(v)) for (k, _), v in zip(grid, values))))
   if len({m.path for m in out}) < len(out):
-    raise config_args.ConfigError(f'config.train.population={pop.to_dict()}: two members are the '
+    raise ConfigError(f'config.train.population={pop.to_dict()}: two members are the '
                                   'same run (a seed or a value given twice)')
   return out
 

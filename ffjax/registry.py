@@ -70,7 +70,7 @@ def get(table: str, name: str):
   the known names."""
   _load()
   if name not in _TABLES[table]:
-    from ffjax.config_args import ConfigError
+    from ffjax.errors import ConfigError
     key = {'objective': 'objective.kind', 'encoder': 'labels.kind', 'unit': 'model.kind',
            'predictor': 'predictor'}[table]
     raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')

@@ -61,7 +61,7 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
     if changes:
       harmful = [ch for ch in changes if ch.split(':')[0] not in HARMLESS]
       if harmful and not allow_change:
-        from ffjax.config_args import ConfigError
+        from ffjax.errors import ConfigError
         raise ConfigError(
             f'{workdir} holds a run started with another config ({"; ".join(harmful[:4])}'
             f'{"; ..." if len(harmful) > 4 else ""}); resuming would mix the two. Use another '
@@ -74,7 +74,7 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
     return
   if resuming:  # checkpoints without the config that made them (config.json deleted)
     if not allow_change:
-      from ffjax.config_args import ConfigError
+      from ffjax.errors import ConfigError
       raise ConfigError(
           f'{workdir}/checkpoints holds a run, but its config.json is gone: which config '
           'trained it cannot be told. Use another --workdir, or pass --allow_config_change to '

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffjax.data import DataError
+from ffjax.errors import DataError
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp')
 

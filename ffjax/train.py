@@ -38,6 +38,7 @@ from absl import logging
 
 from ffjax import checkpoint as ckpt_lib
 from ffjax import config_args
+from ffjax.errors import ConfigError
 from ffjax import data as data_lib
 from ffjax import evaluate as eval_lib
 from ffjax import interrupt
@@ -204,7 +205,7 @@ class Trainer:
     for i, r in enumerate(recs):
       acc = res[i]['val'][0].get(key)
       if acc is None:
-        raise config_args.ConfigError(f'config.train.test_at_best_val={name!r}: the run has no '
+        raise ConfigError(f'config.train.test_at_best_val={name!r}: the run has no '
                                       f'{key} (its predictors: {sorted(res[i]["val"][0])})')
       if acc > self.best_val[i]:
         self.best_val[i] = acc
@@ -448,7 +449,7 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       dataset = data_lib.load(config.data)
       check('while loading the data')
       if len(dataset.train) < config.train.batch_size:
-        raise config_args.ConfigError(
+        raise ConfigError(
             f'config.train.batch_size={config.train.batch_size}: larger than the '
             f'{len(dataset.train)} training examples')
       parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))

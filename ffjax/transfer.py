@@ -20,7 +20,7 @@ import numpy as np
 from flax import nnx
 
 from ffjax import checkpoint as ckpt_lib
-from ffjax.config_args import ConfigError
+from ffjax.errors import ConfigError
 
 
 def source_config(workdir) -> ml_collections.ConfigDict:

@@ -146,7 +146,7 @@ class ConvUnit(nnx.Module):
 
   @classmethod
   def check(cls, m, in_ch: int) -> None:
-    from ffjax.config_args import need
+    from ffjax.errors import need
     n = len(m.widths)
     for key in ('kernels', 'pools') + (('strides',) if m.get('strides') else ()):
       need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from ffjax import objectives
 from ffjax import registry
-from ffjax.config_args import need
+from ffjax.errors import need
 
 
 def standardize(x_BxHxWxC, eps: float = 1e-10):

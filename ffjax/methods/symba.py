@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from ffjax import goodness as gd
 from ffjax import objectives
 from ffjax import registry
-from ffjax.config_args import need
+from ffjax.errors import need
 
 ALPHA = 4.  # the paper's
 

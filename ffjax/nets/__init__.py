@@ -27,6 +27,6 @@ NETS = {
 def get(name: str, **overrides) -> dict:
   """The model fields of network `name`, with its arguments overridden."""
   if name not in NETS:
-    from ffjax.config_args import ConfigError
+    from ffjax.errors import ConfigError
     raise ConfigError(f'network {name!r}: unknown; one of {sorted(NETS)}')
   return NETS[name](**overrides)

@@ -48,7 +48,7 @@ def small(scale: float = 1., variant: str = 'cifar') -> dict:
   """MobileNetV3-Small; variant 'cifar' keeps 32 x 32 images' resolution in the stem and
   the first block (strides 1), 'standard' is the table's (224 -> 7)."""
   if variant not in ('cifar', 'standard'):
-    from ffjax.config_args import ConfigError
+    from ffjax.errors import ConfigError
     raise ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
   strides = dict(stem_stride=1, first_stride=1) if variant == 'cifar' else {}
   f = mobilenet_units(scale=scale, **strides)

@@ -22,7 +22,7 @@ def resnet18(widths=(64, 128, 256, 512), variant: str = 'cifar') -> dict:
   (7x7 conv at stride 2, then a 2x2 max pool where the original pools 3x3 at stride 2:
   224 -> 56 before stage 1)."""
   if variant not in ('cifar', 'standard'):
-    from ffjax.config_args import ConfigError
+    from ffjax.errors import ConfigError
     raise ConfigError(f"variant={variant!r}: 'cifar' (32x32 input) or 'standard'")
   f = dict(zip(('widths', 'strides', 'skips', 'blocks'), resnet_units(widths)))
   n = len(f['widths'])
