@@ -58,8 +58,10 @@ def matmul_tflops(dtype: str, repeats: int = 5) -> float:
 
 
 def step_flops(step, *args) -> float:
-  """XLA's FLOP count of one compiled call."""
-  ca = step.lower(*args).compile().cost_analysis()
+  """XLA's FLOP count of one call, of the program as traced: the compiled program's count
+  is -1 under XLA:CPU's oneDNN options (its rewrites hide the FLOPs of what they replace);
+  optimization removes dead code but changes no convolution's or product's count."""
+  ca = step.lower(*args).cost_analysis()
   ca = ca[0] if isinstance(ca, (list, tuple)) else ca
   return float(ca.get('flops', 0.)) if ca else 0.
 

@@ -64,6 +64,13 @@ class DeviceLoop:
       return (jax.lax.with_sharding_constraint(x_all[idx], bsh),
               jax.lax.with_sharding_constraint(y_all[idx], bsh))
 
+    # On a CPU a call's steps are straight-line code (the scan unrolled, no cond): XLA:CPU
+    # runs a convolution's weight gradient inside a loop 20-60x slower (jax-ml/jax#12868),
+    # and with its oneDNN options any convolution inside a loop or a cond: a 4-step call of
+    # the tiny FF-CNN took 0.40 s as a loop, 6.2 s as a loop under oneDNN, 0.07 s unrolled
+    # under oneDNN (docs/RESULTS.md 26). The cost: k copies of the step to compile.
+    straight = jax.default_backend() == 'cpu'
+
     def call(state, x_all, y_all, start, n_active):
       order = orders(state['seed'], start // spe)
 
@@ -72,9 +79,17 @@ class DeviceLoop:
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), self._metrics_shape)
         # Steps past n_active do nothing (the last call of a run, or one cut short):
         # one compiled call serves every length.
+        if straight:  # every step runs; a select keeps what the inactive ones made out
+          # (a barrier on either side: each step compiled alone, as in a loop body, so a
+          # step computes the same bits wherever it falls in a call: exact resume)
+          state, x, y = jax.lax.optimization_barrier((state, x, y))
+          new, m = jax.lax.optimization_barrier(run_step(state, x, y))
+          keep = i < n_active
+          return (jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, state),
+                  jax.tree.map(lambda a, z: jnp.where(keep, a, z), m, zeros))
         return jax.lax.cond(i < n_active, lambda s: run_step(s, x, y), lambda s: (s, zeros), state)
 
-      return jax.lax.scan(body, state, jnp.arange(self.k))
+      return jax.lax.scan(body, state, jnp.arange(self.k), unroll=self.k if straight else 1)
 
     def one(state, x_all, y_all, order, s):
       return run_step(state, *batch(x_all, y_all, order, s))

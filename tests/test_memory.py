@@ -20,8 +20,10 @@ def test_streamed_temporaries_stay_flat_as_depth_grows():
   temp = {(mode, d): memory.step_memory(memory.make_config(mode, d, 16, 16))['temp']
           for mode in ('asge', 'asge_streamed') for d in (4, 12)}
   per_unit = {m: (temp[(m, 12)] - temp[(m, 4)]) / 8 for m in ('asge', 'asge_streamed')}
-  assert per_unit['asge'] > act, (per_unit, act)                # fused: maps of every unit
-  assert per_unit['asge_streamed'] < 0.25 * act, (per_unit, act)  # streamed: about none
+  # fused: most of a map per unit (1.07 maps with XLA's own kernels, 0.77 under its oneDNN
+  # options, whose convolutions write in place); streamed: about none
+  assert per_unit['asge'] > 0.5 * act, (per_unit, act)
+  assert per_unit['asge_streamed'] < 0.1 * act, (per_unit, act)
 
 
 def test_throughput_counts_a_convolutions_flops():
