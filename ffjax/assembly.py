@@ -117,6 +117,29 @@ def make_loop(parts: Assembly, mesh, dataset):
   return loop_lib.HostLoop(parts.step, mesh, dataset.train, bsz, spe, bool(parts.members)), False, 1
 
 
+SCHEDULES = ('fused', 'streamed', 'pipelined')
+
+
+def check_train(t, num_devices: int) -> None:
+  """config.train's own settings: sizes, the schedule, the loop."""
+  from ffjax.errors import need
+  need(t.batch_size > 0, 'train.batch_size', t.batch_size, 'must be positive')
+  need(t.batch_size % num_devices == 0, 'train.batch_size', t.batch_size,
+       f'must be divisible by the {num_devices} devices')
+  need(t.eval_batch_size > 0 and t.eval_batch_size % num_devices == 0, 'train.eval_batch_size',
+       t.eval_batch_size, f'must be positive and divisible by the {num_devices} devices')
+  need(t.num_epochs > 0, 'train.num_epochs', t.num_epochs, 'must be positive')
+  need(t.log_every_steps > 0, 'train.log_every_steps', t.log_every_steps, 'must be positive')
+  need(t.eval_every_epochs >= 1, 'train.eval_every_epochs', t.eval_every_epochs,
+       'must be >= 1 (the last epoch is always evaluated)')
+  need(t.checkpoint_every_steps >= 0, 'train.checkpoint_every_steps', t.checkpoint_every_steps,
+       'must be >= 0 (0: at epoch ends only)')
+  need(t.schedule in SCHEDULES, 'train.schedule', t.schedule, f'one of {SCHEDULES}')
+  need(t.data_on_device in ('auto', 'yes', 'no'), 'train.data_on_device', t.data_on_device,
+       "must be 'auto', 'yes' or 'no'")
+  need(t.steps_per_call >= 0, 'train.steps_per_call', t.steps_per_call, 'must be >= 0 (0: auto)')
+
+
 def steps_per_call(config) -> int:
   """The scan length of a device call: train.steps_per_call, or (0) 100 on an
   accelerator and 1 on a CPU: XLA:CPU runs a convolution's weight gradient 40-60x

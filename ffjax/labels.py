@@ -50,6 +50,15 @@ from ffjax import registry
 from ffjax.errors import need
 
 
+def check_negatives(cfg) -> None:
+  """config.labels' hard-negative settings (method.Negatives draws them)."""
+  need(0. <= cfg.get('hard_negatives', 0.) <= 1., 'labels.hard_negatives',
+       cfg.get('hard_negatives'), 'a fraction in [0, 1]')
+  need(cfg.get('hard_negative_score', 'goodness') in ('goodness', 'linear'),
+       'labels.hard_negative_score', cfg.get('hard_negative_score'),
+       "must be 'goodness' or 'linear'")
+
+
 # ----------------------------------------------------------------------------- patterns
 
 

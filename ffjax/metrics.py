@@ -8,6 +8,17 @@ from pathlib import Path
 import numpy as np
 
 
+def check(c) -> None:
+  """config.tensorboard needs tensorboardX (metrics.jsonl is written either way)."""
+  if c.get('tensorboard'):
+    try:
+      import tensorboardX  # noqa: F401
+    except ImportError:
+      from ffjax.errors import ConfigError
+      raise ConfigError('config.tensorboard=True: needs tensorboardX (pip install tensorboardX); '
+                        'metrics.jsonl is written either way') from None
+
+
 def _plain(v):
   if isinstance(v, (np.generic, np.ndarray)):
     return v.tolist()

@@ -21,6 +21,26 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ffjax.errors import need
+
+NAMES = ('adam', 'adamw', 'sgd')
+SCHEDULES = ('constant', 'half_cooldown', 'cosine_epochs')
+
+
+def check(o, num_units: int) -> None:
+  """config.optim's own settings (num_units: the per-unit tuples' length)."""
+  need(o.name in NAMES, 'optim.name', o.name, f'one of {NAMES}')
+  need(o.get('head_name', '') in ('',) + NAMES, 'optim.head_name', o.get('head_name'),
+       f"'' (as optim.name) or one of {NAMES}")
+  need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
+  need(o.schedule in SCHEDULES, 'optim.schedule', o.schedule, f'one of {SCHEDULES}')
+  need(0 <= o.lr_min <= o.lr, 'optim.lr_min', o.lr_min, 'must be in [0, optim.lr]')
+  for key, what in (('unit_stop_epochs', 'one epoch per unit (0: never stops)'),
+                    ('unit_lr_scale', 'one factor per unit')):
+    if o.get(key):
+      need(len(o[key]) == num_units, f'optim.{key}', o[key], f'needs {what}')
+      need(all(v >= 0 for v in o[key]), f'optim.{key}', o[key], 'values must be >= 0')
+
 
 class ScaleByLrState(NamedTuple):
   count: jax.Array

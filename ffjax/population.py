@@ -23,6 +23,29 @@ from ffjax.errors import ConfigError
 GRID = {'lr': 'optim.lr', 'K': 'labels.intensity', 'temperature': 'objective.temperature'}
 
 
+def check(c, encoder, objective) -> None:
+  """train.population against the pieces it varies (the encoder's and the objective's
+  hparams) and what a population cannot be (streamed data, pipelined, a transfer)."""
+  from ffjax.errors import need
+  pop = c.train.population
+  for f in ('seeds', 'lr', 'K', 'temperature'):
+    need(isinstance(pop[f], (tuple, list)), f'train.population.{f}', pop[f], 'must be a tuple')
+  if pop.K:
+    need('intensity' in encoder.hparams, 'train.population.K', pop.K,
+         f'K is the label intensity, which labels.kind={c.labels.kind!r} has not')
+  if pop.temperature:
+    need('temperature' in objective.hparams, 'train.population.temperature', pop.temperature,
+         f'objective.kind={c.objective.kind!r} has no temperature')
+  if pop.seeds or pop.lr or pop.K or pop.temperature:
+    from ffjax import data
+    need(not data.is_streamed(c.data), 'train.population', pop.to_dict(),
+         'a population reads one resident copy of the data: not with streamed data')
+    need(c.train.schedule != 'pipelined', 'train.population', pop.to_dict(),
+         'a population is vmapped on every device: not with schedule=pipelined')
+    need(not c.transfer.init_from, 'train.population', pop.to_dict(),
+         'not with transfer.init_from (one run)')
+
+
 @dataclasses.dataclass(frozen=True)
 class Member:
   seed: int

@@ -406,11 +406,11 @@ def load(cfg, num_classes: int | None = None):
   """config.data -> data.Dataset of StreamSplits (source 'folder' or 'array_record').
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
-  from ffjax.data import Dataset, data_dir
+  from ffjax.data.splits import Dataset, data_dir
   root = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
   kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
   if cfg.source == 'tfds':
-    from ffjax.data import STREAMED_TFDS
+    from ffjax.data.splits import STREAMED_TFDS
     name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
     where = cfg.dir or os.environ.get('TFDS_DATA_DIR')
     tr_src, te_src = TfdsSource(name, 'train', where), TfdsSource(name, test_split or 'validation', where)

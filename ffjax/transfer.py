@@ -23,6 +23,17 @@ from ffjax import checkpoint as ckpt_lib
 from ffjax.errors import ConfigError
 
 
+def check(c) -> None:
+  """config.transfer: a probe trains the heads alone (nothing for the streamed step)."""
+  from ffjax.errors import need
+  tr = c.get('transfer', {})
+  need(tr.get('train', 'all') in ('all', 'heads'), 'transfer.train', tr.get('train'),
+       "must be 'all' (fine-tune) or 'heads' (linear probe)")
+  need(not (tr.get('train', 'all') == 'heads' and c.train.schedule == 'streamed'),
+       'train.schedule', 'streamed', 'not with transfer.train=heads (nothing to stream: the '
+       'units are frozen)')
+
+
 def source_config(workdir) -> ml_collections.ConfigDict:
   p = Path(workdir) / 'config.json'
   if not p.exists():

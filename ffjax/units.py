@@ -27,6 +27,7 @@ from flax import nnx
 from ffjax import conv as ffconv
 from ffjax import inits
 from ffjax import registry
+from ffjax.errors import need
 
 
 class UnitType(Protocol):
@@ -83,6 +84,32 @@ def channel_norm(y, eps: float = 1e-5):
 
 
 NORMS = {'rms': rms_norm, 'layer': layer_norm, 'channel': channel_norm, 'none': lambda y: y}
+
+
+def check_model(m, in_ch: int) -> None:
+  """config.model's fields that every unit type has (widths, norms, init, dtype, skips,
+  blocks), then the type's own (UnitType.check)."""
+  n = len(m.widths)
+  need(n >= 1, 'model.widths', m.widths, 'needs at least one unit')
+  need(all(w > 0 for w in m.widths), 'model.widths', m.widths, 'sizes must be positive')
+  need(m.get('dtype', 'float32') in ('float32', 'bfloat16'), 'model.dtype', m.get('dtype'),
+       "must be 'float32' or 'bfloat16'")
+  need(m.norm in NORMS, 'model.norm', m.norm, f'one of {sorted(NORMS)}')
+  if m.get('norms'):
+    need(len(m.norms) == n, 'model.norms', m.norms, 'needs one value per unit')
+    need(all(x in NORMS for x in m.norms), 'model.norms', m.norms, f'each one of {sorted(NORMS)}')
+  need(m.input_norm in NORMS, 'model.input_norm', m.input_norm, f'one of {sorted(NORMS)}')
+  need(m.init in ('lecun', 'hinton', 'kaiming'), 'model.init', m.init,
+       "must be 'lecun', 'hinton' or 'kaiming'")
+  if m.get('skips'):
+    need(len(m.skips) == n, 'model.skips', m.skips, 'needs one value per unit')
+    need(all(-1 <= j < l for l, j in enumerate(m.skips)), 'model.skips', m.skips,
+         'each -1 or the index of an earlier unit')
+  if m.get('blocks'):
+    need(len(m.blocks) == n, 'model.blocks', m.blocks, 'needs one block id per unit')
+    need(all(b1 <= b2 for b1, b2 in zip(m.blocks, m.blocks[1:])), 'model.blocks', m.blocks,
+         'block ids must not decrease (a block is a run of consecutive units)')
+  registry.get('unit', m.kind).check(m, in_ch)
 
 
 def rms_pool(y_BxHxWxC, s: int):
@@ -146,8 +173,12 @@ class ConvUnit(nnx.Module):
 
   @classmethod
   def check(cls, m, in_ch: int) -> None:
-    from ffjax.errors import need
     n = len(m.widths)
+    need(m.goodness_at in ('output', 'pre_pool'), 'model.goodness_at', m.goodness_at,
+         "must be 'output' or 'pre_pool'")
+    need(0. <= m.dropout < 1., 'model.dropout', m.dropout, 'must be in [0, 1)')
+    need(m.order in ('conv_act_norm', 'conv_norm_act'), 'model.order', m.order,
+         "must be 'conv_act_norm' or 'conv_norm_act'")
     for key in ('kernels', 'pools') + (('strides',) if m.get('strides') else ()):
       need(len(m[key]) == n, f'model.{key}', m[key], 'needs one value per unit')
       need(all(k > 0 for k in m[key]), f'model.{key}', m[key], 'sizes must be positive')
@@ -280,7 +311,7 @@ class DenseUnit(nnx.Module):
 
   @classmethod
   def check(cls, m, in_ch: int) -> None:
-    pass  # widths, norms and init are checked for every unit type (config_args)
+    pass  # widths, norms, init and dtype are every unit type's (check_model)
 
   @classmethod
   def out_shape(cls, m, l: int, in_hwc, activations: bool = False) -> tuple:

@@ -27,6 +27,8 @@ import numpy as np
 from absl import logging
 
 from ffjax.data import fetch
+from ffjax.data.splits import (DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, Dataset,  # noqa: F401
+                               Split, data_dir, is_streamed, shape_of)
 from ffjax.errors import DataError
 
 
@@ -50,72 +52,38 @@ KNOWN_MD5 = {
     'cifar10/cifar-10-batches-bin/test_batch_first1000.bin': '371f65da31ad652f5e24b3699a3e6515',
 }
 
-# name -> (num_classes, H, W, C, official train size, official test size)
-DATASETS = {
-    'mnist': (10, 28, 28, 1, 60000, 10000),
-    'fashion_mnist': (10, 28, 28, 1, 60000, 10000),
-    'cifar10': (10, 32, 32, 3, 50000, 10000),
-    'cifar100': (100, 32, 32, 3, 50000, 10000),
-}
-
-
-# Image-folder datasets, streamed from disk (ffjax/stream.py): name -> classes. Their
-# images are data.image_size square, RGB; 'folder' is any tree (data.num_classes).
-STREAMED = {'imagenet': 1000, 'imagenet100': 100, 'imagenette': 10, 'folder': 0}
-STREAM_SOURCES = ('folder', 'array_record')
-# The same names prepared as tensorflow-datasets (data.source='tfds', streamed too):
-# tfds name and its held-out split (data.tfds_name overrides the name, and names any
-# other prepared image dataset with data.name='folder').
-STREAMED_TFDS = {'imagenet': ('imagenet2012', 'validation'), 'imagenette': ('imagenette', 'validation')}
-
-
-def is_streamed(cfg) -> bool:
-  """Read from disk a batch at a time (ffjax/stream.py), not loaded whole."""
-  return cfg.source in STREAM_SOURCES or (cfg.source == 'tfds' and cfg.name in STREAMED)
-
-
-def shape_of(cfg) -> tuple[int, int, int, int]:
-  """(classes, H, W, C) of the images the units see before preprocessing, from
-  config.data alone (the checks and the benchmarks build nets before any data loads)."""
-  if cfg.name in DATASETS:
-    k, h, w, c, _, _ = DATASETS[cfg.name]
-    return k, h, w, c
-  if cfg.name in STREAMED:
-    k = STREAMED[cfg.name] or int(cfg.get('num_classes', 0))
-    return k, int(cfg.image_size), int(cfg.image_size), 3
-  raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of '
-                  f'{sorted(DATASETS) + sorted(STREAMED)}')
-
-
-@dataclasses.dataclass
-class Split:
-  x: np.ndarray  # N x H x W x C uint8
-  y: np.ndarray  # N int32
-  name: str
-
-  def __len__(self):
-    return len(self.y)
-
-  @property
-  def image_shape(self):
-    return self.x.shape[1:]
-
-
-@dataclasses.dataclass
-class Dataset:
-  name: str
-  num_classes: int
-  train: Split            # or stream.StreamSplit: images read from disk by batches
-  val: Split | None
-  test: Split
-
-  @property
-  def image_shape(self):
-    return self.train.image_shape
-
-  @property
-  def streamed(self) -> bool:
-    return not isinstance(self.train, Split)
+def check(cfg) -> None:
+  """config.data's own settings: the source and name, a streamed source's fields, the
+  split sizes, preprocessing (per-channel constants, colour jitter: the images' channels)."""
+  from ffjax.augment import AUGMENTS
+  from ffjax.errors import need
+  sources = ('raw', 'tfds') + STREAM_SOURCES
+  need(cfg.source in sources, 'data.source', cfg.source, f'one of {sources}')
+  names = STREAMED if cfg.source in STREAM_SOURCES else (
+      dict(DATASETS, **STREAMED) if cfg.source == 'tfds' else DATASETS)
+  need(cfg.name in names, 'data.name', cfg.name,
+       f'unknown dataset for data.source={cfg.source!r}; one of {sorted(names)}')
+  if is_streamed(cfg):
+    need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
+    need(cfg.bad_images in ('stop', 'skip'), 'data.bad_images', cfg.bad_images, "must be 'stop' or 'skip'")
+    need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
+    if cfg.name == 'folder':
+      need(cfg.num_classes > 0, 'data.num_classes', cfg.num_classes,
+           "data.name='folder' needs the number of class folders")
+    if cfg.source == 'tfds':
+      need(cfg.get('tfds_name') or cfg.name in STREAMED_TFDS, 'data.tfds_name', cfg.get('tfds_name'),
+           f"data.name={cfg.name!r} has no tensorflow-datasets name: give the prepared dataset's")
+  need(cfg.get('augment', 'none') in AUGMENTS, 'data.augment', cfg.get('augment'),
+       f'one of {sorted(AUGMENTS)}')
+  num_channels = shape_of(cfg)[3]
+  if cfg.get('augment') == 'crop_flip_jitter':
+    need(num_channels == 3, 'data.augment', cfg.augment, 'colour jitter needs RGB images')
+  for key in ('num_val', 'train_limit', 'eval_limit', 'resize'):
+    need(cfg[key] >= 0, f'data.{key}', cfg[key], 'must be >= 0 (0: none, all, or as stored)')
+  if cfg.get('mean') or cfg.get('std'):
+    need(len(cfg.mean) == num_channels and len(cfg.std) == num_channels
+         and all(x > 0 for x in cfg.std), 'data.mean/std', (cfg.mean, cfg.std),
+         f'one value per channel ({num_channels}), std > 0')
 
 
 # ----------------------------------------------------------------------------- files
@@ -156,17 +124,6 @@ def check_raw(root: Path, require_md5: bool = False, name: str | None = None) ->
       raise DataError(f'{unknown[0]}: the archive is not the official one and ffjax has no md5 '
                       'of this file to check it by')
   load_raw(name, root, verify_md5=True, warn=False)
-
-
-def data_dir(configured: str | None) -> Path:
-  d = configured or os.environ.get('FFJAX_DATA_DIR')
-  if not d:
-    raise DataError('no data directory: set config.data.dir or the FFJAX_DATA_DIR '
-                    'environment variable (e.g. FFJAX_DATA_DIR=../shared/data)')
-  p = Path(d).expanduser()
-  if not p.is_dir():
-    raise DataError(f'data directory {p} does not exist')
-  return p
 
 
 def _read_bytes(path: Path) -> bytes:

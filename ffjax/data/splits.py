@@ -1,0 +1,90 @@
+"""What every data source gives the trainer: the dataset names and their shapes, a split, a
+dataset, and a configured folder. Imported by the readers (ffjax/data/__init__.py) and the
+streamed pipeline (ffjax/stream.py) alike; it imports neither."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ffjax.errors import DataError
+
+# name -> (num_classes, H, W, C, official train size, official test size)
+DATASETS = {
+    'mnist': (10, 28, 28, 1, 60000, 10000),
+    'fashion_mnist': (10, 28, 28, 1, 60000, 10000),
+    'cifar10': (10, 32, 32, 3, 50000, 10000),
+    'cifar100': (100, 32, 32, 3, 50000, 10000),
+}
+
+
+# Image-folder datasets, streamed from disk (ffjax/stream.py): name -> classes. Their
+# images are data.image_size square, RGB; 'folder' is any tree (data.num_classes).
+STREAMED = {'imagenet': 1000, 'imagenet100': 100, 'imagenette': 10, 'folder': 0}
+STREAM_SOURCES = ('folder', 'array_record')
+# The same names prepared as tensorflow-datasets (data.source='tfds', streamed too):
+# tfds name and its held-out split (data.tfds_name overrides the name, and names any
+# other prepared image dataset with data.name='folder').
+STREAMED_TFDS = {'imagenet': ('imagenet2012', 'validation'), 'imagenette': ('imagenette', 'validation')}
+
+
+def is_streamed(cfg) -> bool:
+  """Read from disk a batch at a time (ffjax/stream.py), not loaded whole."""
+  return cfg.source in STREAM_SOURCES or (cfg.source == 'tfds' and cfg.name in STREAMED)
+
+
+def shape_of(cfg) -> tuple[int, int, int, int]:
+  """(classes, H, W, C) of the images the units see before preprocessing, from
+  config.data alone (the checks and the benchmarks build nets before any data loads)."""
+  if cfg.name in DATASETS:
+    k, h, w, c, _, _ = DATASETS[cfg.name]
+    return k, h, w, c
+  if cfg.name in STREAMED:
+    k = STREAMED[cfg.name] or int(cfg.get('num_classes', 0))
+    return k, int(cfg.image_size), int(cfg.image_size), 3
+  raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of '
+                  f'{sorted(DATASETS) + sorted(STREAMED)}')
+
+
+@dataclasses.dataclass
+class Split:
+  x: np.ndarray  # N x H x W x C uint8
+  y: np.ndarray  # N int32
+  name: str
+
+  def __len__(self):
+    return len(self.y)
+
+  @property
+  def image_shape(self):
+    return self.x.shape[1:]
+
+
+@dataclasses.dataclass
+class Dataset:
+  name: str
+  num_classes: int
+  train: Split            # or stream.StreamSplit: images read from disk by batches
+  val: Split | None
+  test: Split
+
+  @property
+  def image_shape(self):
+    return self.train.image_shape
+
+  @property
+  def streamed(self) -> bool:
+    return not isinstance(self.train, Split)
+
+
+def data_dir(configured: str | None) -> Path:
+  d = configured or os.environ.get('FFJAX_DATA_DIR')
+  if not d:
+    raise DataError('no data directory: set config.data.dir or the FFJAX_DATA_DIR '
+                    'environment variable (e.g. FFJAX_DATA_DIR=../shared/data)')
+  p = Path(d).expanduser()
+  if not p.is_dir():
+    raise DataError(f'data directory {p} does not exist')
+  return p
