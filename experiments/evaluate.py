@@ -15,7 +15,7 @@ from pathlib import Path
 from absl import flags
 
 from experiments import cli
-from ffjax import config_args, data, rundir
+from ffjax import config_args, data, readback
 
 flags.DEFINE_enum('goodness_scale', None, ['none', 'theta'],
                   "The goodness predictor for this evaluation (default: the run's own).")
@@ -28,7 +28,7 @@ def main(argv):
   scale = flags.FLAGS.goodness_scale
   settings = {'predict.goodness_scale': scale} if scale else None
   try:
-    rec = rundir.evaluate_checkpoint(wd, settings)
+    rec = readback.evaluate_checkpoint(wd, settings)
   except (FileNotFoundError, data.DataError, config_args.ConfigError) as e:
     cli.die(str(e))
   for split in ('val', 'test'):

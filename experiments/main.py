@@ -54,7 +54,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import cli  # noqa: E402
-from ffjax import config_args, data, metrics, parallel, rundir, train  # noqa: E402
+from ffjax import config_args, data, health, metrics, parallel, rundir, train  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
@@ -70,7 +70,7 @@ flags.DEFINE_integer('num_processes', 0, 'Multi-process: how many processes.')
 flags.DEFINE_integer('process_id', -1, "Multi-process: this process's index.")
 
 # The user's to fix: one line, no traceback, exit 2.
-USER_ERRORS = (config_args.ConfigError, data.DataError, train.TrainingDiverged, rundir.RunLocked,
+USER_ERRORS = (config_args.ConfigError, data.DataError, health.TrainingDiverged, rundir.RunLocked,
                rundir.RunIOError)
 
 

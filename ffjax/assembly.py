@@ -84,7 +84,8 @@ def fresh_state(config, parts: Assembly, *, load_transfer: bool = True, net=None
 
 def init_state(parts: Assembly, mesh, *, load_transfer: bool = True) -> dict:
   """The training state, replicated over the mesh: one run's, or a population's
-  (every member's state stacked on a leading axis)."""
+  (every member's state stacked on a leading axis); a pipelined run's optimizer state
+  is every stage's (pipeline.initial_opt_state)."""
   config = parts.config
   if not parts.members:
     state = fresh_state(config, parts, load_transfer=load_transfer, net=parts.net)
@@ -92,6 +93,9 @@ def init_state(parts: Assembly, mesh, *, load_transfer: bool = True) -> dict:
     states = [fresh_state(pop_lib.member_config(config, m), parts, load_transfer=load_transfer)
               for m in parts.members]
     state = jax.tree.map(lambda *v: jnp.stack(v), *states)
+  if config.train.schedule == 'pipelined':
+    from ffjax import pipeline
+    state = dict(state, opt_state=pipeline.initial_opt_state(config, parts))
   return parallel.put_replicated(mesh, state)
 
 

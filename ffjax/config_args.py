@@ -97,7 +97,7 @@ def validate(config, num_devices: int = 1) -> None:
   obj.check(c, k)  # in every mode: backprop builds the same heads (one parameter layout)
   units.check_model(m, in_ch)
   optim.check(c.optim, len(m.widths))
-  predict.check(c.predict, m.kind, unit.maps, c.train.schedule)
+  predict.check(c.predict, m.kind, unit.maps)
   assembly.check_train(c.train, num_devices)
   population.check(c, enc, obj)
   transfer.check(c)
@@ -126,6 +126,8 @@ def validate(config, num_devices: int = 1) -> None:
     need(mode.per_unit, 'train.schedule', 'streamed', f'streams local units: not with method={c.method!r}')
     need(not m.dropout, 'train.schedule', 'streamed', 'not with model.dropout (the streamed step '
          "recomputes outputs without it): use 'fused'")
+  need(c.predict.readout != 'pooled_sum' or c.train.schedule == 'fused', 'train.schedule',
+       c.train.schedule, "the streamed and pipelined steps read a concat readout only: use 'fused'")
   if data.is_streamed(c.data):
     need(c.train.data_on_device != 'yes', 'train.data_on_device', 'yes',
          'streamed data is read from disk a batch at a time')

@@ -21,6 +21,7 @@ printed. A second Ctrl-C stops at once without saving.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -40,6 +41,14 @@ class Interrupted(Exception):
   @property
   def exit_code(self) -> int:
     return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM
+
+
+# What the one line says at the usual moments (the trainer's).
+START_UP = 'during start-up, before any training step: nothing to save; run the same command'
+
+
+def saved(step) -> str:
+  return f'the checkpoint at step {step} is complete; run the same command to resume'
 
 
 class Signals:
@@ -79,6 +88,20 @@ class Signals:
       self._safe_msg = None
     while exiting:
       time.sleep(1.)
+
+  @contextlib.contextmanager
+  def writing(self, then: str):
+    """A write under way (a checkpoint, config.json, the final records): the watchdog
+    waits for it; afterwards stopping at once is safe and says `then`."""
+    self.unsafe()
+    yield
+    self.safe(then)
+
+  def stop_if_set(self, message: str) -> None:
+    """The trainer's own stop: if a signal came, claim it and raise Interrupted(message)."""
+    if self.signum is not None:
+      self.claim()
+      raise Interrupted(self.signum, message)
 
   def on_exit(self, fn) -> None:
     """fn() runs before the watchdog ends the process (e.g. releasing the workdir lock)."""
@@ -131,7 +154,7 @@ class Signals:
     for fn in self._cleanups:
       try:
         fn()
-      except Exception:  # noqa: BLE001: stopping matters more than a cleanup
+      except Exception:  # noqa: BLE001 -- stopping matters more than a cleanup
         pass
     try:
       sys.stdout.flush()

@@ -96,6 +96,24 @@ def format_duration(s: float) -> str:
   return f'{h}h{m:02d}m' if h else f'{m}m{s:02d}s'
 
 
+def eta_s(step: int, total_steps: int, steps_per_epoch: int, step_s: float, eval_s, eval_every: int,
+          num_epochs: int) -> float:
+  """Seconds left: the steps to go, plus (once an evaluation round has been timed, eval_s)
+  the rounds still to come and the final one."""
+  eta = (total_steps - step) * step_s
+  if eval_s:
+    rounds = sum(1 for e in range(step // steps_per_epoch + 1, num_epochs + 1)
+                 if e % eval_every == 0 or e == num_epochs)
+    eta += (rounds + 1) * eval_s
+  return eta
+
+
+def final_line(split: str, record: dict) -> str:
+  """'final val (N examples): acc_x 0.1234, ...' of a final record's split."""
+  return (f'final {split} ({record["num_examples"]} examples): '
+          + ', '.join(f'{key} {v:.4f}' for key, v in record.items() if key.startswith('acc_')))
+
+
 def progress_line(epoch, num_epochs, step, total_steps, images_per_sec, losses, eta_s,
                   eval_included: bool = True):
   """losses: [(name, value)], e.g. [('u2', 0.51), ('u3', 0.48)] or [('head', 0.1)];

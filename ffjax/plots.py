@@ -248,10 +248,10 @@ def untrained_units(method) -> set:
 
 def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]:
   """Every figure of a run; returns the paths written."""
-  from ffjax import heads, metrics, predict, rundir
+  from ffjax import heads, metrics, predict, readback
   workdir = Path(workdir)
   records = metrics.read(workdir)
-  r = rundir.restore_run(workdir)
+  r = readback.restore_run(workdir)
   net, method, dataset = r.net, r.method, r.dataset
   out = [training_curves(records, workdir / 'curves.png', untrained_units(method)),
          accuracy_per_epoch(records, workdir / 'accuracy.png')]

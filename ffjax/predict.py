@@ -26,16 +26,14 @@ from ffjax import registry
 from ffjax.errors import need
 
 
-def check(p, unit_kind: str, unit_maps: bool, schedule: str) -> None:
-  """config.predict: the readout's form (pooled_sum pools units' maps, read by the fused
-  step only), the units the head reads, the goodness predictor's scale."""
+def check(p, unit_kind: str, unit_maps: bool) -> None:
+  """config.predict: the readout's form (pooled_sum pools units' maps), the units the
+  head reads, the goodness predictor's scale."""
   need(p.readout in ('concat', 'pooled_sum'), 'predict.readout', p.readout,
        "must be 'concat' or 'pooled_sum'")
   if p.readout == 'pooled_sum':
     need(unit_maps, 'predict.readout', p.readout,
          f"pools units' maps: model.kind={unit_kind!r} has none")
-    need(schedule == 'fused', 'train.schedule', schedule,
-         "the streamed and pipelined steps read a concat readout only: use 'fused'")
   need(p.get('head_units', 'all') in ('all', 'last'), 'predict.head_units',
        p.get('head_units'), "must be 'all' or 'last'")
   need(p.goodness_scale in ('none', 'theta'), 'predict.goodness_scale', p.goodness_scale,

@@ -9,7 +9,6 @@ checkpoint (every member's state) in WORKDIR/checkpoints.
 """
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -20,11 +19,8 @@ from pathlib import Path
 
 import jax
 import ml_collections
-from flax import nnx
+import numpy as np
 
-from ffjax import checkpoint as ckpt_lib
-from ffjax import data as data_lib
-from ffjax import parallel
 
 
 class RunLocked(RuntimeError):
@@ -324,80 +320,6 @@ def read_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(d)
 
 
-@dataclasses.dataclass
-class Restored:
-  """A run read back from its workdir: for plots, CAMs, evaluation and notebooks."""
-  config: ml_collections.ConfigDict
-  dataset: data_lib.Dataset
-  net: object               # the network with the checkpoint's parameters (eval mode)
-  method: object
-  state: dict               # the restored training state (replicated over `mesh`)
-  parts: object             # assembly.Assembly
-  mesh: object
-
-  @property
-  def encoder(self):
-    return self.method.encoder
-
-
-# What may differ from the run's own config when it is read back: settings of inference
-# alone, never of what was trained.
-READ_BACK_SETTINGS = ('predict.goodness_scale',)
-
-
-def restore_run(workdir, settings: dict | None = None) -> Restored:
-  """The run in workdir at its latest checkpoint. A population member's directory
-  (member.json) reads its slice of the population's checkpoint. settings: values of
-  READ_BACK_SETTINGS for this reading (e.g. {'predict.goodness_scale': 'theta'})."""
-  from ffjax import assembly, config_args
-  workdir = Path(workdir)
-  config = read_config(workdir)
-  member = None
-  if (workdir / 'member.json').exists():
-    info = json.loads((workdir / 'member.json').read_text())
-    member, workdir = info['index'], (workdir / info['population']).resolve()
-    config = read_config(workdir)
-  for key, value in (settings or {}).items():
-    if key not in READ_BACK_SETTINGS:
-      raise config_args.ConfigError(f'{key}: not a setting of inference alone (those: '
-                                    f'{", ".join(READ_BACK_SETTINGS)})')
-    section, name = key.split('.')
-    config[section][name] = value
-  if settings:
-    config_args.validate(config, jax.device_count())
-  mesh = parallel.make_mesh()
-  dataset = data_lib.load(config.data)
-  parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
-  like = assembly.init_state(parts, mesh, load_transfer=False)
-  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints', read_only=True)
-  step = ckpt.latest_step()
-  if step is None:
-    ckpt.close()
-    raise FileNotFoundError(f'{workdir}/checkpoints: no checkpoint yet')
-  state = ckpt.restore(step, like)
-  ckpt.close()
-  if member is not None:
-    state = assembly.member_state(state, member)
-  net = nnx.merge(parts.graphdef, jax.device_get(state['params']), jax.device_get(state['rest']))
-  net.eval()  # inference: batch norm uses its running averages
-  return Restored(config, dataset, net, parts.method, state, parts, mesh)
-
-
-def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
-  """Every predictor's accuracy on val and test for a run's latest checkpoint."""
-  from ffjax import evaluate as eval_lib
-  r = restore_run(workdir, settings)
-  ev = eval_lib.Evaluator(r.method, r.parts.graphdef, r.parts.preprocess, r.mesh, r.dataset,
-                          r.config.train.eval_batch_size, r.config.data.eval_limit)
-  names = [n for n in ('val', 'test') if getattr(r.dataset, n) is not None]
-  res = ev.round(r.state['params'], r.state['rest'], names)
-  rec = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
-  if settings:
-    rec['settings'] = dict(settings)
-  rec.update({n: res[n][0] for n in names})
-  return rec
-
-
 def where_outputs_are(workdir, record: dict, figures=()) -> list[str]:
   """The lines a finished run ends with: the best epoch of each predictor (on the split
   evaluated every epoch), and where its records, checkpoints and figures are."""
@@ -422,3 +344,76 @@ def where_outputs_are(workdir, record: dict, figures=()) -> list[str]:
   if figures:
     lines.append(f'figures:     {wd}/{{{",".join(Path(f).name for f in figures)}}}')
   return lines
+
+
+def finished_record(workdir: Path, total_steps: int, last_saved, population: bool) -> dict | None:
+  """The final record of a run that already ended (its last step saved and eval.json
+  written for it), marked 'finished_before'; None for a run to go on with."""
+  if population or last_saved != total_steps:
+    return None
+  try:
+    rec = json.loads((workdir / 'eval.json').read_text())
+  except (OSError, ValueError):
+    return None
+  if rec.get('step') != last_saved or 'provenance' not in rec:
+    return None  # interrupted during its final evaluation: redo it
+  return dict(rec, finished_before=True)
+
+
+def final_records(config, dataset, workdir: Path, names, step: int, final: dict, elapsed,
+                  warnings, *, main: bool, last_saved) -> dict:
+  """{member path: the final record} (step, epochs, time, every split's accuracies, notes,
+  the test at the best validation epoch, provenance); written with each member's
+  per-example predictions (eval.json, predictions_{split}.npz) by the main process.
+  final: {member index: {split: (record, per-example)}}."""
+  from ffjax import metrics as metrics_lib
+  c, records, prov = config, {}, provenance()
+  splits = [sp for sp in ('val', 'test') if sp in final[0]]
+  best_of = c.train.test_at_best_val
+  for i, name in enumerate(names):
+    record = {'step': step, 'epochs': c.train.num_epochs, 'elapsed_s': float(elapsed[i])}
+    record.update({sp: final[i][sp][0] for sp in splits})
+    if c.data.name == 'cifar10' and len(dataset.test) < 10000:
+      record['test_note'] = f'CIFAR-10 test set incomplete: {len(dataset.test)} of 10000 images'
+    if warnings and i == 0:
+      record['warnings'] = warnings
+    best = [r for r in metrics_lib.read(workdir / name) if 'best_val_epoch' in r] if best_of else []
+    if best:  # the last improvement is the best
+      r = best[-1]
+      record['test_at_best_val'] = {'epoch': r['best_val_epoch'], 'predictor': best_of,
+                                    'val_acc': r[f'val/acc_{best_of}'],
+                                    **{k[len('test/'):]: v for k, v in r.items() if k.startswith('test/')}}
+    record['provenance'] = prov
+    records[name] = record
+    if main:
+      wd = workdir / name
+
+      def write(i=i, wd=wd, record=record):
+        for sp in splits:  # per-example predictions, for confusion matrices and error galleries
+          y = (dataset.val if sp == 'val' else dataset.test).y
+          np.savez_compressed(wd / f'predictions_{sp}.npz', y=y,
+                              **{key: v for key, v in final[i][sp][1].items() if key.startswith('pred_')})
+        write_record(wd / 'eval.json', record)
+      guard_io(write, str(wd), last_saved)
+  return records
+
+
+def evaluation_missing(workdir: Path, step: int, steps_per_epoch: int, last_saved) -> bool:
+  """Resumed at an epoch's end whose evaluation a signal stopped (its checkpoint was
+  written first, its record never): that end of epoch is to be done again."""
+  from ffjax import metrics as metrics_lib
+  if not step or step % steps_per_epoch or step != last_saved:
+    return False
+  return not any(r['step'] == step and 'elapsed_s' in r for r in metrics_lib.read(workdir))
+
+
+def note_bad_files(workdir: Path, bad, records, *, main: bool, last_saved) -> None:
+  """Streamed data under data.bad_images='skip': how many files were replaced, in every
+  record of the epoch, and which, in bad_files.txt."""
+  if bad is None:
+    return
+  for r in records:
+    r['data/bad_files'] = len(bad)
+  if bad and main:
+    guard_io(lambda: (workdir / 'bad_files.txt').write_text('\n'.join(bad) + '\n'), str(workdir),
+             last_saved)

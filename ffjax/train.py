@@ -18,16 +18,13 @@ A run survives a bad day (tests/test_robust.py):
     Elsewhere the loop sees the flag between calls, finishes the call in flight and
     saves. A second Ctrl-C stops at once.
   - Every step's losses are checked, and the parameters before each checkpoint: no
-    checkpoint of a diverged state is written. A stall (losses constant, every predictor
-    at chance) is reported.
-  - The workdir is locked (run.Lock), its first config kept: a resume with another
-    config is refused unless allowed (run.open_workdir); metrics.jsonl is cut back to
-    the checkpoint's step on resume.
+    checkpoint of a diverged state is written; a stall is reported (ffjax/health.py).
+  - The workdir is locked, its first config kept: a resume with another config is refused
+    unless allowed; metrics.jsonl is cut back to the checkpoint's step (ffjax/rundir.py).
   - Disk full or a read-only workdir: one line (RunIOError), the last checkpoint intact.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -41,6 +38,7 @@ from ffjax import config_args
 from ffjax.errors import ConfigError
 from ffjax import data as data_lib
 from ffjax import evaluate as eval_lib
+from ffjax import health
 from ffjax import interrupt
 from ffjax import method as method_lib
 from ffjax import metrics as metrics_lib
@@ -51,23 +49,7 @@ from ffjax import rundir
 
 
 Interrupted = interrupt.Interrupted
-
-
-class TrainingDiverged(FloatingPointError):
-  """A loss or a parameter became NaN, Inf or absurdly large."""
-
-
-# The largest |parameter| a sane network has; beyond it a run has diverged even if every
-# number is still finite (an lr of 1e30 makes weights of 1e30 in one Adam step).
-MAX_PARAM = 1e12
-
-
-@jax.jit
-def _params_ok(params):
-  leaves = jax.tree.leaves(params)
-  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in leaves]))
-  big = jnp.max(jnp.stack([jnp.max(jnp.abs(p)) for p in leaves]))
-  return finite & (big < MAX_PARAM)
+TrainingDiverged = health.TrainingDiverged  # (its old home: callers may name it here)
 
 
 class Trainer:
@@ -125,12 +107,9 @@ class Trainer:
     avg = {key: float(np.mean(v)) for key, v in means.items()}
     trained = [f'loss_u{l + 1}' for l, t in enumerate(self.parts.method.trained) if t]
     self.epoch_losses.append([avg[key] for key in trained if key in avg] or [avg['loss']])
-    eta = (self.parts.total_steps - step_p) * bsz * len(names) / max(ips, 1e-9)
-    if self.eval_s:  # the evaluation rounds still to come (the last one measured), and the final
-      spe, every = self.parts.steps_per_epoch, c.train.eval_every_epochs
-      rounds = sum(1 for e in range(step_p // spe + 1, c.train.num_epochs + 1)
-                   if e % every == 0 or e == c.train.num_epochs)
-      eta += (rounds + 1) * self.eval_s
+    eta = metrics_lib.eta_s(step_p, self.parts.total_steps, self.parts.steps_per_epoch,
+                            bsz * len(names) / max(ips, 1e-9), self.eval_s,
+                            c.train.eval_every_epochs, c.train.num_epochs)
     # The trained units' losses (a unit measured, not trained, is left out: curves.png marks it).
     units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key in trained),
                    key=lambda kv: int(kv[0][1:]))
@@ -160,24 +139,18 @@ class Trainer:
         self.window = []
 
   def diverged(self, what: str):
-    """Stops with what to do; only checked states were ever saved."""
-    wd = self.workdir
-    if self.last_saved is None:
-      where = (f'No checkpoint was kept (none was taken before the divergence), so the same '
-               f'command with a lower optim.lr starts afresh in {wd}')
-    else:
-      where = (f'The last good checkpoint (step {self.last_saved}) stays in {wd}/checkpoints: '
-               f'lower optim.lr and run again with --allow_config_change to go on from it, or '
-               f'use a new --workdir')
-    raise TrainingDiverged(f'{what}; stopping. {where}')
+    raise health.diverged(what, self.workdir, self.last_saved)
 
   # -- checkpoints and evaluation
 
   def save(self):
-    self.sig.unsafe()  # a checkpoint being written: the watchdog waits for it
-    if not bool(_params_ok(self.state['params'])):
-      self.diverged(f'the parameters became non-finite or larger than {MAX_PARAM:.0e} by step '
-                    f'{self.step}')
+    with self.sig.writing(interrupt.saved(self.step)):  # the watchdog waits for the write
+      self._save()
+
+  def _save(self):
+    if not bool(health.params_ok(self.state['params'])):
+      self.diverged(f'the parameters became non-finite or larger than {health.MAX_PARAM:.0e} '
+                    f'by step {self.step}')
     el = parallel.put_replicated(self.mesh, np.float32(self.elapsed0 + time.time() - self.t_start))
     self.state = dict(self.state, elapsed_s=jnp.broadcast_to(el, np.shape(self.state['elapsed_s'])))
     need = sum(v.nbytes for v in jax.tree.leaves(self.state)) * 21 // 20 + 2 ** 18
@@ -185,15 +158,17 @@ class Trainer:
     rundir.guard_io(lambda: self.ckpt.save(int(self.step), self.state),
                     f'{self.workdir}/checkpoints', self.last_saved, quiet=True)
     self.last_saved = int(self.step)
-    self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
 
   def evaluate_round(self, split_names, best=None):
     """{member index: {split: (record, per-example)}} for every member."""
     out = {}
     for i in range(len(self.names)):
-      st = assembly.member_state(self.state, i) if self.members else self.state
+      st = self.member(i)
       out[i] = self.evaluator.round(st['params'], st['rest'], split_names, best[i] if best else None)
     return out
+
+  def member(self, i: int) -> dict:
+    return assembly.member_state(self.state, i) if self.members else self.state
 
   def test_if_best(self, split, res, recs):
     """train.test_at_best_val: the test set too, in the epoch's record, whenever the
@@ -209,18 +184,10 @@ class Trainer:
                                       f'{key} (its predictors: {sorted(res[i]["val"][0])})')
       if acc > self.best_val[i]:
         self.best_val[i] = acc
-        st = assembly.member_state(self.state, i) if self.members else self.state
+        st = self.member(i)
         test = self.evaluator.round(st['params'], st['rest'], ['test'],
                                     res[i]['val'][0].get('best_unit'))['test'][0]
         r.update({f'test/{k}': v for k, v in test.items()}, best_val_epoch=r['epoch'])
-
-  def stalled(self, res_i: dict) -> bool:
-    """Every trained unit's loss constant over the epoch, and every predictor at chance."""
-    k = self.dataset.num_classes
-    accs = [v for key, v in res_i.items() if key.startswith('acc_')]
-    l = np.asarray(self.epoch_losses)  # windows x trained units
-    flat = len(l) >= 2 and bool(np.all(np.ptp(l, 0) <= 1e-4 * np.maximum(np.abs(l.mean(0)), 1e-8)))
-    return bool(accs) and max(accs) <= 1.5 / k and flat
 
   def end_of_epoch(self):
     """The epoch's checkpoint, then its evaluation and record. An evaluation stopped by a
@@ -243,34 +210,18 @@ class Trainer:
                ', '.join(f'{key.split("/")[1]} {v:.4f}' for key, v in recs[0].items() if '/acc' in key)
                + (' (member 1)' if self.members else ''))
       self.test_if_best(split, res, recs)
-      if self.stalled(res[0][split][0]):
-        w = (f'training has stalled by epoch {e}: the units\' losses are constant '
-             f'({", ".join(f"{v:.6g}" for v in self.epoch_losses[-1])}) and every predictor is '
-             'at chance; the learning rate may be far too high (saturated units) or too low')
+      if health.stalled(self.epoch_losses, res[0][split][0], self.dataset.num_classes):
+        w = health.stall_warning(e, self.epoch_losses[-1])
         self.warnings.append(w)
         recs[0]['warning'] = w
         self.say(f'warning: {w}')
     self.epoch_losses = []
-    bad = getattr(self.dataset.train, 'bad_files', None)  # streamed: files replaced ('skip')
-    if bad is not None:
-      for r in recs:
-        r['data/bad_files'] = len(bad)
-      if bad and self.main:
-        rundir.guard_io(lambda: (self.workdir / 'bad_files.txt').write_text('\n'.join(bad) + '\n'),
-                        str(self.workdir), self.last_saved)
+    rundir.note_bad_files(self.workdir, getattr(self.dataset.train, 'bad_files', None), recs,
+                          main=self.main, last_saved=self.last_saved)
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
-    self.sig.safe(f'the checkpoint at step {self.step} is complete; run the same command to resume')
+    self.sig.safe(interrupt.saved(self.step))
     self.clock['ready'] = time.time()  # images/s counts training only
-
-  def evaluation_missing(self) -> bool:
-    """Resumed at an epoch's end whose evaluation a signal stopped (its checkpoint was
-    written first, its record never): that end of epoch is done again."""
-    spe = self.parts.steps_per_epoch
-    if not self.step or self.step % spe or self.step != self.last_saved:
-      return False
-    return not any(r['step'] == self.step and 'elapsed_s' in r
-                   for r in metrics_lib.read(self.workdir / self.names[0]))
 
   # -- the loop
 
@@ -284,8 +235,8 @@ class Trainer:
     seeds = tuple(m.seed for m in self.members) or (c.seed,)
     ce = c.train.checkpoint_every_steps
     pending = None
-    if self.evaluation_missing():
-      self.end_of_epoch()
+    if rundir.evaluation_missing(self.workdir / self.names[0], self.step, spe, self.last_saved):
+      self.end_of_epoch()  # resumed at an epoch's end whose evaluation a signal stopped
     self.sig.safe(f'the checkpoint at step {self.last_saved} is complete (nothing trained since); '
                   'run the same command to resume' if self.last_saved is not None else
                   'before the first training step finished: nothing to save; run the same '
@@ -354,68 +305,21 @@ class Trainer:
       res = self.evaluate_round(todo, best if any(best) else None)
       for i in final:
         final[i].update(res[i])
-    if self.sig.signum is not None:  # during the final evaluation: nothing half-written
-      self.sig.claim()
-      raise Interrupted(self.sig.signum, f'during the final evaluation; the checkpoint at step '
-                        f'{self.step} is complete: run the same command to evaluate it')
-    self.sig.unsafe()  # the final records being written
-    records = {}
-    prov = rundir.provenance()
-    for i, name in enumerate(self.names):
-      el = np.ravel(jax.device_get(self.state['elapsed_s']))[i]
-      record = {'step': self.step, 'epochs': c.train.num_epochs, 'elapsed_s': float(el)}
-      for sp in splits:
-        record[sp] = final[i][sp][0]
-      if c.data.name == 'cifar10' and len(ds.test) < 10000:
-        record['test_note'] = f'CIFAR-10 test set incomplete: {len(ds.test)} of 10000 images'
-      if self.warnings and i == 0:
-        record['warnings'] = self.warnings
-      if c.train.test_at_best_val:
-        best = [r for r in metrics_lib.read(self.workdir / name) if 'best_val_epoch' in r]
-        if best:  # the last improvement is the best
-          r = best[-1]
-          record['test_at_best_val'] = {'epoch': r['best_val_epoch'], 'predictor': c.train.test_at_best_val,
-                                        'val_acc': r[f'val/acc_{c.train.test_at_best_val}'],
-                                        **{k[len('test/'):]: v for k, v in r.items() if k.startswith('test/')}}
-      record['provenance'] = prov
-      records[name] = record
-      if self.main:
-        wd = self.workdir / name
-
-        def write(i=i, wd=wd, record=record):
-          for sp in splits:  # per-example predictions, for confusion matrices and error galleries
-            y = (ds.val if sp == 'val' else ds.test).y
-            np.savez_compressed(wd / f'predictions_{sp}.npz', y=y,
-                                **{key: v for key, v in final[i][sp][1].items() if key.startswith('pred_')})
-          rundir.write_record(wd / 'eval.json', record)
-        rundir.guard_io(write, str(wd), self.last_saved)
-    if self.main:
-      for sp in splits:
-        r = records[self.names[0]][sp]
-        print(f'final {sp} ({r["num_examples"]} examples): ' +
-              ', '.join(f'{key} {v:.4f}' for key, v in r.items() if key.startswith('acc_')) +
-              (f' (member 1 of {len(self.names)})' if self.members else ''), flush=True)
-    self.sig.safe('after the final records were written: the run is complete')
+    self.sig.stop_if_set(f'during the final evaluation; the checkpoint at step {self.step} '
+                         'is complete: run the same command to evaluate it')
+    elapsed = np.ravel(jax.device_get(self.state['elapsed_s']))
+    with self.sig.writing('after the final records were written: the run is complete'):
+      records = rundir.final_records(c, ds, self.workdir, self.names, self.step, final, elapsed,
+                                     self.warnings, main=self.main, last_saved=self.last_saved)
+    for sp in splits:
+      self.say(metrics_lib.final_line(sp, records[self.names[0]][sp])
+               + (f' (member 1 of {len(self.names)})' if self.members else ''))
     return records[self.names[0]] if not self.members else records
 
   def close(self):
     for w in self.writers:
       w.close()
     self.ckpt.close()
-
-
-def _finished_record(workdir: Path, parts, last_saved) -> dict | None:
-  """The final record of a run that already ended (its last step saved and eval.json
-  written for it), marked 'finished_before'; None for a run to go on with."""
-  if parts.members or last_saved != parts.total_steps:
-    return None
-  try:
-    rec = json.loads((workdir / 'eval.json').read_text())
-  except (OSError, ValueError):
-    return None
-  if rec.get('step') != last_saved or 'provenance' not in rec:
-    return None  # interrupted during its final evaluation: redo it
-  return dict(rec, finished_before=True)
 
 
 def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
@@ -430,21 +334,17 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
   workdir = Path(workdir)
   with interrupt.Signals() as sig:
     def check(phase):
-      if sig.signum is not None:
-        sig.claim()
-        raise Interrupted(sig.signum, f'{phase}, before any training step: nothing to save; '
-                                      'run the same command to start')
+      sig.stop_if_set(f'{phase}, before any training step: nothing to save; run the same '
+                      'command to start')
 
-    start_up = 'during start-up, before any training step: nothing to save; run the same command'
-    sig.safe(start_up)
+    sig.safe(interrupt.START_UP)
     mesh = parallel.make_mesh()
     config_args.validate(config, mesh.size)
     main = parallel.is_main_process()
-    sig.unsafe()
-    lock = rundir.Lock(workdir) if main else None
-    if lock is not None:
-      sig.on_exit(lock.release)
-    sig.safe(start_up)
+    with sig.writing(interrupt.START_UP):
+      lock = rundir.Lock(workdir) if main else None
+      if lock is not None:
+        sig.on_exit(lock.release)
     try:
       dataset = data_lib.load(config.data)
       check('while loading the data')
@@ -459,17 +359,12 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       if last_saved is not None and not (workdir / 'config.json').exists():
         ckpt.check_fits(last_saved, state)  # checkpoints without their config: do they fit?
       if main:
-        sig.unsafe()  # config.json being written
-        rundir.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
-                            allow_change=allow_config_change)
-        sig.safe(start_up)
-      done = _finished_record(workdir, parts, last_saved)
+        with sig.writing(interrupt.START_UP):  # config.json
+          rundir.open_workdir(config, workdir, parts.members, resuming=last_saved is not None,
+                              allow_change=allow_config_change)
+      done = rundir.finished_record(workdir, parts.total_steps, last_saved, bool(parts.members))
       if done is not None:  # run again after its end: say so, and give its record
         return done
-      if config.train.schedule == 'pipelined':  # every stage's optimizer state
-        from ffjax import pipeline
-        state = dict(state, opt_state=parallel.put_replicated(
-            mesh, pipeline.initial_opt_state(config, parts)))
       if last_saved is not None:
         # The learning rates come from this config (they live in the optimizer's state).
         state = optim.with_lr_of(ckpt.restore(last_saved, state), state)

@@ -26,7 +26,7 @@ import numpy as np
 import jax
 from IPython.display import Image, display
 import ffjax, configs
-from ffjax import config_args, metrics, plots, rundir, train
+from ffjax import config_args, metrics, plots, readback, train
 
 def show(png):  # ffjax's figures are PNG files (every function takes the path to write)
     display(Image(str(png)))
@@ -50,7 +50,7 @@ print({k: round(v, 3) for k, v in ff['test'].items() if k.startswith('acc_')})''
 Top row: the ten label patterns. Below: an image, the same image with its own label
 (a *positive*) and with a wrong one (a *negative*). Training pushes each unit's goodness up
 on positives and down on negatives.'''),
-    ('code', '''run = rundir.restore_run(ff_dir)             # the trained net, its method and data, read back
+    ('code', '''run = readback.restore_run(ff_dir)             # the trained net, its method and data, read back
 net, method = run.net, run.method
 x = np.asarray(run.parts.preprocess.to_float(run.dataset.test.x[:8]))
 y = run.dataset.test.y[:8]

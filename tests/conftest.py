@@ -196,7 +196,6 @@ def build(config, image_shape=(28, 28, 1), num_classes=10, num_train=None):
 def trainer_step(config, image_shape=(28, 28, 1), num_classes: int = 10, num_train=None):
   """(parts, state, step): the trainer's parts, a fresh state (replicated on the mesh)
   and its jitted step taking host batches: step(state, x_u8, y) -> (state, metrics)."""
-  import jax
   from ffjax import loop, parallel
   from ffjax import assembly
   parts = build(config, image_shape, num_classes, num_train)

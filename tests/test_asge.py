@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
-from ffjax import evaluate, objectives, predict, train, units
+from ffjax import evaluate, predict, train, units
 from ffjax import goodness as gd
 from ffjax import method as method_lib
 

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir
-from ffjax import config_args, heads, objectives, train
+from ffjax import config_args, heads, train
 from ffjax import goodness as gd
 
 

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, make_mnist_dir, owners_by_unit
-from ffjax import config_args, optim, preprocess, rundir, step, train, units
+from ffjax import config_args, optim, preprocess, readback, step, train, units
 from ffjax import method as method_lib
 
 
@@ -71,9 +71,9 @@ def test_tiny_cwcomp_learns_and_stops_units(tmp_path):
   c.train.num_epochs = 3  # units 1-2 stop after epoch 1, units 3-4 after 2; the head goes on
   wd = tmp_path / 'run'
   train.train_and_evaluate(c, str(wd), stop_at_step=10)  # end of epoch 1 (10 steps of 50)
-  net1 = rundir.restore_run(wd).net
+  net1 = readback.restore_run(wd).net
   rec = train.train_and_evaluate(c, str(wd))
-  net3 = rundir.restore_run(wd).net
+  net3 = readback.restore_run(wd).net
   k = lambda n, l: np.asarray(n.units[l].conv.kernel[...])
   np.testing.assert_array_equal(k(net3, 0), k(net1, 0))
   assert not np.allclose(k(net3, 3), k(net1, 3))

@@ -1,8 +1,5 @@
 """Hybrid training (scalable FF): backprop inside blocks, no gradient across them; and
 one parameter layout for the three modes of one architecture."""
-import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 from flax import nnx
 

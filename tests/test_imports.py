@@ -3,7 +3,6 @@ through others, a module that imports it back. A circle makes a module's meaning
 which one is imported first, and was each time the sign of a piece living in the wrong
 file (the errors in the validator; the data sources in the readers)."""
 import ast
-import pathlib
 
 from conftest import REPO
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import build, load_config, make_mnist_dir
 from ffjax import data as data_lib
-from ffjax import loop, parallel, population, rundir, train
+from ffjax import loop, parallel, population, readback, train
 from ffjax import assembly
 
 
@@ -100,10 +100,10 @@ def test_resume_in_the_middle_of_a_call_equals_uninterrupted(tmp_path):
   # Stopped at step 5: inside the second call of 3 (3 + 2), then resumed: the calls fall
   # elsewhere (5-7, 8 ...) but every step is the same.
   assert train.train_and_evaluate(c, tmp_path / 'b', stop_at_step=5) == {}
-  assert rundir.restore_run(tmp_path / 'b').state['step'] == 5
+  assert readback.restore_run(tmp_path / 'b').state['step'] == 5
   resumed = train.train_and_evaluate(c, tmp_path / 'b')
-  for a, b in zip(_leaves(rundir.restore_run(tmp_path / 'a').state),
-                  _leaves(rundir.restore_run(tmp_path / 'b').state)):
+  for a, b in zip(_leaves(readback.restore_run(tmp_path / 'a').state),
+                  _leaves(readback.restore_run(tmp_path / 'b').state)):
     np.testing.assert_array_equal(a, b)
   assert resumed['val'] == straight['val']
 
@@ -115,8 +115,8 @@ def test_the_trainer_chooses_the_device_loop_and_the_host_one_gives_the_same_run
   host = train.train_and_evaluate(_config(root, data_on_device='no'), tmp_path / 'host')
   # 16 Adam steps compiled two ways (a scan, a lone step): rounding apart, and Adam
   # amplifies it where a gradient is near zero.
-  for a, b in zip(_leaves(rundir.restore_run(tmp_path / 'dev').state),
-                  _leaves(rundir.restore_run(tmp_path / 'host').state)):
+  for a, b in zip(_leaves(readback.restore_run(tmp_path / 'dev').state),
+                  _leaves(readback.restore_run(tmp_path / 'host').state)):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
   assert abs(dev['val']['acc_linear'] - host['val']['acc_linear']) <= 0.02
 
@@ -171,8 +171,8 @@ def test_a_population_run_writes_every_member_like_a_sweep(tmp_path):
   # Member 1 is the single run with seed 1.
   single = train.train_and_evaluate(_config(root, arg='tiny,seed=1'), tmp_path / 'one')
   assert abs(single['val']['acc_linear'] - recs['default/seed1']['val']['acc_linear']) <= 0.02
-  member = rundir.restore_run(tmp_path / 'pop' / 'default' / 'seed1')
-  for a, b in zip(_leaves(member.state), _leaves(rundir.restore_run(tmp_path / 'one').state)):
+  member = readback.restore_run(tmp_path / 'pop' / 'default' / 'seed1')
+  for a, b in zip(_leaves(member.state), _leaves(readback.restore_run(tmp_path / 'one').state)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   from experiments import summarize
   rows = summarize.table(summarize.collect(tmp_path / 'pop'))

@@ -29,8 +29,8 @@ def _cmd(data_dir, workdir, *extra):
 
 
 def _params(workdir):
-  from ffjax import rundir
-  state = rundir.restore_run(workdir).state
+  from ffjax import readback
+  state = readback.restore_run(workdir).state
   return [np.asarray(x) for x in jax.tree.leaves(state['params'])], int(state['step'])
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import REPO, make_mnist_dir
-from ffjax import metrics, rundir
+from ffjax import checkpoint, metrics, readback, rundir
 
 # Every test runs the command line in subprocesses (slow) except the records one, the fast
 # subset's representative here (a finished run, a workdir that is a file, SIGINT in
@@ -106,7 +106,7 @@ def test_a_signal_at_any_moment_stops_cleanly_and_the_resume_is_exact(
   lines = [l for l in err.splitlines() if l.strip() and not l.startswith(('W', 'I'))]
   assert lines and lines[-1].startswith('interrupted ('), err[-2000:]
   assert len([l for l in lines if 'interrupted' in l]) == 1
-  ckpt = rundir.ckpt_lib.Checkpointer(wd / 'checkpoints')
+  ckpt = checkpoint.Checkpointer(wd / 'checkpoints')
   saved = ckpt.latest_step()
   ckpt.close()
   if isinstance(saved_want, tuple):
@@ -132,14 +132,14 @@ def test_divergence_keeps_no_bad_checkpoint_and_says_what_to_do(data_dir, tmp_pa
   r = _run(data_dir, wd, '--config.optim.lr=1e30', '--config.train.checkpoint_every_steps=5')
   assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
   assert 'No checkpoint was kept' in r.stderr and 'lower optim.lr' in r.stderr
-  assert rundir.ckpt_lib.Checkpointer(wd / 'checkpoints').latest_step() is None
+  assert checkpoint.Checkpointer(wd / 'checkpoints').latest_step() is None
   # A sane rerun in the same workdir starts afresh (nothing diverged was kept).
   r = _run(data_dir, wd, '--config.train.num_epochs=1')
   assert r.returncode == 0, r.stderr[-2000:]
   # Diverging after a good epoch: the good checkpoint stays, and it is good.
   r = _run(data_dir, wd, '--config.optim.lr=1e30', '--allow_config_change')
   assert r.returncode == 2 and 'The last good checkpoint (step 20)' in r.stderr, r.stderr[-2000:]
-  rec = rundir.evaluate_checkpoint(wd)
+  rec = readback.evaluate_checkpoint(wd)
   assert rec['step'] == 20 and rec['val']['acc_linear'] > 0.3, rec['val']  # chance 0.1
 
 
@@ -180,7 +180,7 @@ def test_a_changed_config_is_refused_unless_allowed(data_dir, reference, tmp_pat
   change = json.loads((wd / 'config_changes.jsonl').read_text().splitlines()[-1])
   assert any('num_epochs' in c for c in change['changes'])
   assert json.loads((wd / 'eval.json').read_text())['step'] == 80
-  rundir.restore_run(wd)  # evaluate and plot can still read it
+  readback.restore_run(wd)  # evaluate and plot can still read it
 
 
 @pytest.mark.slow
@@ -239,7 +239,7 @@ def test_records_are_cut_back_on_resume_and_a_torn_line_is_skipped(tmp_path):
 SMALL_DISK = r'''
 import os, runpy, sys
 sys.path.insert(0, os.getcwd())
-from ffjax import rundir
+from ffjax import readback, rundir
 if sys.argv[1] == 'orbax':
   rundir.check_space = lambda *a, **k: None  # let the write itself fail
 sys.argv = ['experiments.main'] + sys.argv[2:]

@@ -273,6 +273,6 @@ def test_evaluate_reads_the_same_units_with_another_goodness_predictor(tiny_cfg,
   assert read['val']['pred_counts_goodness'] == theta_rec['val']['pred_counts_goodness']
   assert read['val']['pred_counts_goodness'] != none_rec['val']['pred_counts_goodness']
   # Anything that was trained cannot be changed when reading back: one line.
-  from ffjax import rundir
+  from ffjax import readback
   with pytest.raises(config_args.ConfigError, match='not a setting of inference'):
-    rundir.evaluate_checkpoint(tmp_path / 'none', {'model.widths': (4, 4, 4)})
+    readback.evaluate_checkpoint(tmp_path / 'none', {'model.widths': (4, 4, 4)})

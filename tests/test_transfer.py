@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, make_mnist_dir
-from ffjax import config_args, rundir, train
+from ffjax import config_args, readback, train
 from ffjax import assembly
 
 
@@ -22,7 +22,7 @@ def source(tmp_path_factory):
   c.train.num_epochs = 1
   wd = tmp_path_factory.mktemp('src')
   train.train_and_evaluate(c, str(wd))
-  net = rundir.restore_run(wd).net
+  net = readback.restore_run(wd).net
   return wd, root, nnx.state(net.units), nnx.state(net.aux)
 
 
@@ -33,7 +33,7 @@ def _target(source, mode, tmp_path):
   c.train.num_epochs = 1
   out = tmp_path / mode
   rec = train.train_and_evaluate(c, str(out))
-  net = rundir.restore_run(out).net
+  net = readback.restore_run(out).net
   return rec, net
 
 

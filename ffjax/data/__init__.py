@@ -17,7 +17,6 @@ training order is a pure function of (seed, epoch).
 """
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import os

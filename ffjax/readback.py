@@ -1,0 +1,98 @@
+"""A run read back from its workdir, at its latest checkpoint: its config, data, network
+and method (for plots, CAMs, evaluation and notebooks), and its evaluation again.
+
+  r = readback.restore_run('runs/quick')     # r.net, r.method, r.dataset, r.state, r.parts
+  readback.evaluate_checkpoint('runs/quick')  # every predictor on val and test
+
+Reading a run back builds it (ffjax/assembly.py); the run directory's own module
+(ffjax/rundir.py) builds nothing and stands below everything that does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import ml_collections
+from flax import nnx
+
+from ffjax import assembly, config_args
+from ffjax import checkpoint as ckpt_lib
+from ffjax import data as data_lib
+from ffjax import parallel
+from ffjax.errors import ConfigError
+from ffjax.rundir import read_config
+
+
+@dataclasses.dataclass
+class Restored:
+  """A run read back from its workdir: for plots, CAMs, evaluation and notebooks."""
+  config: ml_collections.ConfigDict
+  dataset: data_lib.Dataset
+  net: object               # the network with the checkpoint's parameters (eval mode)
+  method: object
+  state: dict               # the restored training state (replicated over `mesh`)
+  parts: object             # assembly.Assembly
+  mesh: object
+
+  @property
+  def encoder(self):
+    return self.method.encoder
+
+
+# What may differ from the run's own config when it is read back: settings of inference
+# alone, never of what was trained.
+READ_BACK_SETTINGS = ('predict.goodness_scale',)
+
+
+def restore_run(workdir, settings: dict | None = None) -> Restored:
+  """The run in workdir at its latest checkpoint. A population member's directory
+  (member.json) reads its slice of the population's checkpoint. settings: values of
+  READ_BACK_SETTINGS for this reading (e.g. {'predict.goodness_scale': 'theta'})."""
+  workdir = Path(workdir)
+  config = read_config(workdir)
+  member = None
+  if (workdir / 'member.json').exists():
+    info = json.loads((workdir / 'member.json').read_text())
+    member, workdir = info['index'], (workdir / info['population']).resolve()
+    config = read_config(workdir)
+  for key, value in (settings or {}).items():
+    if key not in READ_BACK_SETTINGS:
+      raise ConfigError(f'{key}: not a setting of inference alone (those: '
+                                    f'{", ".join(READ_BACK_SETTINGS)})')
+    section, name = key.split('.')
+    config[section][name] = value
+  if settings:
+    config_args.validate(config, jax.device_count())
+  mesh = parallel.make_mesh()
+  dataset = data_lib.load(config.data)
+  parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
+  like = assembly.init_state(parts, mesh, load_transfer=False)
+  ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints', read_only=True)
+  step = ckpt.latest_step()
+  if step is None:
+    ckpt.close()
+    raise FileNotFoundError(f'{workdir}/checkpoints: no checkpoint yet')
+  state = ckpt.restore(step, like)
+  ckpt.close()
+  if member is not None:
+    state = assembly.member_state(state, member)
+  net = nnx.merge(parts.graphdef, jax.device_get(state['params']), jax.device_get(state['rest']))
+  net.eval()  # inference: batch norm uses its running averages
+  return Restored(config, dataset, net, parts.method, state, parts, mesh)
+
+
+def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
+  """Every predictor's accuracy on val and test for a run's latest checkpoint."""
+  from ffjax import evaluate as eval_lib
+  r = restore_run(workdir, settings)
+  ev = eval_lib.Evaluator(r.method, r.parts.graphdef, r.parts.preprocess, r.mesh, r.dataset,
+                          r.config.train.eval_batch_size, r.config.data.eval_limit)
+  names = [n for n in ('val', 'test') if getattr(r.dataset, n) is not None]
+  res = ev.round(r.state['params'], r.state['rest'], names)
+  rec = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
+  if settings:
+    rec['settings'] = dict(settings)
+  rec.update({n: res[n][0] for n in names})
+  return rec
