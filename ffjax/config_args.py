@@ -111,6 +111,9 @@ def validate(config, num_devices: int = 1) -> None:
   if mode.local and obj.pairs and not obj.label_in_input:
     need(enc.makes_pairs, 'labels.kind', c.labels.kind, f'objective.kind={kind!r} trains on '
          f'label-free pairs: one of {[n for n in encs if registry.get("encoder", n).makes_pairs]}')
+  need(not getattr(unit, 'draws_pairs', False) or (mode.per_unit and obj.pairs and not
+       obj.label_in_input), 'model.kind', m.kind, 'makes label-free pairs in its units: with '
+       'a label-free pairs objective and method=ff only')
   if not obj.pairs:
     need(not enc.label_in_input and not enc.makes_pairs, 'labels.kind', c.labels.kind,
          f"objective.kind={kind!r} is one pass, label-free: use labels.kind='none'")

@@ -96,7 +96,9 @@ def get_base() -> ml_collections.ConfigDict:
       input_norm='none',       # normalization of the network's input (the FF-MLP uses 'rms')
       full_grad_relu=False,    # dense units: ReLU whose backward is the identity (FF-MLP reference)
       init='lecun',            # 'lecun' | 'hinton' (dense units: N(0, 1/out)) | 'kaiming'
-                               # (conv units and pooled heads: N(0, 2/fan_in), ASGE's code)
+                               # (conv units and pooled heads: N(0, 2/fan_in), ASGE's code) |
+                               # 'xavier' (torch's xavier_uniform_; scff_conv units also
+                               # torch's default bias, U(+-1/sqrt(fan_in)))
       goodness_at='output',    # conv units: the loss reads the unit's output ('output', after
                                # the pool) or the activation before the pool ('pre_pool')
       dropout=0.,              # conv units: dropout rate on the output (training only)
@@ -125,6 +127,14 @@ def get_base() -> ml_collections.ConfigDict:
       dtype='float32',         # the units' convolutions / matrix products: 'float32' |
                                # 'bfloat16' (mixed precision, for GPUs: parameters, batch
                                # norm, goodness and losses stay float32)
+      pads=(),                 # scff_conv units: padding per unit before a VALID conv
+      pad_mode='reflect',      # scff_conv units: 'reflect' | 'zeros'
+      pool_kinds=(),           # scff_conv units: per unit 'max' | 'avg' (empty: 'max')
+      pool_strides=(),         # scff_conv units: per unit (empty: the window, model.pools)
+      pool_pads=(),            # scff_conv units: per unit (empty: 0)
+      pair_at=(),              # scff_conv units: per unit, 1: the unit makes its own pairs
+                               # from the positives it receives (the first unit must: it
+                               # receives images); 0: it takes both streams as they come
       remat=False,             # recompute unit activations in the backward pass (jax.checkpoint);
                                # for backprop's memory: FF's units have no backward across them
   ))
@@ -175,11 +185,20 @@ def get_base() -> ml_collections.ConfigDict:
       unit_lr_scale=(),        # one factor per unit multiplying lr (empty: all 1)
       unit_stop_epochs=(),     # per unit, the epoch after which it is frozen (0: never; empty:
                                # none): CwComp's layer schedule
+      unit_start_epochs=(),    # per unit, the epoch it starts training at (frozen before, its
+                               # optimizer fresh then; empty: all at 0): SCFF's staged recipe
+      unit_weight_decay=(),    # per unit, overriding weight_decay (empty: weight_decay for all)
+      decay_rate=1.,           # schedule 'exponential': the factor per decay_every steps
+      decay_every=1,           # schedule 'exponential': steps between decays
+      unit_decay_rate=(),      # per unit, overriding decay_rate (empty: decay_rate for all)
+      unit_decay_every=(),     # per unit, overriding decay_every
       head_name='',            # optimizer of the linear head ('' : the units' one) 'adam' | 'sgd'
       head_weight_decay=0.,    # coupled L2 on the head
       schedule='half_cooldown',  # constant for half the steps, then linear to 0 | 'constant' |
                                # 'cosine_epochs': cosine from lr to lr_min over the epochs,
-                               # constant within an epoch (torch's CosineAnnealingLR per epoch)
+                               # constant within an epoch (torch's CosineAnnealingLR per epoch) |
+                               # 'exponential': decay_rate every decay_every steps (the units;
+                               # the head stays constant)
   ))
   c.transfer = ml_collections.ConfigDict(dict(
       init_from='',            # a finished run's workdir: start the units from its checkpoint

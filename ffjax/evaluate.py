@@ -45,7 +45,11 @@ def make_batch_fn(method, graphdef, preprocess):
     x = preprocess.to_float(x_u8)
     out, acts_plain = {}, None
     if any(o is not None for o in method.objectives):
-      acts, _ = net_lib.forward(net, method.diagnostic_input(x, y))
+      # Units that make their own pairs (scff_conv) need a key to make the negatives: the
+      # diagnostics' fixed one (dropout-free: they make pairs only).
+      pair_key = jax.random.key(method.diagnostic_seed) if any(
+          getattr(u, 'draws_pairs', False) for u in net.units) else None
+      acts, _ = net_lib.forward(net, method.diagnostic_input(x, y), key=pair_key)
       acts_plain = None if method.pairs else acts
       for l, obj in enumerate(method.objectives):
         if obj is not None:

@@ -65,7 +65,27 @@ def ones(key, shape, dtype=jnp.float32):
 LECUN = fan_in(1.)
 # He ("kaiming") normal, variance 2 / fan_in, untruncated: torch's kaiming_normal_(relu).
 KAIMING = fan_in(2., 'normal')
-CONV = {'lecun': LECUN, 'kaiming': KAIMING}
+
+
+def xavier_uniform(key, shape, dtype=jnp.float32):
+  """U(+-sqrt(6 / (fan_in + fan_out))), fans counted with the receptive field (a conv's
+  HxWxIxO kernel): torch's init.xavier_uniform_, as the SCFF authors set their convs."""
+  field = math.prod(shape[:-2])
+  bound = math.sqrt(6. / (field * (shape[-2] + shape[-1])))
+  n = math.prod(shape)
+  u = jax.random.uniform(key, (_pow2(n),), dtype, -bound, bound)
+  return jnp.asarray(np.asarray(u)[:n].reshape(shape))
+
+
+def torch_bias(fan_in: int):
+  """torch's default bias of a conv or linear layer: U(+-1/sqrt(fan_in))."""
+  def init(key, shape, dtype=jnp.float32):
+    bound = 1. / math.sqrt(fan_in)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
+
+
+CONV = {'lecun': LECUN, 'kaiming': KAIMING, 'xavier': xavier_uniform}
 # flax's defaults for nnx.Linear / nnx.Conv and nnx.BatchNorm, made as above.
 DENSE = dict(kernel_init=LECUN, bias_init=zeros)
 NORM = dict(scale_init=ones, bias_init=zeros)

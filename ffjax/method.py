@@ -234,8 +234,11 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
     predictors = obj_kind.predictors + (('linear',) if p.linear_head and 'linear' not in
                                         obj_kind.predictors else ())
   h, w, _ = image_shape
+  encoder = labels_lib.make_encoder(config.labels, num_classes, h, w)
+  if getattr(net_lib.unit_type(config), 'draws_pairs', False):  # scff_conv: the units make
+    encoder = dataclasses.replace(encoder, in_units=True)       # the pairs, from the images
   method = Method(
-      encoder=labels_lib.make_encoder(config.labels, num_classes, h, w), objectives=objs,
+      encoder=encoder, objectives=objs,
       trained=trained, cuts=cuts, readout=readout,
       negatives=Negatives(config.labels.hard_negatives, config.labels.hard_negative_score),
       predictors=predictors, pairs=obj_kind.pairs and mode.local, goodness_units=goodness_units,

@@ -66,6 +66,11 @@ class Inputs:
     self.seen.append(h)
 
 
+def draws(net: Network) -> bool:
+  """Some unit draws random numbers in training (dropout, or the pairs it makes)."""
+  return any(getattr(u, 'dropout', 0.) or getattr(u, 'draws_pairs', False) for u in net.units)
+
+
 def network_input(net: Network, x):
   """What the first unit receives: the image, normalized if the config asks."""
   return units_lib.NORMS[net.input_norm](x)

@@ -24,7 +24,9 @@ import optax
 from ffjax.errors import need
 
 NAMES = ('adam', 'adamw', 'sgd')
-SCHEDULES = ('constant', 'half_cooldown', 'cosine_epochs')
+SCHEDULES = ('constant', 'half_cooldown', 'cosine_epochs', 'exponential')
+PER_UNIT = ('unit_lr_scale', 'unit_stop_epochs', 'unit_start_epochs', 'unit_weight_decay',
+            'unit_decay_rate', 'unit_decay_every')
 
 
 def check(o, num_units: int) -> None:
@@ -35,11 +37,16 @@ def check(o, num_units: int) -> None:
   need(o.lr > 0, 'optim.lr', o.lr, 'must be positive')
   need(o.schedule in SCHEDULES, 'optim.schedule', o.schedule, f'one of {SCHEDULES}')
   need(0 <= o.lr_min <= o.lr, 'optim.lr_min', o.lr_min, 'must be in [0, optim.lr]')
-  for key, what in (('unit_stop_epochs', 'one epoch per unit (0: never stops)'),
-                    ('unit_lr_scale', 'one factor per unit')):
+  for key in PER_UNIT:
     if o.get(key):
-      need(len(o[key]) == num_units, f'optim.{key}', o[key], f'needs {what}')
+      need(len(o[key]) == num_units, f'optim.{key}', o[key], f'needs one value per unit ({num_units})')
       need(all(v >= 0 for v in o[key]), f'optim.{key}', o[key], 'values must be >= 0')
+  need(o.get('decay_every', 1) >= 1 and all(v >= 1 for v in o.get('unit_decay_every', ())),
+       'optim.decay_every', o.get('decay_every'), 'steps between decays: must be >= 1')
+  starts, stops = o.get('unit_start_epochs', ()), o.get('unit_stop_epochs', ())
+  if starts and stops:
+    need(all(b == 0 or a < b for a, b in zip(starts, stops)), 'optim.unit_start_epochs', starts,
+         'each before its unit\'s stop epoch (optim.unit_stop_epochs)')
 
 
 class ScaleByLrState(NamedTuple):
@@ -64,13 +71,18 @@ def scale_by_lr(lr: float, shape: Callable) -> optax.GradientTransformation:
 
 
 def schedule_shape(kind: str, total_steps: int, steps_per_epoch: int = 1,
-                   end_factor: float = 0.) -> Callable:
+                   end_factor: float = 0., decay_rate: float = 1., decay_every: int = 1) -> Callable:
   """The learning rate's factor at a step: 1 ('constant'); 1 for the first half and then
-  linearly down to 0 at the last step ('half_cooldown'); or 'cosine_epochs': from 1 to
+  linearly down to 0 at the last step ('half_cooldown'); 'cosine_epochs': from 1 to
   end_factor (lr_min / lr) on a half cosine over the epochs, constant within an epoch
-  (torch's CosineAnnealingLR stepped once per epoch, T_max = the number of epochs)."""
+  (torch's CosineAnnealingLR stepped once per epoch, T_max = the number of epochs); or
+  'exponential': decay_rate ** ((count + 1) // decay_every), torch's ExponentialLR stepped
+  every decay_every batches as the SCFF authors count them (the first decay after batch
+  decay_every - 1)."""
   if kind == 'constant':
     return lambda count: jnp.ones([], jnp.float32)
+  if kind == 'exponential':
+    return lambda count: jnp.asarray(decay_rate, jnp.float32) ** ((count + 1) // decay_every)
   if kind == 'cosine_epochs':
     epochs = max(total_steps // max(steps_per_epoch, 1), 1)
     return lambda count: end_factor + (1. - end_factor) * 0.5 * (
@@ -78,6 +90,30 @@ def schedule_shape(kind: str, total_steps: int, steps_per_epoch: int = 1,
   half = total_steps // 2
   n = max(total_steps - half, 1)
   return lambda count: jnp.where(count < half, 1., 1. - jnp.clip(count - half, 0, n) / n)
+
+
+class StartState(NamedTuple):
+  count: jax.Array
+  inner: optax.OptState
+
+
+def starting_at(start: int, tx: optax.GradientTransformation) -> optax.GradientTransformation:
+  """tx from step `start` on; before it, zero updates and tx's state untouched (so Adam's
+  moments and bias correction start at the unit's first step, as a fresh optimizer's)."""
+  if not start:
+    return tx
+
+  def init(params):
+    return StartState(jnp.zeros([], jnp.int32), tx.init(params))
+
+  def update(updates, state, params=None):
+    new_updates, new_inner = tx.update(updates, state.inner, params)
+    on = state.count >= start
+    pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(on, x, y), a, b)
+    return (pick(new_updates, jax.tree.map(jnp.zeros_like, updates)),
+            StartState(optax.safe_int32_increment(state.count), pick(new_inner, state.inner)))
+
+  return optax.GradientTransformation(init, update)
 
 
 def _one_tx(name: str, lr: float, shape: Callable, momentum: float, weight_decay: float):
@@ -94,19 +130,28 @@ def _one_tx(name: str, lr: float, shape: Callable, momentum: float, weight_decay
 def make_optimizer(o, *, num_units: int, total_steps: int, steps_per_epoch: int,
                    probe: bool = False):
   """config.optim -> (optax transform, lr(step) for the records)."""
-  shape = schedule_shape(o.schedule, total_steps, steps_per_epoch, o.lr_min / o.lr)
+  decay = dict(decay_rate=o.get('decay_rate', 1.), decay_every=o.get('decay_every', 1))
+  shape = schedule_shape(o.schedule, total_steps, steps_per_epoch, o.lr_min / o.lr, **decay)
   head_lr = o.head_lr or o.lr
+  # The head's schedule: the units' shape, but never an exponential decay (theirs is per unit).
+  head_shape = shape if o.schedule != 'exponential' else schedule_shape('constant', total_steps)
   tx = {'units': _one_tx(o.name, o.lr, shape, o.momentum, o.weight_decay),
-        'head': _one_tx(o.head_name or o.name, head_lr, shape, o.momentum, o.head_weight_decay),
+        'head': _one_tx(o.head_name or o.name, head_lr, head_shape, o.momentum, o.head_weight_decay),
         'frozen': optax.set_to_zero()}
-  scales = tuple(o.unit_lr_scale) or (1.,) * num_units
-  stops = tuple(o.unit_stop_epochs) or (0,) * num_units
-  per_unit = bool(o.unit_lr_scale) or bool(o.unit_stop_epochs)
+  unit = lambda key, default: tuple(o.get(key, ())) or (default,) * num_units
+  scales, stops, starts = unit('unit_lr_scale', 1.), unit('unit_stop_epochs', 0), unit('unit_start_epochs', 0)
+  wds = unit('unit_weight_decay', o.weight_decay)
+  rates, every = unit('unit_decay_rate', decay['decay_rate']), unit('unit_decay_every', decay['decay_every'])
+  per_unit = any(o.get(key) for key in PER_UNIT)
   for l in range(num_units) if per_unit else ():
-    # A unit past its stop epoch is frozen (CwComp trains each layer for its own epochs).
-    stop = stops[l] * steps_per_epoch if stops[l] else None
-    f = lambda c, f=scales[l], stop=stop: shape(c) * f * (1. if stop is None else (c < stop))
-    tx[f'unit{l}'] = _one_tx(o.name, o.lr, f, o.momentum, o.weight_decay)
+    # A unit trains from its start epoch to its stop epoch (CwComp's and SCFF's layer
+    # schedules; SCFF's staged recipe), its schedule counted from its start.
+    start, stop = starts[l] * steps_per_epoch, stops[l] * steps_per_epoch if stops[l] else None
+    shape_l = schedule_shape(o.schedule, total_steps, steps_per_epoch, o.lr_min / o.lr,
+                             decay_rate=rates[l], decay_every=every[l])
+    f = lambda c, f=scales[l], stop=stop, shape_l=shape_l: (  # c: steps since its start
+        shape_l(c) * f * (1. if stop is None else (c + start < stop)))
+    tx[f'unit{l}'] = starting_at(start, _one_tx(o.name, o.lr, f, o.momentum, wds[l]))
 
   def group(path) -> str:
     keys = [getattr(k, 'key', None) for k in path]

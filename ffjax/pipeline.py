@@ -100,7 +100,7 @@ def check(config) -> None:
       (modes.get(config.method).local, f'method={config.method!r} (pipelining is for local training)'),
       (not objectives.get(config.objective.kind).pairs,
        f'objective.kind={config.objective.kind!r} (needs a one-pass objective)'),
-      (not o.unit_lr_scale and not o.unit_stop_epochs, 'per-unit schedules'),
+      (not any(o.get(k) for k in optim.PER_UNIT), 'per-unit schedules'),
       (not config.predict.linear_head, 'predict.linear_head'),
   ]
   bad = [why for ok, why in problems if not ok]

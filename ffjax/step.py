@@ -56,7 +56,7 @@ def loss_fn(params, rest, obj_state, x, y, key, *, method, graphdef, unit_offset
   whole network (a pipeline stage's), for the metric names."""
   net = nnx.merge(graphdef, params, _fresh(rest))
   x_in = method.training_input(net, x, y, key)
-  acts, hs = net_lib.forward(net, x_in, method.cuts, key=dropout_key(net, key))
+  acts, hs = net_lib.forward(net, x_in, method.cuts, key=units_key(net, key))
   total, metrics, new_state = 0., {}, list(obj_state)
   for l, obj in enumerate(method.objectives):
     if obj is None:
@@ -73,10 +73,11 @@ def loss_fn(params, rest, obj_state, x, y, key, *, method, graphdef, unit_offset
   return total, (metrics, new_state, nnx.state(net, NOT_PARAM), jax.lax.stop_gradient(hs[-1]))
 
 
-def dropout_key(net, key):
-  """The key of the units' dropout (network.forward folds in each unit's index), or
-  None when no unit drops anything: their calls then stay exactly as without one."""
-  if not any(getattr(u, 'dropout', 0.) for u in net.units):
+def units_key(net, key):
+  """The key of the units' own randomness (dropout; pairs that units make, SCFF's
+  scff_conv): network.forward folds in each unit's index. None when no unit draws
+  anything: their calls then stay exactly as without one."""
+  if not net_lib.draws(net):
     return None
   return jax.random.fold_in(key, 0xD0)  # apart from the key of the negatives
 
@@ -104,6 +105,7 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
   net = nnx.merge(graphdef, params, _fresh(rest))
   grads = jax.tree.map(jnp.zeros_like, params)
   ro = method.readout
+  ukey = units_key(net, key)
   x_in = method.training_input(net, x, y, key)
   h = net_lib.network_input(net, x_in)
   second = ro is not None and method.pairs  # the readout reads its own pass
@@ -122,9 +124,11 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
     gd_u, p_u, r_u = split(unit)
     gd_a, p_a, r_a = split(head) if head is not None else (None, None, None)
 
-    def f(p_u, p_a, h_in, l=l, obj=obj, skip=skip, gd_u=gd_u, r_u=r_u, gd_a=gd_a, r_a=r_a):
+    k_u = None if ukey is None else jax.random.fold_in(ukey, l)  # as network.forward's
+
+    def f(p_u, p_a, h_in, l=l, obj=obj, skip=skip, gd_u=gd_u, r_u=r_u, gd_a=gd_a, r_a=r_a, k_u=k_u):
       u = nnx.merge(gd_u, p_u, _fresh(r_u))
-      a, h_out = net_lib.apply_unit(u, h_in, skip=skip)
+      a, h_out = net_lib.apply_unit(u, h_in, skip=skip, key=k_u)
       m, st, loss = {}, obj_state[l], 0.
       if obj is not None:
         loss, m, st = obj.loss(a, y, nnx.merge(gd_a, p_a, _fresh(r_a)) if gd_a is not None else None, st)

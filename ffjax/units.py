@@ -99,8 +99,8 @@ def check_model(m, in_ch: int) -> None:
     need(len(m.norms) == n, 'model.norms', m.norms, 'needs one value per unit')
     need(all(x in NORMS for x in m.norms), 'model.norms', m.norms, f'each one of {sorted(NORMS)}')
   need(m.input_norm in NORMS, 'model.input_norm', m.input_norm, f'one of {sorted(NORMS)}')
-  need(m.init in ('lecun', 'hinton', 'kaiming'), 'model.init', m.init,
-       "must be 'lecun', 'hinton' or 'kaiming'")
+  need(m.init in ('lecun', 'hinton', 'kaiming', 'xavier'), 'model.init', m.init,
+       "must be 'lecun', 'hinton', 'kaiming' or 'xavier'")
   if m.get('skips'):
     need(len(m.skips) == n, 'model.skips', m.skips, 'needs one value per unit')
     need(all(-1 <= j < l for l, j in enumerate(m.skips)), 'model.skips', m.skips,
@@ -138,7 +138,14 @@ def relu(x, full_grad: bool = False):
   return jax.nn.relu(x)
 
 
-ACTS = {'relu': jax.nn.relu, 'hardswish': jax.nn.hard_swish, 'none': lambda z: z}
+def triangle(z_BxHxWxC):
+  """ReLU of the map minus its mean over channels at each position (Coates et al.'s
+  "triangle" k-means feature; what the SCFF authors pass on from their first units)."""
+  return jax.nn.relu(z_BxHxWxC - jnp.mean(z_BxHxWxC, axis=-1, keepdims=True))
+
+
+ACTS = {'relu': jax.nn.relu, 'hardswish': jax.nn.hard_swish, 'triangle': triangle,
+        'none': lambda z: z}
 
 
 class SqueezeExcite(nnx.Module):
@@ -230,7 +237,7 @@ class ConvUnit(nnx.Module):
                conv_impl=m.get('conv_impl', 'auto'), groups=setting(m, 'groups', l, 1),
                bn_position=m.get('bn_position', 'pre_act'), dtype=m.get('dtype', 'float32'),
                goodness_at=m.goodness_at, dropout=m.dropout, order=m.order,
-               init='kaiming' if m.init == 'kaiming' else 'lecun', rngs=rngs)
+               init=m.init if m.init in inits.CONV else 'lecun', rngs=rngs)
 
   def __init__(self, in_ch: int, width: int, kernel: int, *, stride: int = 1, pool: int = 1,
                pool_kind: str = 'max', norm: str = 'layer', batch_norm: bool = False,

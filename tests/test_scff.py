@@ -46,7 +46,8 @@ def test_a_pair_is_what_shared_filters_see_of_two_images_side_by_side():
   conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), 'VALID',
                                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   # The authors' way: [A, B] on 2C channels, standardized jointly per example, the same
-  # filters on each half, the halves' maps added.
+  # filters on each half, the halves' maps added. Equal only without a bias (theirs adds
+  # it twice: ScffConv does, test_scff_authors.py) and padding (theirs pads each half).
   ab = jnp.concatenate([a, b], -1)
   mu = ab.mean((1, 2, 3), keepdims=True)
   ab = (ab - mu) / jnp.sqrt(((ab - mu) ** 2).mean((1, 2, 3), keepdims=True))
@@ -109,3 +110,39 @@ def test_streamed_unit_by_unit_equals_the_fused_step():
   _, streamed, _ = train_steps(c, x, y, n=2, image_shape=(32, 32, 3))
   for a, b in zip(fused, streamed):
     np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=2e-6)
+
+
+def test_the_authors_layer_makes_its_pairs_where_the_config_says():
+  from flax import nnx
+  k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
+  img = jax.random.normal(k1, (4, 8, 8, 3))
+  first = scff.ScffConv(3, 6, 3, first=True, pair=True, pad=1, rngs=nnx.Rngs(0))
+  a, y = first(img, key=k2)  # training: images in, [positives; negatives] out
+  assert a.shape == (8, 8, 8, 6) and y.shape == (8, 8, 8, 6)
+  np.testing.assert_allclose(y[:4], first(img)[1], rtol=1e-5, atol=1e-6)  # positives = readout's pass
+  later = scff.ScffConv(6, 5, 3, first=False, pair=True, pad=1, rngs=nnx.Rngs(1))
+  _, out = later(y, key=k3)
+  # A later pairing unit remakes the pairs from the positives it receives: the incoming
+  # negatives are discarded (as the authors' loop does), its positives are its readout pass.
+  _, out2 = later(jnp.concatenate([y[:4], 7. * y[4:] + 1.]), key=k3)
+  np.testing.assert_allclose(out, out2, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out[:4], later(y[:4])[1], rtol=1e-5, atol=1e-6)
+  assert float(jnp.abs(out[4:] - out[:4]).max()) > 1e-2
+  # A unit that does not pair takes both streams as they come.
+  plain = scff.ScffConv(6, 5, 3, first=False, pair=False, pad=1, rngs=nnx.Rngs(1))
+  _, p1 = plain(y, key=k3)
+  np.testing.assert_allclose(p1, plain(y)[1], rtol=1e-6)  # it draws nothing
+  assert float(jnp.abs(p1[4:] - plain(y[:4])[1]).max()) > 1e-2
+
+
+def test_the_authors_layer_refuses_what_it_does_not_have():
+  c = load_config('scff', 'tiny')
+  c.model.pair_at = (0, 0, 1)
+  with pytest.raises(config_args.ConfigError, match='model.pair_at'):
+    config_args.validate(c)
+  c = load_config('scff', 'tiny')
+  c.model.acts = ('triangle', 'hardswish', 'relu')
+  with pytest.raises(config_args.ConfigError, match='model.acts'):
+    config_args.validate(c)
+  with pytest.raises(config_args.ConfigError, match='model.kind.*method=ff only'):
+    config_args.validate(load_config('scff', 'tiny,method=bp'))

@@ -14,6 +14,8 @@ sp = lambda v: math.log1p(math.exp(v))  # softplus, by hand
 
 
 def test_the_loss_on_hand_computed_values():
+  # This pins ffjax's reading: G is the MEAN of squares over a unit (symba_goodness='mean',
+  # the default), so alpha means the same at any unit size. The literal sum is below.
   symba = objectives.get('symba')(alpha=4.)
   # Positives: mean squares 1 and 2; negatives: 0 and 3 -> G_pos - G_neg = 1, -1.
   a = jnp.array([[1., 1.], [2., 0.],     # positives (mean of squares: 1, 2)
@@ -27,6 +29,18 @@ def test_the_loss_on_hand_computed_values():
   # Symmetric: swapping positive and negative of a pair turns its term into the other's.
   b = jnp.concatenate([a[2:], a[:2]])
   np.testing.assert_allclose(symba.per_example(b, None, None)['loss'], [sp(4.), sp(-4.)], rtol=1e-6)
+
+
+def test_the_literal_sum_of_squares_goodness():
+  a = jnp.array([[1., 1.], [2., 0.], [0., 0.], [1., -2.2360679775]])  # sums 2, 4 | 0, 6
+  literal = objectives.get('symba')(alpha=4., goodness='sum')
+  np.testing.assert_allclose(literal.per_example(a, None, None)['loss'],
+                             [sp(-4. * 2.), sp(-4. * -2.)], rtol=1e-6)
+  c = load_config('symba', 'tiny,goodness=sum')
+  assert objectives.get('symba').from_config(c, 0).goodness == 'sum'
+  from ffjax import config_args
+  with pytest.raises(config_args.ConfigError, match='objective.symba_goodness'):
+    config_args.validate(load_config('symba', 'tiny,goodness=max'))
 
 
 def test_a_config_names_it_and_the_pieces_check_its_settings():

@@ -4,39 +4,45 @@ Unsupervised: no label enters the network. Positives and negatives are made of t
 images themselves, and a linear readout on the (detached) unit outputs is the only
 thing that sees labels. Read from the authors' public code (not copied):
 
-  pair(A, B)   A and B side by side (2C channels), standardized jointly per example,
-               and a unit applies the same filters to both halves and adds them; the
-               unit is linear up to its activation, so this is one C-channel image,
-               (A + B - 2 mean) / std, into an ordinary unit (what `pair` returns).
-  positive     pair(x, x): an image with itself
-  negative     pair(x, x_j): with another image of the batch (one cyclic shift of the
-               batch by k in 1..B-1, drawn anew each step, so never with itself)
-  goodness     per position, the mean over channels of relu(z)^2 (the unit's activation
-               before its pool: model.goodness_at='pre_pool')
+  pairs        an image beside itself (positive) and beside another image of the batch
+               (negative: image i with image i + k mod B, one shift k in 1..B-1 drawn
+               anew each step), side by side on 2C channels, standardized jointly per
+               example; a unit applies the same filters to both halves and adds them
+  goodness     per position, the mean over channels of relu(z)^2 (before the pool)
   loss         mean softplus(theta+ - g+) + mean softplus(g- - theta-) over examples and
                positions, + lambda * mean over examples of ||g+||_2 (over positions):
                thresholds and lambda one per unit (objective.scff_theta_pos / _neg /
                scff_lambda)
-  readout      the linear predictor: a softmax on the outputs of every unit for pair(x, x)
 
-Ours where the code differs (the configs say so too): pairs are made once, at the
-input, and deeper units see the previous unit's outputs of both streams (the code's
-`concat=0`; its CIFAR recipe rebuilds pairs from the positive stream before units 1 and
-3); ReLU where the code transmits a "triangle" (ReLU of the map minus its channel
-mean); the readout is trained with the units (on their detached outputs) instead of on
-frozen units afterwards; zero padding instead of reflection. Config: configs/scff.py.
+Two ways to run it:
+  ScffConv     (model.kind='scff_conv', configs/scff.py's CIFAR-10): the authors' layer,
+               proven against their code (tests/test_scff_authors.py): each unit makes
+               its pairs where model.pair_at says, reflect padding, standardization after
+               the padding (unbiased std), the halves' convs added (so the bias counts
+               twice: W * (x1 + x2) + 2b), triangle or ReLU passed on, pools with padding.
+  pair()       with ffjax's other units (conv, dense; configs/scff.py's MNIST): pairs made
+               once, at the input, as one C-channel image (A + B - 2 mean) / std: what a
+               unit's filters see of [A | B] up to the bias, which the authors' layer adds
+               twice and an ordinary unit once; later units see both streams.
+The readout trained with the units is a monitor; the authors read frozen units with
+their own readout (readout_feature below) after training.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
+from ffjax import inits
 from ffjax import objectives
 from ffjax import registry
+from ffjax import units
 from ffjax.errors import need
+from ffjax.units import setting
 
 
 def standardize(x_BxHxWxC, eps: float = 1e-10):
@@ -59,19 +65,25 @@ def pair(a_BxHxWxC, b_BxHxWxC, eps: float = 1e-10):
 
 @dataclasses.dataclass(frozen=True)
 class SelfContrast:
-  """The label encoder of SCFF: no label; pairs of images instead."""
+  """The label encoder of SCFF: no label; pairs of images instead. in_units: the units
+  make the pairs themselves (scff_conv, the authors' layer): the images go in as they are."""
   num_classes: int
   kind: str = 'self_contrast'
+  in_units: bool = False
   label_in_input: ClassVar[bool] = False
 
   def pairs(self, x_BxHxWxC, key):
     """[positives; negatives], 2B rows: pair(x, x) and pair(x, x shifted by k)."""
+    if self.in_units:
+      return x_BxHxWxC
     s = standardize(x_BxHxWxC)
     k = jax.random.randint(key, (), 1, max(2, s.shape[0]))
     return jnp.concatenate([pair(s, s), pair(s, jnp.roll(s, k, axis=0))])
 
   def embed_neutral(self, x_BxHxWxC):
     """What the readout reads the units on: the image paired with itself."""
+    if self.in_units:
+      return x_BxHxWxC
     s = standardize(x_BxHxWxC)
     return pair(s, s)
 
@@ -168,3 +180,148 @@ class SCFF(objectives.Objective):
     g_pos, g_neg = self._split(a_2Bx)
     return {'loss': scff_terms(g_pos, g_neg, self.theta_pos, self.theta_neg, self.lam),
             'disc_acc': self._disc(g_pos, g_neg)}
+
+
+# The authors' layer (ContrastFF_CIFAR.py's Conv2d and its loop), as a unit type.
+
+def stdnorm(x_BxHxWxC, eps: float = 1e-10):
+  """The authors' per-example standardization: minus the mean over (H, W, C), over
+  eps + the unbiased std (torch.std)."""
+  axes = tuple(range(1, x_BxHxWxC.ndim))
+  n = math.prod(x_BxHxWxC.shape[1:])
+  x = x_BxHxWxC - jnp.mean(x_BxHxWxC, axis=axes, keepdims=True)
+  return x / (eps + jnp.sqrt(jnp.sum(jnp.square(x), axis=axes, keepdims=True) / (n - 1)))
+
+
+def draw_shift(key, b: int):
+  """The negatives' shift k in 1..B-1: image i is paired with image (i + k) mod B."""
+  return jax.random.randint(key, (), 1, max(2, b))
+
+
+def halves(s_BxHxWxC, key=None):
+  """[s | s] on 2C channels (the positives), and with a key [s | s]; [s | s shifted]
+  (the negatives: image i beside image i + k mod B): get_pos_neg_batch_imgcats(s, s)."""
+  pos = jnp.concatenate([s_BxHxWxC, s_BxHxWxC], -1)
+  if key is None:
+    return pos
+  k = draw_shift(key, s_BxHxWxC.shape[0])
+  neg = jnp.concatenate([s_BxHxWxC, jnp.roll(s_BxHxWxC, -k, axis=0)], -1)
+  return jnp.concatenate([pos, neg])
+
+
+def pool2d(y_BxHxWxC, kind: str, k: int, stride: int, pad: int):
+  """torch's MaxPool2d / AvgPool2d(k, stride, pad) (max pads with -inf, the average
+  counts the padding); output (H + 2 pad - k) // stride + 1, which equals torch's
+  ceil_mode=True wherever the window tiles the padded map (the recipes' shapes)."""
+  pads = ((0, 0), (pad, pad), (pad, pad), (0, 0))
+  win, st = (1, k, k, 1), (1, stride, stride, 1)
+  if kind == 'max':
+    return jax.lax.reduce_window(y_BxHxWxC, -jnp.inf, jax.lax.max, win, st, pads)
+  return jax.lax.reduce_window(y_BxHxWxC, 0., jax.lax.add, win, st, pads) / (k * k)
+
+
+@registry.unit('scff_conv')
+class ScffConv(nnx.Module):
+  """The SCFF authors' conv layer. A pairing unit (model.pair_at) standardizes the
+  positives it receives and makes [x | x] and [x | x shifted] on 2C channels; every unit
+  then pads (reflect), standardizes each example over all its channels (unbiased std),
+  and convolves (VALID): a pair's halves each through the same filters and added, as the
+  authors do, which is W * (x1 + x2) + 2b. Its loss reads relu(z) before the pool; it
+  passes on pool(act(z)), not normalized (the next unit standardizes after its padding).
+
+  Rows: the first unit receives images (B rows); with a key (training, the evaluation's
+  diagnostic pass) it makes [positives; negatives] (2B rows) and a later pairing unit
+  remakes them from the first B rows it receives (the positives), discarding the
+  negatives, as the authors' loop does; without a key (the readout's pass) every row is
+  a positive and a pairing unit makes [x | x] only."""
+  maps: ClassVar[bool] = True
+  draws_pairs: ClassVar[bool] = True
+
+  @classmethod
+  def check(cls, m, in_ch: int) -> None:
+    n = len(m.widths)
+    for key in ('kernels', 'pools', 'pair_at', 'pads', 'pool_kinds', 'pool_strides',
+                'pool_pads', 'acts'):  # the first three always, the others or empty
+      v = m.get(key, ())
+      need(len(v) == n or (not v and key not in ('kernels', 'pools', 'pair_at')),
+           f'model.{key}', v, 'needs one value per unit')
+    need(m.pair_at[0], 'model.pair_at', m.pair_at, 'the first unit receives images: it must '
+         'make its pairs (1)')
+    need(all(a in ('relu', 'triangle') for a in m.get('acts', ())), 'model.acts', m.get('acts'),
+         "each 'relu' or 'triangle'")
+    need(all(k in ('max', 'avg') for k in m.get('pool_kinds', ())), 'model.pool_kinds',
+         m.get('pool_kinds'), "each 'max' or 'avg'")
+    need(m.get('pad_mode', 'reflect') in ('reflect', 'zeros'), 'model.pad_mode',
+         m.get('pad_mode'), "'reflect' or 'zeros'")
+    need(not m.get('skips') and not m.get('batch_norm') and not m.dropout, 'model.kind',
+         m.kind, 'scff_conv units have no skips, batch norm or dropout')
+    need(m.goodness_at == 'pre_pool', 'model.goodness_at', m.goodness_at,
+         "scff_conv units: the loss reads the map before the pool ('pre_pool')")
+
+  @staticmethod
+  def _conv_hw(m, l: int, in_hwc):
+    p, k = setting(m, 'pads', l, 0), m.kernels[l]
+    return in_hwc[0] + 2 * p - k + 1, in_hwc[1] + 2 * p - k + 1
+
+  @classmethod
+  def out_shape(cls, m, l: int, in_hwc, activations: bool = False) -> tuple:
+    h, w = cls._conv_hw(m, l, in_hwc)
+    if activations:
+      return h, w, m.widths[l]
+    k = m.pools[l]
+    s, p = setting(m, 'pool_strides', l, k), setting(m, 'pool_pads', l, 0)
+    return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1, m.widths[l]
+
+  @classmethod
+  def flops(cls, m, l: int, in_hwc) -> float:
+    h, w = cls._conv_hw(m, l, in_hwc)
+    return 2. * h * w * m.kernels[l] ** 2 * in_hwc[2] * m.widths[l]
+
+  @classmethod
+  def from_config(cls, m, l: int, in_hwc, skip, rngs: nnx.Rngs):
+    k = m.pools[l]
+    return cls(in_hwc[2], m.widths[l], m.kernels[l], first=l == 0,
+               pair=bool(m.pair_at[l]), pad=setting(m, 'pads', l, 0),
+               pad_mode=m.get('pad_mode', 'reflect'), act=setting(m, 'acts', l, 'relu'),
+               pool=(setting(m, 'pool_kinds', l, 'max'), k, setting(m, 'pool_strides', l, k),
+                     setting(m, 'pool_pads', l, 0)),
+               init=m.init, rngs=rngs)
+
+  def __init__(self, in_ch: int, width: int, kernel: int, *, first: bool, pair: bool,
+               pad: int = 0, pad_mode: str = 'reflect', act: str = 'relu',
+               pool: tuple = ('max', 1, 1, 0), init: str = 'xavier', rngs: nnx.Rngs):
+    fan_in = in_ch * kernel * kernel
+    bias = inits.torch_bias(fan_in) if init == 'xavier' else inits.zeros
+    self.conv = nnx.Conv(in_ch, width, (kernel, kernel), padding='VALID', bias_init=bias,
+                         kernel_init=inits.CONV.get(init, inits.LECUN), rngs=rngs)
+    self.first, self.pair, self.pad, self.pad_mode = first, pair, pad, pad_mode
+    self.act, self.pool = act, tuple(pool)
+
+  def preact(self, h_BxHxWxC, key=None):
+    """z: the conv's output, before any activation (B or 2B rows, see the class)."""
+    h = h_BxHxWxC
+    if self.pair:  # the positives: all rows of images or of the readout's pass, else the first half
+      pos = h if self.first or key is None else h[:h.shape[0] // 2]
+      h = halves(stdnorm(pos), None if key is None else jax.random.fold_in(key, 0x5CF))
+    if self.pad:
+      p = ((0, 0), (self.pad, self.pad), (self.pad, self.pad), (0, 0))
+      h = jnp.pad(h, p, mode='reflect' if self.pad_mode == 'reflect' else 'constant')
+    h = stdnorm(h)
+    if self.pair:  # conv(x1) + conv(x2) = W * (x1 + x2) + 2b: half the FLOPs, the same sum
+      c = h.shape[-1] // 2
+      z = self.conv(h[..., :c] + h[..., c:]) + self.conv.bias[...]
+    else:
+      z = self.conv(h)
+    return z
+
+  def __call__(self, h_BxHxWxC, skip=None, key=None):
+    z = self.preact(h_BxHxWxC, key)
+    y = pool2d(units.ACTS[self.act](z), *self.pool) if self.pool[1] > 1 else units.ACTS[self.act](z)
+    return jax.nn.relu(z), y
+
+
+def readout_feature(h_BxHxWxC, pool: int = 2):
+  """What the authors' readout reads of a unit's output: an extra average pool, then
+  stdnorm per example, flattened (their calculate_output_length: 6,144 a layer)."""
+  f = pool2d(h_BxHxWxC, 'avg', pool, pool, 0) if pool > 1 else h_BxHxWxC
+  return stdnorm(f).reshape(f.shape[0], -1)

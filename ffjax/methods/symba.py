@@ -14,7 +14,9 @@ every label and the linear head on the neutral label read the units as for the
 FF-CNN; the step, the units and the predictors are the FF-CNN's.
 
 Settings (config.objective): kind='symba', symba_alpha (the paper's 4.0; a config
-adds the field). Config: configs/symba.py.
+adds the field), symba_goodness: 'mean' (ours, above) or 'sum' (the sum of squares that
+the FF literature and the paper write: the literal form, whose alpha then depends on the
+unit's size). Config: configs/symba.py.
 """
 from __future__ import annotations
 
@@ -42,10 +44,14 @@ def mean_goodness(a):
   return gd.goodness(a) / gd.num_neurons(a)
 
 
+GOODNESS = {'mean': mean_goodness, 'sum': gd.goodness}
+
+
 @registry.objective('symba')
 @dataclasses.dataclass(frozen=True)
 class SymBa(objectives.Objective):
   alpha: float = ALPHA
+  goodness: str = 'mean'  # GOODNESS key
   pairs: ClassVar[bool] = True
   label_in_input: ClassVar[bool] = True
   predictors: ClassVar[tuple] = ('goodness', 'linear')
@@ -54,14 +60,17 @@ class SymBa(objectives.Objective):
   def check(cls, config, num_classes):
     a = config.objective.get('symba_alpha', ALPHA)
     need(a > 0, 'objective.symba_alpha', a, 'must be positive')
+    g = config.objective.get('symba_goodness', 'mean')
+    need(g in GOODNESS, 'objective.symba_goodness', g, f'one of {sorted(GOODNESS)}')
 
   @classmethod
   def from_config(cls, config, unit):
-    return cls(float(config.objective.get('symba_alpha', ALPHA)))
+    o = config.objective
+    return cls(float(o.get('symba_alpha', ALPHA)), o.get('symba_goodness', 'mean'))
 
   def _pairs(self, a_2BxN):
     b = a_2BxN.shape[0] // 2
-    g = mean_goodness(a_2BxN)
+    g = GOODNESS[self.goodness](a_2BxN)
     return g[:b], g[b:]
 
   def loss(self, a_2BxN, y_B, head, state):
