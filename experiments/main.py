@@ -54,7 +54,7 @@ from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import cli  # noqa: E402
-from ffjax import config_args, data, health, metrics, parallel, rundir, train  # noqa: E402
+from ffjax import config_args, data, health, metrics, parallel, readback, rundir, train  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
@@ -102,6 +102,12 @@ def main(argv):
     t0 = time.time()
     record = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                                       allow_config_change=FLAGS.allow_config_change)
+    if FLAGS.config.probe.epochs and parallel.is_main_process() and 'provenance' in record:
+      # The probe phase: the trained units frozen (a Ctrl-C here loses no training: run
+      # python -m experiments.probe WORKDIR again).
+      p = readback.probe_run(FLAGS.workdir)
+      print(f'probe on the frozen units: val {_pct(p["val"])}, test {_pct(p["test"])} '
+            f'({FLAGS.workdir}/probe.json)', flush=True)
     if parallel.is_main_process():
       signal.signal(signal.SIGINT, _stop_at_end)
       signal.signal(signal.SIGTERM, _stop_at_end)
@@ -115,6 +121,10 @@ def main(argv):
     print('interrupted twice: stopped at once, without saving (the last checkpoint stays)',
           file=sys.stderr)
     sys.exit(130)
+
+
+def _pct(v):
+  return 'none' if v is None else f'{100 * v:.2f}%'
 
 
 def _the_end(config, workdir, record, seconds):

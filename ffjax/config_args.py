@@ -84,7 +84,7 @@ def check_known(args: dict, known) -> None:
 def validate(config, num_devices: int = 1) -> None:
   """Every piece checks its own settings (data, units, objective, encoder, optimizer,
   readout, loop, population, transfer, metrics); what is written here is how they fit."""
-  from ffjax import assembly, data, labels, metrics, modes, optim, population, predict
+  from ffjax import assembly, data, labels, metrics, modes, optim, population, predict, probe
   from ffjax import registry, transfer, units
   c, m = config, config.model
   data.check(c.data)
@@ -98,6 +98,7 @@ def validate(config, num_devices: int = 1) -> None:
   units.check_model(m, in_ch)
   optim.check(c.optim, len(m.widths))
   predict.check(c.predict, m.kind, unit.maps)
+  probe.check(c.probe)
   assembly.check_train(c.train, num_devices)
   population.check(c, enc, obj)
   transfer.check(c)

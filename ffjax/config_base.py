@@ -200,6 +200,18 @@ def get_base() -> ml_collections.ConfigDict:
                                # 'exponential': decay_rate every decay_every steps (the units;
                                # the head stays constant)
   ))
+  c.probe = ml_collections.ConfigDict(dict(
+      epochs=0,                # > 0: after training, a linear probe on the frozen units
+                               # (ffjax/probe.py; experiments.probe on a finished run)
+      batch_size=64,
+      lr=1e-3,                 # Adam; halved at 20, 35, 50, 60, 70, 80, 90% of the epochs
+      dropout=0.,              # on the features
+      pool=1,                  # extra average pool of each unit's output (1: none)
+      standardize=True,        # each unit's features standardized per example
+      units=(),                # the units read (0-based; empty: all)
+      augment='',              # '': the run's data.augment
+      eval_every_epochs=10,    # val accuracy on the curve (and after the last epoch)
+  ))
   c.transfer = ml_collections.ConfigDict(dict(
       init_from='',            # a finished run's workdir: start the units from its checkpoint
                                # (same model and input shape; the heads start new)

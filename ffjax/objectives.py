@@ -35,6 +35,13 @@ from ffjax import registry
 from ffjax.errors import need
 
 
+def halves(a_2Bx):
+  """(positives, negatives): a pair objective's activations are [positives; negatives],
+  B rows each (method.training_input's layout). The one place that layout is read."""
+  b = a_2Bx.shape[0] // 2
+  return a_2Bx[:b], a_2Bx[b:]
+
+
 class Objective:
   """The interface every objective implements (see the module docstring)."""
   pairs: ClassVar[bool] = False
@@ -96,16 +103,14 @@ class Threshold(Objective):
     return cls(config.objective.reduce, config.objective.temperature)
 
   def loss(self, a_2BxN, y_B, head, state):
-    b = a_2BxN.shape[0] // 2
-    theta, g = gd.num_neurons(a_2BxN), gd.goodness(a_2BxN)
-    loss = gd.ff_loss(g[:b], g[b:], theta, self.reduce, self.temperature)
-    return loss, {'loss': loss, 'disc_acc': gd.discrimination_accuracy(g[:b], g[b:], theta)}, state
+    theta, (g_pos, g_neg) = gd.num_neurons(a_2BxN), halves(gd.goodness(a_2BxN))
+    loss = gd.ff_loss(g_pos, g_neg, theta, self.reduce, self.temperature)
+    return loss, {'loss': loss, 'disc_acc': gd.discrimination_accuracy(g_pos, g_neg, theta)}, state
 
   def per_example(self, a_2BxN, y_B, head):
-    b = a_2BxN.shape[0] // 2
-    theta, g = gd.num_neurons(a_2BxN), gd.goodness(a_2BxN)
-    return pair_diagnostics(g[:b], g[b:], theta,
-                            gd.ff_loss_per_pair(g[:b], g[b:], theta, self.reduce, self.temperature))
+    theta, (g_pos, g_neg) = gd.num_neurons(a_2BxN), halves(gd.goodness(a_2BxN))
+    return pair_diagnostics(g_pos, g_neg, theta,
+                            gd.ff_loss_per_pair(g_pos, g_neg, theta, self.reduce, self.temperature))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +137,7 @@ class PeerNormalized(Objective):
 
   def loss(self, a_2BxN, y_B, head, state):
     loss, metrics, _ = self.base.loss(a_2BxN, y_B, head, None)
-    peer, state = gd.peer_norm_loss(a_2BxN[:a_2BxN.shape[0] // 2], state, self.momentum)
+    peer, state = gd.peer_norm_loss(halves(a_2BxN)[0], state, self.momentum)
     return loss + self.weight * peer, dict(metrics, peer=peer), state
 
   def per_example(self, a_2BxN, y_B, head):

@@ -3,6 +3,7 @@ and method (for plots, CAMs, evaluation and notebooks), and its evaluation again
 
   r = readback.restore_run('runs/quick')     # r.net, r.method, r.dataset, r.state, r.parts
   readback.evaluate_checkpoint('runs/quick')  # every predictor on val and test
+  readback.probe_run('runs/scff')             # a linear probe on the frozen units (probe.py)
 
 Reading a run back builds it (ffjax/assembly.py); the run directory's own module
 (ffjax/rundir.py) builds nothing and stands below everything that does.
@@ -17,11 +18,12 @@ import jax
 import ml_collections
 from flax import nnx
 
-from ffjax import assembly, config_args
+from ffjax import assembly, config_args, config_base
 from ffjax import checkpoint as ckpt_lib
 from ffjax import data as data_lib
 from ffjax import parallel
-from ffjax.errors import ConfigError
+from ffjax import probe as probe_lib
+from ffjax.errors import ConfigError, need
 from ffjax.rundir import read_config
 
 
@@ -95,4 +97,31 @@ def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
   if settings:
     rec['settings'] = dict(settings)
   rec.update({n: res[n][0] for n in names})
+  return rec
+
+
+def probe_run(workdir, overrides: dict | None = None, log=print) -> dict:
+  """A linear probe on the run's frozen units (ffjax/probe.py), with the run's config.probe
+  (overrides: {'epochs': 10, ...} on top). Writes probe.json in the run's directory."""
+  r = restore_run(workdir)
+  if 'probe' not in r.config:  # a run from before the probe phase existed: its defaults
+    r.config.probe = config_base.get_base().probe
+  p = r.config.probe
+  for key, value in (overrides or {}).items():
+    if key not in p:
+      raise ConfigError(f'probe.{key}: no such setting (those: {", ".join(sorted(p))})')
+    p[key] = type(p[key])(value) if not isinstance(p[key], tuple) else tuple(value)
+  probe_lib.check(p)
+  need(p.epochs > 0, 'probe.epochs', p.epochs, 'nothing to train: give it epochs')
+  rec = probe_lib.train_probe(p, graphdef=r.parts.graphdef, method=r.method,
+                              preprocess=r.parts.preprocess, params=jax.device_get(r.state['params']),
+                              rest=jax.device_get(r.state['rest']), dataset=r.dataset,
+                              seed=r.config.seed, log=log)
+  rec['step'] = int(r.state['step'])
+  (Path(workdir) / 'probe.json').write_text(json.dumps(rec, indent=1))
+  ev = Path(workdir) / 'eval.json'
+  if ev.exists():  # the run's record carries its probe's numbers (a reproduction row reads them)
+    final = json.loads(ev.read_text())
+    final['probe'] = {k: rec[k] for k in ('val', 'test', 'epochs', 'features')}
+    ev.write_text(json.dumps(final, indent=1))
   return rec

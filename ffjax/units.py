@@ -75,6 +75,15 @@ def layer_norm(y, eps: float = 1e-5):
   return (y - mu) * jax.lax.rsqrt(var + eps)
 
 
+def stdnorm(y, eps: float = 1e-10):
+  """Per example over everything but the batch axis: minus the mean, over eps + the
+  unbiased std (torch.std: the SCFF authors' standardization, and the probe's)."""
+  axes = tuple(range(1, y.ndim))
+  n = math.prod(y.shape[1:])
+  y = y - jnp.mean(y, axis=axes, keepdims=True)
+  return y / (eps + jnp.sqrt(jnp.sum(jnp.square(y), axis=axes, keepdims=True) / (n - 1)))
+
+
 def channel_norm(y, eps: float = 1e-5):
   """Layer norm over channels only, at every position (ASGE): each pixel's feature
   vector gets zero mean and unit std, so the next unit sees where, not how much."""

@@ -31,7 +31,8 @@ def _one_error_line(r, *words):
 
 @pytest.mark.parametrize('module', ['experiments.main', 'experiments.evaluate', 'experiments.plot',
                                     'experiments.curve', 'experiments.summarize',
-                                    'experiments.sweep', 'experiments.fetch_data', 'experiments.reproduce'])
+                                    'experiments.sweep', 'experiments.fetch_data', 'experiments.reproduce',
+                                    'experiments.probe'])
 def test_every_command_has_help(module):
   r = _py(module, '--help')
   assert r.returncode == 0, r.stderr[-2000:]

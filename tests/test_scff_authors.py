@@ -4,12 +4,11 @@ ffjax's layer on their trained weights computes their numbers, and ffjax's own s
 (step.make_step) reproduces their first five training steps."""
 import pathlib
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
+from ffjax import probe
 from ffjax.methods import scff
 
 FIXTURE = np.load(pathlib.Path(__file__).parent / 'fixtures' / 'scff' / 'scff_cifar.npz')
@@ -42,7 +41,7 @@ def test_the_layer_computes_the_authors_forward_on_their_trained_weights():
   np.testing.assert_allclose(nchw(z)[:, ::24], f['conv_z'], rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(jnp.mean(jnp.square(a), -1), f['goodness'], rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(nchw(y)[:, ::12], f['pooled'], rtol=1e-4, atol=1e-4)
-  feat = scff.readout_feature(y)  # NHWC order; theirs is C, H, W
+  feat = probe.feature(y, pool=2)  # their readout's feature (NHWC order; theirs C, H, W)
   feat = np.asarray(feat).reshape(8, 8, 8, 96).transpose(0, 3, 1, 2).reshape(8, -1)
   np.testing.assert_allclose(feat, f['feature'], rtol=1e-4, atol=1e-4)
   # The values are not small: the comparison means something.

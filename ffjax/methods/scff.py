@@ -25,12 +25,11 @@ Two ways to run it:
                unit's filters see of [A | B] up to the bias, which the authors' layer adds
                twice and an ordinary unit once; later units see both streams.
 The readout trained with the units is a monitor; the authors read frozen units with
-their own readout (readout_feature below) after training.
+their own readout after training: ffjax/probe.py (config.probe).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import jax
@@ -42,7 +41,7 @@ from ffjax import objectives
 from ffjax import registry
 from ffjax import units
 from ffjax.errors import need
-from ffjax.units import setting
+from ffjax.units import setting, stdnorm
 
 
 def standardize(x_BxHxWxC, eps: float = 1e-10):
@@ -115,13 +114,18 @@ def position_goodness(a):
   return jnp.mean(jnp.square(a), axis=-1)
 
 
-def scff_terms(g_pos, g_neg, theta_pos, theta_neg, lam):
-  """Per example: softplus(theta+ - g+) and softplus(g- - theta-) averaged over its
-  positions, and lambda * ||g+||_2 over its positions."""
+def scff_parts(g_pos, g_neg, theta_pos, theta_neg, lam):
+  """Per example, the loss's three terms: softplus(theta+ - g+) and softplus(g- - theta-)
+  averaged over its positions, and lambda * ||g+||_2 over its positions."""
   over = lambda v: jnp.mean(v.reshape(v.shape[0], -1), axis=1)
   norm = jnp.sqrt(jnp.sum(jnp.square(g_pos.reshape(g_pos.shape[0], -1)), axis=1))
-  return (over(jax.nn.softplus(theta_pos - g_pos)) + over(jax.nn.softplus(g_neg - theta_neg))
-          + lam * norm)
+  return (over(jax.nn.softplus(theta_pos - g_pos)), over(jax.nn.softplus(g_neg - theta_neg)),
+          lam * norm)
+
+
+def scff_terms(g_pos, g_neg, theta_pos, theta_neg, lam):
+  """Per example: the sum of scff_parts."""
+  return sum(scff_parts(g_pos, g_neg, theta_pos, theta_neg, lam))
 
 
 def _per_unit(value, unit: int) -> float:
@@ -160,9 +164,7 @@ class SCFF(objectives.Objective):
                _per_unit(o.get('scff_lambda', 0.), unit))
 
   def _split(self, a_2Bx):
-    b = a_2Bx.shape[0] // 2
-    g = position_goodness(a_2Bx)
-    return g[:b], g[b:]
+    return objectives.halves(position_goodness(a_2Bx))
 
   def _disc(self, g_pos, g_neg):
     """Per pair: 0, 0.5 or 1 of the two judged right, an example's mean goodness
@@ -173,8 +175,13 @@ class SCFF(objectives.Objective):
 
   def loss(self, a_2Bx, y_B, head, state):
     g_pos, g_neg = self._split(a_2Bx)
-    loss = jnp.mean(scff_terms(g_pos, g_neg, self.theta_pos, self.theta_neg, self.lam))
-    return loss, {'loss': loss, 'disc_acc': jnp.mean(self._disc(g_pos, g_neg))}, state
+    pos, neg, reg = (jnp.mean(t) for t in scff_parts(g_pos, g_neg, self.theta_pos,
+                                                      self.theta_neg, self.lam))
+    loss = pos + neg + reg
+    # The terms apart (loss = pos + neg + reg) and the mean goodness of each side.
+    return loss, {'loss': loss, 'loss_pos': pos, 'loss_neg': neg, 'loss_reg': reg,
+                  'g_pos': jnp.mean(g_pos), 'g_neg': jnp.mean(g_neg),
+                  'disc_acc': jnp.mean(self._disc(g_pos, g_neg))}, state
 
   def per_example(self, a_2Bx, y_B, head):
     g_pos, g_neg = self._split(a_2Bx)
@@ -183,15 +190,6 @@ class SCFF(objectives.Objective):
 
 
 # The authors' layer (ContrastFF_CIFAR.py's Conv2d and its loop), as a unit type.
-
-def stdnorm(x_BxHxWxC, eps: float = 1e-10):
-  """The authors' per-example standardization: minus the mean over (H, W, C), over
-  eps + the unbiased std (torch.std)."""
-  axes = tuple(range(1, x_BxHxWxC.ndim))
-  n = math.prod(x_BxHxWxC.shape[1:])
-  x = x_BxHxWxC - jnp.mean(x_BxHxWxC, axis=axes, keepdims=True)
-  return x / (eps + jnp.sqrt(jnp.sum(jnp.square(x), axis=axes, keepdims=True) / (n - 1)))
-
 
 def draw_shift(key, b: int):
   """The negatives' shift k in 1..B-1: image i is paired with image (i + k) mod B."""
@@ -301,7 +299,7 @@ class ScffConv(nnx.Module):
     """z: the conv's output, before any activation (B or 2B rows, see the class)."""
     h = h_BxHxWxC
     if self.pair:  # the positives: all rows of images or of the readout's pass, else the first half
-      pos = h if self.first or key is None else h[:h.shape[0] // 2]
+      pos = h if self.first or key is None else objectives.halves(h)[0]
       h = halves(stdnorm(pos), None if key is None else jax.random.fold_in(key, 0x5CF))
     if self.pad:
       p = ((0, 0), (self.pad, self.pad), (self.pad, self.pad), (0, 0))
@@ -319,9 +317,3 @@ class ScffConv(nnx.Module):
     y = pool2d(units.ACTS[self.act](z), *self.pool) if self.pool[1] > 1 else units.ACTS[self.act](z)
     return jax.nn.relu(z), y
 
-
-def readout_feature(h_BxHxWxC, pool: int = 2):
-  """What the authors' readout reads of a unit's output: an extra average pool, then
-  stdnorm per example, flattened (their calculate_output_length: 6,144 a layer)."""
-  f = pool2d(h_BxHxWxC, 'avg', pool, pool, 0) if pool > 1 else h_BxHxWxC
-  return stdnorm(f).reshape(f.shape[0], -1)

@@ -69,9 +69,7 @@ class SymBa(objectives.Objective):
     return cls(float(o.get('symba_alpha', ALPHA)), o.get('symba_goodness', 'mean'))
 
   def _pairs(self, a_2BxN):
-    b = a_2BxN.shape[0] // 2
-    g = GOODNESS[self.goodness](a_2BxN)
-    return g[:b], g[b:]
+    return objectives.halves(GOODNESS[self.goodness](a_2BxN))
 
   def loss(self, a_2BxN, y_B, head, state):
     g_pos, g_neg = self._pairs(a_2BxN)
