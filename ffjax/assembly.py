@@ -9,9 +9,12 @@ build runs through here, so they all train the same thing.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import optax
 from flax import nnx
 
 from ffjax import loop as loop_lib
@@ -28,14 +31,14 @@ from ffjax import step as step_lib
 @dataclasses.dataclass
 class Assembly:
   """Everything a run is built from, built once from its config."""
-  config: object
+  config: ml_collections.ConfigDict
   net: net_lib.Network        # on the host, with the first member's initial parameters
   method: method_lib.Method
-  graphdef: object
-  tx: object                  # the optimizer (optim.py)
-  lr_fn: object               # lr(step), for the records
+  graphdef: nnx.GraphDef
+  tx: optax.GradientTransformation  # the optimizer (optim.py)
+  lr_fn: Callable             # lr(step), for the records
   preprocess: prep_lib.Preprocess
-  step: object                # step.make_step: (state, x_u8, y) -> (state, metrics)
+  step: Callable              # step.make_step: (state, x_u8, y) -> (state, metrics)
   image_shape: tuple
   num_classes: int
   steps_per_epoch: int

@@ -70,6 +70,7 @@ def load_sibling(config_file: str, name: str):
   import importlib.util
   import pathlib
   spec = importlib.util.spec_from_file_location(f'_{name[:-3]}', pathlib.Path(config_file).with_name(name))
+  assert spec is not None and spec.loader is not None, name
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
   return mod

@@ -128,7 +128,7 @@ def grouped_conv_shifted(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1
   og = o_all // groups
   views = shifted(x_BxHxWxC, k, stride)
   b, ho, wo, _ = views[0].shape
-  y = 0.
+  y = jnp.zeros((b, ho, wo, o_all), x_BxHxWxC.dtype)
   for p, v in enumerate(views):
     w_p = w_KxKxCgxO[p // k, p % k]  # Cg x O
     if cg == 1 and og == 1:  # depthwise: channel c times its own weight

@@ -124,7 +124,7 @@ def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=Non
   Returns (record, per-example outputs with pred_goodness_centered / pred_best added).
   """
   cat = dict(out)
-  res = {'num_examples': int(len(y))}
+  res: dict = {'num_examples': int(len(y))}
   if 'scores_goodness' in cat and goodness_offsets_K is not None:
     cat['pred_goodness_centered'] = np.argmax(cat['scores_goodness'] - goodness_offsets_K, -1)
   units = [k[len('pred_'):] for k in cat if k.startswith('pred_u') and k[len('pred_u'):].isdigit()]
@@ -159,7 +159,7 @@ class Evaluator:
     self.fn = make_split_fn(batch_fn, mesh)
     rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
     self.batch_fn = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
-    self._data = {}
+    self._data: dict = {}
 
   def _raw(self, name: str):
     ds = self.dataset

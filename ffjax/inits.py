@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,5 +88,5 @@ def torch_bias(fan_in: int):
 
 CONV = {'lecun': LECUN, 'kaiming': KAIMING, 'xavier': xavier_uniform}
 # flax's defaults for nnx.Linear / nnx.Conv and nnx.BatchNorm, made as above.
-DENSE = dict(kernel_init=LECUN, bias_init=zeros)
-NORM = dict(scale_init=ones, bias_init=zeros)
+DENSE: dict[str, Any] = dict(kernel_init=LECUN, bias_init=zeros)
+NORM: dict[str, Any] = dict(scale_init=ones, bias_init=zeros)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Protocol, Sequence
+from typing import Any, ClassVar, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -356,7 +356,9 @@ class Encoder:
 
 
 class LabelEncoder(Protocol):
-  """What the trainer, the predictors and the figures need of a label encoder."""
+  """What the trainer, the predictors and the figures need of a label encoder (a frozen
+  dataclass: a population member's settings are put in with dataclasses.replace)."""
+  __dataclass_fields__: ClassVar[dict[str, Any]]
   kind: str
   num_classes: int
   label_in_input: bool   # embed / embed_all put a label into the image
@@ -364,13 +366,16 @@ class LabelEncoder(Protocol):
   def embed(self, x_BxHxWxC, y_B): ...
   def embed_neutral(self, x_BxHxWxC): ...
   def embed_all(self, x_BxHxWxC): ...
+  def pairs(self, x_BxHxWxC, key):
+    """Label-free [positives; negatives] (an encoder kind with makes_pairs; others
+    raise)."""
 
 
 @registry.encoder('none')
 class _NoLabel:
   label_in_input = False  # embed puts a label into the image
   makes_pairs = False     # pairs(x, key) makes label-free [positives; negatives]
-  hparams = ()            # settings a population may vary (method.with_hparams)
+  hparams: tuple[str, ...] = ()  # settings a population may vary (method.with_hparams)
 
   @staticmethod
   def check(cfg):

@@ -28,6 +28,8 @@ the step is vmapped over members.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -100,7 +102,7 @@ class DeviceLoop:
     self._one = jax.jit(one, in_shardings=(rep, rep, rep, rep, None), out_shardings=(rep, rep),
                         donate_argnums=0)
     self._orders = jax.jit(orders, out_shardings=rep)
-    self._order_of = (None, None)  # (epoch, its order): the per-step path's
+    self._order_of: tuple = (None, None)  # (epoch, its order): the per-step path's
     self._run_step, self._b, self._metrics_shape = run_step, b, None
     self._spe = spe
 
@@ -136,15 +138,16 @@ class DeviceLoop:
 
 class HostLoop:
 
-  def __init__(self, step, mesh, train: data_lib.Split, batch_size: int, steps_per_epoch: int,
+  def __init__(self, step, mesh, train: Any,  # a Split, or a stream.StreamSplit
+               batch_size: int, steps_per_epoch: int,
                population: bool = False):
     self.mesh, self.train, self.b, self.spe = mesh, train, batch_size, steps_per_epoch
     self.population = population
     rep, bat = parallel.replicated(mesh), NamedSharding(mesh, _batch_spec(population))
     self._step = jax.jit(jax.vmap(step) if population else step, in_shardings=(rep, bat, bat),
                          out_shardings=(rep, rep), donate_argnums=0)
-    self._orders = {}
-    self._rows = None  # (lo, hi): the rows of each batch a streamed split reads here
+    self._orders: dict = {}
+    self._rows: tuple[int, int] | None = None  # the rows (lo, hi) of each batch a streamed split reads here
 
   def _order(self, seeds: tuple, epoch: int):
     if (seeds, epoch) not in self._orders:
@@ -174,6 +177,7 @@ class HostLoop:
       for s in range(start, start + n):
         epoch, i = divmod(s, self.spe)
         x, y = self._streamed(seeds[0], epoch, i)
+        assert self._rows is not None  # set by _streamed
         state, m = self._step(state, *parallel.put_rows(self.mesh, self.b, self._rows[0], x, y))
         ms.append(m)
       return state, ms

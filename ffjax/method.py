@@ -36,6 +36,7 @@ from ffjax import labels as labels_lib
 from ffjax import modes
 from ffjax import network as net_lib
 from ffjax import objectives
+from ffjax.objectives import Objective, Readout
 from ffjax import predict
 from ffjax import registry
 
@@ -64,11 +65,11 @@ class Negatives:
 @dataclasses.dataclass(frozen=True)
 class Method:
   encoder: labels_lib.LabelEncoder
-  objectives: tuple[objectives.Objective | None, ...]  # per unit: an objective, or None
+  objectives: tuple[Objective | None, ...]  # per unit: an objective, or None
   trained: tuple[bool, ...]     # per unit: its objective's loss is differentiated (else
                                 # only measured: the FF-CNN's first unit keeps its weights)
   cuts: tuple[bool, ...]        # per unit: stop_gradient at its input
-  readout: objectives.Readout | None  # the linear head's loss
+  readout: Readout | None      # the linear head's loss
   negatives: Negatives
   predictors: tuple[str, ...]   # names: 'goodness', 'linear', 'per_unit'
   pairs: bool = False           # the units train on [positives; negatives] (2B rows)
@@ -177,6 +178,7 @@ def build(config, image_shape, num_classes: int, rngs: nnx.Rngs):
   # threshold FF's classifier on the units' neutral-label outputs (a read-out, on
   # stop_gradient); for one-pass objectives, on request (CwComp's softmax "Sf").
   pooled = p.readout == 'pooled_sum'
+  head_units: tuple[int, ...]
   if (not mode.local or one_pass) and not pooled:
     head_units = (n - 1,)
   else:

@@ -56,7 +56,7 @@ class Inputs:
   skip rule is written once: unit l adds the input unit net.skips[l] received."""
 
   def __init__(self, net: Network):
-    self.skips, self.seen = net.skips, []
+    self.skips, self.seen = net.skips, []  # type: tuple, list
 
   def skip(self, l: int):
     j = self.skips[l]
@@ -91,7 +91,7 @@ def apply_unit(unit, h, *, local: bool = True, remat: bool = False, skip=None, k
   return unit(h_in, skip, key=key)
 
 
-def unit_type(config) -> type:
+def unit_type(config) -> type[units_lib.UnitType]:
   """The unit type config.model.kind names (units.UnitType; registry)."""
   from ffjax import registry
   return registry.get('unit', config.model.kind)

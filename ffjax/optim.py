@@ -50,7 +50,7 @@ def check(o, num_units: int) -> None:
 
 
 class ScaleByLrState(NamedTuple):
-  count: jax.Array
+  count: jax.Array  # type: ignore[assignment]  # a field, not tuple.count
   lr: jax.Array
 
 
@@ -93,7 +93,7 @@ def schedule_shape(kind: str, total_steps: int, steps_per_epoch: int = 1,
 
 
 class StartState(NamedTuple):
-  count: jax.Array
+  count: jax.Array  # type: ignore[assignment]  # a field, not tuple.count
   inner: optax.OptState
 
 

@@ -12,6 +12,7 @@ whatever the number of processes; process 0 alone writes files and prints.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -64,7 +65,7 @@ def put_rows(mesh, batch_size: int, lo: int, *arrays):
     start, stop, _ = idx[0].indices(batch_size)
     return a[start - lo:stop - lo][(slice(None),) + tuple(idx[1:])]
   return tuple(jax.make_array_from_callback((batch_size,) + a.shape[1:], s,
-                                            lambda idx, a=a: local(a, idx)) for a in arrays)
+                                            functools.partial(local, a)) for a in arrays)
 
 
 def put(mesh, a, spec: P):

@@ -170,7 +170,7 @@ class Pipeline:
       self.opt.append(jax.device_put(tx.init(p), dev))
       self.obj.append([None] * (b - a))  # one-pass objectives keep no state
       self.steps.append(_stage_step(stage_method(method, a, b), gd, tx, prep, a))
-    self.inflight = [None] * len(self.bounds)  # (h, y, t) waiting for each stage
+    self.inflight: list = [None] * len(self.bounds)  # (h, y, t) waiting for each stage
     self.t = 0
 
   def step(self, x_u8=None, y=None) -> dict:
@@ -181,7 +181,8 @@ class Pipeline:
       dev = self.devices[0]
       self.inflight[0] = (jax.device_put(x_u8, dev), jax.device_put(y, dev), self.t)
       self.t += 1
-    nxt, metrics = [None] * len(self.bounds), {}
+    nxt: list = [None] * len(self.bounds)
+    metrics: dict = {}
     for s, job in enumerate(self.inflight):
       if job is None:
         continue
@@ -198,7 +199,7 @@ class Pipeline:
 
   def flush(self) -> dict:
     """Runs the later stages until every batch given to `step` has been through all."""
-    out = {}
+    out: dict = {}
     while any(job is not None for job in self.inflight):
       for t, m in self.step().items():
         out.setdefault(t, {}).update(m)
@@ -250,7 +251,7 @@ class PipelineLoop:
       pipe.rest[s] = jax.device_put(r, pipe.devices[s])
       pipe.opt[s] = jax.device_put(jax.device_get(state['opt_state'][s]), pipe.devices[s])
     pipe.t = start
-    ms = {}
+    ms: dict = {}
     for t in range(start, start + n):
       epoch, i = divmod(t, self.spe)
       idx = data_lib.epoch_order_host(self.seed, epoch, len(self.train))[i * self.b:(i + 1) * self.b]

@@ -257,6 +257,7 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
          accuracy_per_epoch(records, workdir / 'accuracy.png')]
   preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]
+  assert split is not None, split_name
   x = np.asarray(r.parts.preprocess.to_float(jnp.asarray(split.x[:256])))
   y = split.y[:256]
   if preds_file.exists():

@@ -21,6 +21,8 @@ from flax import nnx
 from ffjax import assembly, config_args, config_base
 from ffjax import checkpoint as ckpt_lib
 from ffjax import data as data_lib
+from ffjax import method as method_lib
+from ffjax import network as net_lib
 from ffjax import parallel
 from ffjax import probe as probe_lib
 from ffjax.errors import ConfigError, need
@@ -32,11 +34,11 @@ class Restored:
   """A run read back from its workdir: for plots, CAMs, evaluation and notebooks."""
   config: ml_collections.ConfigDict
   dataset: data_lib.Dataset
-  net: object               # the network with the checkpoint's parameters (eval mode)
-  method: object
+  net: net_lib.Network      # the network with the checkpoint's parameters (eval mode)
+  method: method_lib.Method
   state: dict               # the restored training state (replicated over `mesh`)
-  parts: object             # assembly.Assembly
-  mesh: object
+  parts: assembly.Assembly
+  mesh: jax.sharding.Mesh
 
   @property
   def encoder(self):
@@ -93,7 +95,7 @@ def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
                           r.config.train.eval_batch_size, r.config.data.eval_limit)
   names = [n for n in ('val', 'test') if getattr(r.dataset, n) is not None]
   res = ev.round(r.state['params'], r.state['rest'], names)
-  rec = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
+  rec: dict = {'step': int(r.state['step']), 'elapsed_s': float(r.state['elapsed_s'])}
   if settings:
     rec['settings'] = dict(settings)
   rec.update({n: res[n][0] for n in names})

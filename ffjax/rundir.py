@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 import jax
@@ -126,7 +127,10 @@ def _io_cause(e: BaseException):
     for code in _IO_ERRNOS:
       if os.strerror(code) in text or errno.errorcode[code] in text:
         return OSError(code, os.strerror(code))
-    e = e.__cause__ or e.__context__
+    nxt = e.__cause__ or e.__context__
+    if nxt is None:
+      break
+    e = nxt
   return None
 
 
@@ -155,9 +159,10 @@ def guard_io(write, where: str, last_saved, *, quiet: bool = False):
       raise
     kept = (f'the last complete checkpoint (step {last_saved}) stays' if last_saved is not None
             else 'no checkpoint was written')
-    err = RunIOError(cause.errno, f'cannot write {where}: {os.strerror(cause.errno)}; {kept}. '
+    code = cause.errno or errno.EIO
+    err = RunIOError(code, f'cannot write {where}: {os.strerror(code)}; {kept}. '
                      'Free space (or make it writable) and run the same command to resume')
-    if quiet and EXIT_ON_IO_ERROR:
+    if quiet and EXIT_ON_IO_ERROR and saved is not None:
       os.write(saved, f'error: {err}\n'.encode())
       os._exit(2)
     raise err from None
@@ -194,7 +199,7 @@ def provenance() -> dict:
                                 capture_output=True, text=True, timeout=10).stdout.strip())
   except (OSError, subprocess.SubprocessError):
     commit, dirty = 'unknown', None
-  versions = {}
+  versions: dict[str, str | None] = {}
   for pkg in ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'ml-collections'):
     try:
       versions[pkg] = md.version(pkg)
@@ -223,7 +228,7 @@ class Lock:
       raise RunIOError(errno.ENOTDIR, f'cannot use {workdir} as the workdir: it or a folder '
                        'above it is a file; give a folder (new or a run\'s) as --workdir') from None
     except OSError as e:  # read-only filesystem, no permission
-      raise RunIOError(e.errno, f'cannot create the workdir {workdir}: {os.strerror(e.errno)}; '
+      raise RunIOError(e.errno, f'cannot create the workdir {workdir}: {os.strerror(e.errno or errno.EIO)}; '
                        'give a writable folder as --workdir') from None
     me = {'pid': os.getpid(), 'host': platform.node(), 'time': time.time()}
     if self.path.exists():
@@ -293,7 +298,8 @@ def _new_field_at_default(change: str, old: dict, new: dict) -> bool:
     o = o[k]
   else:
     return False  # the old config has it: a real change
-  v, d = new, base
+  v: Any = new
+  d: Any = base
   for k in keys:
     v, d = (v.get(k) if isinstance(v, dict) else None), (d.get(k) if isinstance(d, dict) else None)
   return d is not None and v == d

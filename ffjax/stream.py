@@ -39,6 +39,7 @@ import io
 import json
 import os
 import threading
+from typing import Any, Protocol
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,8 @@ def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
   from PIL import Image
   if img.shape[0] == h and img.shape[1] == w:
     return img
-  return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+  bilinear = getattr(Image, 'Resampling', Image).BILINEAR  # Pillow >= 9.1, and before
+  return np.asarray(Image.fromarray(img).resize((w, h), bilinear))
 
 
 def random_box(h: int, w: int, rng: np.random.Generator, scale=(0.08, 1.),
@@ -178,6 +180,15 @@ def decode_for(data: bytes, where: str, box_of, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sources
+
+
+class Source(Protocol):
+  """Where a streamed split's encoded images come from, by index: a folder tree, packed
+  shards, tfds, or a subset of one of them."""
+
+  def __len__(self) -> int: ...
+  def __getitem__(self, i: int) -> bytes: ...
+  def name(self, i: int) -> str: ...
 
 
 class FolderSource:
@@ -312,7 +323,7 @@ class TfdsSource:
 class StreamSplit:
   """A split whose images stay on disk. train: random-resized crops and flips (seeded
   per example); else center crops."""
-  source: object
+  source: Source
   y: np.ndarray
   name: str
   size: int
@@ -343,7 +354,7 @@ class StreamSplit:
     """(image, label) of example i: decoded, cropped (training: by the generator of
     (seed, epoch, i)). A bad file is replaced by the next good one ('skip') or stops."""
     n = len(self.y)
-    rng = np.random.default_rng((seed, epoch, i)) if self.train else None
+    rng = np.random.default_rng((seed, epoch, i))  # training's crop and flip
     box_of = ((lambda h, w: random_box(h, w, rng)) if self.train else center_box)
     for j in range(i, i + n):
       j %= n
@@ -407,14 +418,16 @@ def load(cfg, num_classes: int | None = None):
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
   from ffjax.data.splits import Dataset, data_dir
-  root = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
+  root: Any = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
   kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
   if cfg.source == 'tfds':
     from ffjax.data.splits import STREAMED_TFDS
     name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
     where = cfg.dir or os.environ.get('TFDS_DATA_DIR')
-    tr_src, te_src = TfdsSource(name, 'train', where), TfdsSource(name, test_split or 'validation', where)
-    classes, y, vy = tr_src.classes, tr_src.labels(), te_src.labels()
+    tfds_tr, tfds_te = TfdsSource(name, 'train', where), TfdsSource(name, test_split or 'validation', where)
+    classes, y, vy = tfds_tr.classes, tfds_tr.labels(), tfds_te.labels()
+    tr_src: Source = tfds_tr
+    te_src: Source = tfds_te
   elif cfg.source == 'folder':
     files, y, classes = scan_folder(root, 'train')
     tr_src = FolderSource(files)
@@ -449,4 +462,4 @@ def load(cfg, num_classes: int | None = None):
   if cfg.eval_limit:
     te_src, vy = Subset(te_src, np.arange(min(cfg.eval_limit, len(vy)))), vy[:cfg.eval_limit]
   test = StreamSplit(te_src, vy, 'test', train=False, **kw)
-  return Dataset(cfg.name, len(classes), train, val, test)
+  return Dataset(cfg.name, len(classes), train, val, test)  # type: ignore[arg-type]  # StreamSplits

@@ -69,8 +69,8 @@ class Trainer:
     self.step = int(np.ravel(jax.device_get(state['step']))[0])
     self.elapsed0 = float(np.max(jax.device_get(state['elapsed_s'])))
     self.t_start = time.time()
-    self.window = []      # (metrics row, seconds) of the current log window
-    self.epoch_losses = []  # the epoch's window-mean losses (stall detection)
+    self.window: list = []      # (metrics row, seconds) of the current log window
+    self.epoch_losses: list = []  # the epoch's window-mean losses (stall detection)
     self.clock = {'ready': time.time(), 'step_s': None}
     self.last_eval = None  # (step, {member: {split: ...}}): the final round reuses it
     self.eval_s = None  # seconds of the last evaluation round (for the ETA)
@@ -80,7 +80,7 @@ class Trainer:
     self.best_val = [max([r[f'val/acc_{name}'] for r in metrics_lib.read(workdir / n)
                           if f'val/acc_{name}' in r], default=-1.) if name else -1.
                      for n in self.names]
-    self.warnings = []
+    self.warnings: list = []
     self.writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in self.names]
                     if self.main else [metrics_lib.NullWriter() for _ in self.names])
 
@@ -290,7 +290,7 @@ class Trainer:
     splits = ['val'] if ds.val is not None else []
     if c.eval_on_test:
       splits.append('test')
-    final = {i: {} for i in range(len(self.names))}
+    final: dict = {i: {} for i in range(len(self.names))}
     todo = splits
     if self.last_eval is not None and self.last_eval[0] == self.step and splits and \
         splits[0] in self.last_eval[1][0]:

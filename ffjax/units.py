@@ -284,7 +284,8 @@ class ConvUnit(nnx.Module):
     # the ReLU; a 1x1 conv (+ batch norm) projects it when its shape differs.
     project = skip is not None and (skip[0] != width or skip[1] != 1)
     self.proj = (nnx.Conv(skip[0], width, (1, 1), strides=skip[1], use_bias=not batch_norm,
-                          dtype=conv_dtype, rngs=rngs, **inits.DENSE) if project else None)
+                          dtype=conv_dtype, rngs=rngs, **inits.DENSE)
+                 if skip is not None and project else None)
     self.proj_bn = nnx.BatchNorm(width, momentum=0.9, rngs=rngs, **inits.NORM) if project and batch_norm else None
     self.se = SqueezeExcite(width, rngs=rngs) if se else None
     self.pool, self.pool_kind, self.norm, self.act, self.stride = pool, pool_kind, norm, act, stride

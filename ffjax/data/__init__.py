@@ -214,10 +214,10 @@ def load_raw(name: str, root: Path, verify_md5: bool = True, warn: bool = True):
     _check_md5(root / rel, rel, verify_md5)
     return train, test
   if name == 'cifar100':
-    sub = root / 'cifar100/cifar-100-binary'
+    c100 = root / 'cifar100/cifar-100-binary'
     # Records: coarse label, fine label, pixels. No official per-file md5 is published
     # (only the tarball's), so only the format is checked.
-    return read_cifar_bin(sub / 'train.bin', 2, 1), read_cifar_bin(sub / 'test.bin', 2, 1)
+    return read_cifar_bin(c100 / 'train.bin', 2, 1), read_cifar_bin(c100 / 'test.bin', 2, 1)
   raise DataError(f'unknown dataset {name!r}')
 
 
@@ -298,7 +298,7 @@ def epoch_order(seed, epoch, n: int):
   return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
 
 
-_host_order = {}
+_host_order: dict = {}
 
 
 def epoch_order_host(seed: int, epoch: int, n: int) -> np.ndarray:

@@ -227,7 +227,9 @@ def _extract(archive: Path, into: Path) -> None:
           target.mkdir(parents=True, exist_ok=True)
         elif m.isfile():
           target.parent.mkdir(parents=True, exist_ok=True)
-          with tar.extractfile(m) as src, open(target, 'wb') as dst:
+          src = tar.extractfile(m)
+          assert src is not None  # a regular file has contents
+          with src, open(target, 'wb') as dst:
             shutil.copyfileobj(src, dst)
   except (tarfile.TarError, EOFError, OSError) as e:
     raise DataError(f'{archive.name}: not a readable .tar.gz ({type(e).__name__}: {e})') from None

@@ -13,9 +13,11 @@ which skips and blocks.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from ffjax.nets import ffcnn, mobilenet, resnet, vgg
 
-NETS = {
+NETS: dict[str, Callable[..., dict]] = {
     'ffcnn': ffcnn.ffcnn, 'ffcnn_cpu': ffcnn.ffcnn_cpu,
     'vgg8': vgg.vgg8, 'vgg11': vgg.vgg11, 'asge_gray': vgg.asge_gray, 'asge_rgb': vgg.asge_rgb,
     'vgg_imagenet': vgg.vgg_imagenet,
