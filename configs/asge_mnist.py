@@ -47,7 +47,7 @@ def official(c, dataset: str, cpu: bool = False):
   rgb = dataset.startswith('cifar')
   # VGG11 for CIFAR, VGG8 for the grey datasets; cpu: a quarter of the widths, the
   # recipe's shape on a laptop.
-  c.model.update(nets.get('vgg11' if rgb else 'vgg8', scale=0.25 if cpu else 1.))
+  nets.apply(c.model, 'vgg11' if rgb else 'vgg8', scale=0.25 if cpu else 1.)
   c.model.pool_kind = 'avg'
   c.model.norm = 'rms'
   c.model.input_norm = 'rms'
@@ -83,7 +83,7 @@ def get_config_for(dataset: str, arg=None):
   c.data.normalize = 'standardize'
   c.labels.kind = 'none'
   c.objective.kind = 'spatial'
-  c.model.update(nets.get('asge_rgb' if rgb else 'asge_gray', cpu=bool(args.get('cpu'))))
+  nets.apply(c.model, 'asge_rgb' if rgb else 'asge_gray', cpu=bool(args.get('cpu')))
   c.model.pool_kind = 'rms'
   c.model.norm = 'channel'
   c.objective.grid_min = 4  # 2 lost 3 points in one-epoch trials (docs/RESULTS.md)

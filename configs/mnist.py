@@ -53,7 +53,7 @@ def get_config(arg=None):
     # Chosen by one-epoch trials on 20,000 images (docs/RESULTS.md): 16 filters run
     # 4x the images/s of 32 on 2 CPU cores; 7x7 kernels and pooling after units 2
     # and 3 widen the receptive field, which goodness inference needs most.
-    c.model.update(nets.get('ffcnn_cpu'))
+    nets.apply(c.model, 'ffcnn_cpu')
     c.optim.lr = 1e-3
     c.train.num_epochs = 15
   if args.get('quick'):

@@ -30,7 +30,7 @@ softmax): ff 32.6%, hybrid 35.4%, bp 48.0%; 247 / 324 / 246 images/s.
 
 Arguments: cpu, tiny, variant=cifar|standard, method=ff|hybrid|bp, seed=N, epochs=N, fraction=X.
 """
-from ffjax import config_args, nets
+from ffjax import config_args
 from ffjax.config_base import COMMON_ARGS
 
 ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
@@ -38,9 +38,8 @@ ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
 def get_config(arg=None):
   args = config_args.parse(arg)
   config_args.check_known(args, ARGS)
-  f = nets.get('mobilenetv3_small', scale=0.5 if args.get('cpu') else 1.,
-               variant=args.get('variant', 'cifar'))
   # The frame ResNet-18's config sets (data, per-class goodness, batch norm, norms at
   # block ends, optimizer, fraction, tiny) is the same.
   resnet = config_args.load_sibling(__file__, 'resnet18_cifar10.py')
-  return resnet.block_net_config(args, f)
+  return resnet.block_net_config(args, 'mobilenetv3_small', scale=0.5 if args.get('cpu') else 1.,
+                                 variant=args.get('variant', 'cifar'))

@@ -33,11 +33,11 @@ from ffjax.config_base import COMMON_ARGS, apply_common_args, get_base
 ARGS = COMMON_ARGS + ('cpu', 'fraction', 'variant')
 
 
-def block_net_config(args: dict, model_fields: dict):
+def block_net_config(args: dict, net: str, **net_args):
   """The frame the block nets share (this ResNet-18, MobileNetV3): CIFAR-10 with crop and
   flip, per-class goodness by a 1x1 aux conv, batch norm, layer norm at every block's last
   unit (none inside blocks; none at all by backprop), Adam 1e-3, batch 128; the net's own
-  blocks for hybrid. model_fields: the per-unit model fields (widths, kernels, ...)."""
+  blocks for hybrid. net: the registered network (ffjax/nets/) and its arguments."""
   c = get_base()
   c.data.name = 'cifar10'
   c.data.num_val = 5000
@@ -46,8 +46,7 @@ def block_net_config(args: dict, model_fields: dict):
   c.labels.kind = 'none'
   c.objective.kind = 'per_class'
   c.objective.aux_kernel = 1
-  for key, v in model_fields.items():
-    c.model[key] = v
+  nets.apply(c.model, net, **net_args)
   n = len(c.model.widths)
   c.model.batch_norm = True
   b = c.model.blocks
@@ -69,5 +68,4 @@ def get_config(arg=None):
   args = config_args.parse(arg)
   config_args.check_known(args, ARGS)
   widths = (16, 32, 64, 128) if args.get('cpu') else (64, 128, 256, 512)
-  return block_net_config(args, nets.get('resnet18', widths=widths,
-                                         variant=args.get('variant', 'cifar')))
+  return block_net_config(args, 'resnet18', widths=widths, variant=args.get('variant', 'cifar'))

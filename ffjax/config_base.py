@@ -84,6 +84,9 @@ def get_base() -> ml_collections.ConfigDict:
   ))
   c.model = ml_collections.ConfigDict(dict(
       kind='conv',             # 'conv' | 'dense'
+      net='',                  # the registered network (ffjax/nets/) these fields came from,
+                               # set with nets.apply(c.model, name, **args); '' none
+      net_args={},             # the arguments it was built with (its defaults otherwise)
       widths=(128, 128, 128),  # filters (conv) or neurons (dense) per unit
       kernels=(7, 7, 7),       # conv kernel size per unit
       strides=(),              # conv stride per unit (empty: all 1)

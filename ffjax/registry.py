@@ -5,18 +5,21 @@ ffjax names it.
   @registry.encoder('my_labels')        a label encoder kind (labels.py: check, make)
   @registry.unit('my_unit')             a unit type (config.model.kind: units.UnitType)
   @registry.predictor('my_scores')      a predictor (predict.py): class scores at evaluation
+  @registry.net('my_net')               a network (config.model.net): its per-unit model
+                                        fields, its defaults in its signature (ffjax/nets/)
 
 Built-in pieces register where they are defined (objectives.py, labels.py, units.py,
-predict.py). A new method is a file in ffjax/methods/ (every module there is imported
-the first time a name is looked up) and a config that names its pieces: see the README,
+predict.py). A new method is a file in ffjax/methods/, a new network a file in
+ffjax/nets/ (every module of both is imported the first time a name is looked up) and a config that names its pieces: see the README,
 "Adding a method".
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
-_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}}
+_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}, 'net': {}}
 _loaded = False
 
 
@@ -47,8 +50,13 @@ def predictor(name: str):
   return _register('predictor', name)
 
 
+def net(name: str):
+  return _register('net', name)
+
+
 def _load():
-  """Imports the built-in piece modules and every module of ffjax/methods/, once."""
+  """Imports the built-in piece modules and every module of ffjax/methods/ and
+  ffjax/nets/, once."""
   global _loaded
   if _loaded:
     return
@@ -58,6 +66,8 @@ def _load():
   from ffjax import methods
   for info in pkgutil.iter_modules(methods.__path__):
     importlib.import_module(f'ffjax.methods.{info.name}')
+  for info in pkgutil.iter_modules([str(Path(__file__).parent / 'nets')]):
+    importlib.import_module(f'ffjax.nets.{info.name}')
 
 
 def names(table: str) -> tuple[str, ...]:
@@ -72,6 +82,6 @@ def get(table: str, name: str):
   if name not in _TABLES[table]:
     from ffjax.errors import ConfigError
     key = {'objective': 'objective.kind', 'encoder': 'labels.kind', 'unit': 'model.kind',
-           'predictor': 'predictor'}[table]
+           'predictor': 'predictor', 'net': 'model.net'}[table]
     raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')
   return _TABLES[table][name]

@@ -118,6 +118,8 @@ def check_model(m, in_ch: int) -> None:
     need(len(m.blocks) == n, 'model.blocks', m.blocks, 'needs one block id per unit')
     need(all(b1 <= b2 for b1, b2 in zip(m.blocks, m.blocks[1:])), 'model.blocks', m.blocks,
          'block ids must not decrease (a block is a run of consecutive units)')
+  if m.get('net'):
+    registry.get('net', m.net)  # a network of that name exists (ffjax/nets/)
   registry.get('unit', m.kind).check(m, in_ch)
 
 

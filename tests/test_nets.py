@@ -35,10 +35,33 @@ def test_resnet18_blocks_add_their_input_and_downsample_at_each_stage():
 
 
 def test_an_unknown_network_or_variant_is_one_line():
-  with pytest.raises(config_args.ConfigError, match="network 'resnet19': unknown; one of"):
+  with pytest.raises(config_args.ConfigError, match="model.net='resnet19': unknown; one of"):
     nets.get('resnet19')
   with pytest.raises(config_args.ConfigError, match="variant='tiny'"):
     nets.get('resnet18', variant='tiny')
+
+
+def test_a_network_is_found_by_name_alone_and_its_run_records_it(tmp_path):
+  from flax import nnx
+  from ffjax import method, registry, rundir
+
+  @registry.net('test_two_units')  # a new network: defined here, named nowhere else
+  def two_units(width=4):
+    return dict(kind='conv', widths=(width, width), kernels=(3, 3), pools=(1, 2))
+
+  c = config_base.get_base()
+  c.data.name = 'mnist'
+  nets.apply(c.model, 'test_two_units', width=6)
+  config_args.validate(c)
+  net, _ = method.build(c, (28, 28, 1), 10, nnx.Rngs(0))
+  assert [u.conv.kernel.shape[-1] for u in net.units] == [6, 6]
+  rundir.open_workdir(c, tmp_path, resuming=False, allow_change=False)
+  saved = rundir.read_config(tmp_path).model
+  assert saved.net == 'test_two_units' and dict(saved.net_args) == {'width': 6}
+  assert nets.names().count('test_two_units') == 1 and 'resnet18' in nets.names()
+  c.model.net = 'nope'
+  with pytest.raises(config_args.ConfigError, match="model.net='nope'"):
+    config_args.validate(c)
 
 
 @pytest.mark.parametrize('shape', [(3, 3, 16, 72), (1, 1, 576, 1024), (4608, 10), (5, 5, 1, 1)])

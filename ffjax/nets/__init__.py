@@ -1,7 +1,12 @@
-"""Networks by name: each returns the per-unit model fields (config.model) of one
-architecture, its defaults in its signature; a config picks one and overrides:
+"""Networks by name: a network is a function returning the per-unit model fields
+(config.model) of one architecture, its defaults in its signature, registered by name
+(`@registry.net('resnet18')`) in its own file here; a config picks one and overrides:
 
-  c.model.update(nets.get('resnet18', widths=(16, 32, 64, 128)))
+  nets.apply(c.model, 'resnet18', widths=(16, 32, 64, 128))
+
+which fills the fields and records the choice (model.net, model.net_args) in the config,
+so a run's config.json names its network. A new network is a file in this folder and
+nothing else (every module here is imported the first time a name is looked up).
 
   ffcnn.py      the FF-CNN stacks (papers/001): 'ffcnn' (the paper's 3 x 128 7x7), 'ffcnn_cpu'
   vgg.py        ASGE's nets: 'vgg8', 'vgg11' (the authors' code), 'asge_gray', 'asge_rgb'
@@ -13,22 +18,21 @@ which skips and blocks.
 """
 from __future__ import annotations
 
-from typing import Callable
-
-from ffjax.nets import ffcnn, mobilenet, resnet, vgg
-
-NETS: dict[str, Callable[..., dict]] = {
-    'ffcnn': ffcnn.ffcnn, 'ffcnn_cpu': ffcnn.ffcnn_cpu,
-    'vgg8': vgg.vgg8, 'vgg11': vgg.vgg11, 'asge_gray': vgg.asge_gray, 'asge_rgb': vgg.asge_rgb,
-    'vgg_imagenet': vgg.vgg_imagenet,
-    'resnet18': resnet.resnet18,
-    'mobilenetv3_small': mobilenet.small,
-}
+from ffjax import registry
 
 
 def get(name: str, **overrides) -> dict:
   """The model fields of network `name`, with its arguments overridden."""
-  if name not in NETS:
-    from ffjax.errors import ConfigError
-    raise ConfigError(f'network {name!r}: unknown; one of {sorted(NETS)}')
-  return NETS[name](**overrides)
+  return registry.get('net', name)(**overrides)
+
+
+def names() -> tuple[str, ...]:
+  return registry.names('net')
+
+
+def apply(model, name: str, **overrides) -> None:
+  """Sets config.model's fields to network `name`'s and records it: model.net = name,
+  model.net_args = the arguments given (the rest are the function's defaults)."""
+  model.update(get(name, **overrides))
+  model.net = name
+  model.net_args = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in overrides.items()}

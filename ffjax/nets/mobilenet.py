@@ -2,6 +2,8 @@
 excite, hard-swish, linear projections with residuals."""
 from __future__ import annotations
 
+from ffjax import registry
+
 # (kernel, expansion, out, squeeze-excite, activation, stride) per block.
 SMALL = (
     (3, 16, 16, True, 'relu', 2),
@@ -44,6 +46,7 @@ def mobilenet_units(table=SMALL, stem=16, last=576, stem_stride=2, first_stride=
   return {key: tuple(v) for key, v in u.items()}
 
 
+@registry.net('mobilenetv3_small')
 def small(scale: float = 1., variant: str = 'cifar') -> dict:
   """MobileNetV3-Small; variant 'cifar' keeps 32 x 32 images' resolution in the stem and
   the first block (strides 1), 'standard' is the table's (224 -> 7)."""

@@ -3,6 +3,8 @@ basic blocks, a block being two conv units, the second adding the block's input
 (projected by a 1x1 conv when its shape changes) before its ReLU. 17 units."""
 from __future__ import annotations
 
+from ffjax import registry
+
 
 def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
   """Per-unit widths, strides, skips and block ids of a ResNet with basic blocks."""
@@ -17,6 +19,7 @@ def resnet_units(stage_widths, blocks_per_stage=(2, 2, 2, 2)):
   return tuple(widths), tuple(strides), tuple(skips), tuple(blocks)
 
 
+@registry.net('resnet18')
 def resnet18(widths=(64, 128, 256, 512), variant: str = 'cifar') -> dict:
   """variant 'cifar': for 32 x 32 images; 'standard': the ImageNet stem for large ones
   (7x7 conv at stride 2, then a 2x2 max pool where the original pools 3x3 at stride 2:
