@@ -17,6 +17,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from ffjax import data as data_lib
 from ffjax import loop as loop_lib
 from ffjax import method as method_lib
 from ffjax import network as net_lib
@@ -115,7 +116,7 @@ def make_loop(parts: Assembly, mesh, dataset):
     from ffjax import pipeline
     return pipeline.PipelineLoop(config, parts.net, parts.method, dataset.train, bsz, spe,
                                  parts.total_steps), False, max(1, steps_per_call(config))
-  on_device = t.data_on_device == 'yes' or (t.data_on_device == 'auto' and config.data.source == 'raw'
+  on_device = t.data_on_device == 'yes' or (t.data_on_device == 'auto' and data_lib.source_of(config.data).to_device
                                             and loop_lib.fits_on_device(dataset))
   if on_device:
     k = steps_per_call(config)

@@ -26,9 +26,11 @@ def get_base() -> ml_collections.ConfigDict:
                                # streamed names too: read from disk by tfds.data_source);
                                # streamed from disk (ffjax/stream.py): 'folder' (an image-
                                # folder tree: dir/train/<class>/*, dir/val/<class>/*) |
-                               # 'array_record' (shards of experiments.pack)
+                               # 'array_record' (shards of experiments.pack); 'arrays': your
+                               # own .npy files in data.dir (ffjax/data/arrays.py)
       image_size=0,            # streamed: images cropped to image_size x image_size
-      num_classes=0,           # streamed name 'folder': how many class folders it has
+      num_classes=0,           # streamed name 'folder': how many class folders it has;
+                               # source 'arrays': K (0: the largest label + 1)
       bad_images='stop',       # streamed: a file that cannot be decoded stops the run, naming
                                # it ('stop'), or is replaced by the next good one and counted
                                # ('skip')

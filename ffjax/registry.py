@@ -5,6 +5,8 @@ ffjax names it.
   @registry.encoder('my_labels')        a label encoder kind (labels.py: check, make)
   @registry.unit('my_unit')             a unit type (config.model.kind: units.UnitType)
   @registry.predictor('my_scores')      a predictor (predict.py): class scores at evaluation
+  @registry.source('my_files')          a data source (config.data.source: data/splits.py's
+                                        SourceKind: streamed?, check, shape, load)
   @registry.net('my_net')               a network (config.model.net): its per-unit model
                                         fields, its defaults in its signature (ffjax/nets/)
 
@@ -19,7 +21,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}, 'net': {}}
+_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}, 'net': {}, 'source': {}}
 _loaded = False
 
 
@@ -54,20 +56,26 @@ def net(name: str):
   return _register('net', name)
 
 
+def source(name: str):
+  return _register('source', name)
+
+
 def _load():
-  """Imports the built-in piece modules and every module of ffjax/methods/ and
-  ffjax/nets/, once."""
+  """Imports the built-in piece modules and every module of ffjax/methods/, ffjax/nets/
+  and ffjax/data/, once."""
   global _loaded
   if _loaded:
     return
   _loaded = True
-  for mod in ('ffjax.objectives', 'ffjax.labels', 'ffjax.units', 'ffjax.predict'):
+  for mod in ('ffjax.objectives', 'ffjax.labels', 'ffjax.units', 'ffjax.predict', 'ffjax.stream'):
     importlib.import_module(mod)
   from ffjax import methods
   for info in pkgutil.iter_modules(methods.__path__):
     importlib.import_module(f'ffjax.methods.{info.name}')
-  for info in pkgutil.iter_modules([str(Path(__file__).parent / 'nets')]):
-    importlib.import_module(f'ffjax.nets.{info.name}')
+  for sub in ('nets', 'data'):  # networks; data sources (data/__init__.py's, and one file each)
+    importlib.import_module(f'ffjax.{sub}')
+    for info in pkgutil.iter_modules([str(Path(__file__).parent / sub)]):
+      importlib.import_module(f'ffjax.{sub}.{info.name}')
 
 
 def names(table: str) -> tuple[str, ...]:
@@ -82,6 +90,6 @@ def get(table: str, name: str):
   if name not in _TABLES[table]:
     from ffjax.errors import ConfigError
     key = {'objective': 'objective.kind', 'encoder': 'labels.kind', 'unit': 'model.kind',
-           'predictor': 'predictor', 'net': 'model.net'}[table]
+           'predictor': 'predictor', 'net': 'model.net', 'source': 'data.source'}[table]
     raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')
   return _TABLES[table][name]

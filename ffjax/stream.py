@@ -44,7 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ffjax.errors import DataError
+from ffjax import registry
+from ffjax.data.splits import STREAMED, STREAMED_TFDS, Dataset, data_dir, named_shape
+from ffjax.errors import DataError, need
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp')
 
@@ -413,15 +415,50 @@ class Subset:
     return self.source[int(self.index[i])]
 
 
+def check_streamed(cfg) -> None:
+  """The settings every streamed source has."""
+  need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
+  need(cfg.bad_images in ('stop', 'skip'), 'data.bad_images', cfg.bad_images, "must be 'stop' or 'skip'")
+  need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
+  if cfg.name == 'folder':
+    need(cfg.num_classes > 0, 'data.num_classes', cfg.num_classes,
+         "data.name='folder' needs the number of class folders")
+
+
+class _Streamed:
+  """A source read from disk a batch at a time."""
+  to_device = False
+  streamed = staticmethod(lambda cfg: True)
+  shape = staticmethod(named_shape)
+
+  @staticmethod
+  def check(cfg) -> None:
+    need(cfg.name in STREAMED, 'data.name', cfg.name,
+         f'unknown dataset for data.source={cfg.source!r}; one of {sorted(STREAMED)}')
+    check_streamed(cfg)
+
+  @staticmethod
+  def load(cfg):
+    return load(cfg, named_shape(cfg)[0])
+
+
+@registry.source('folder')
+class FolderTree(_Streamed):
+  """An image-folder tree: dir/train/<class>/*, dir/val/<class>/*."""
+
+
+@registry.source('array_record')
+class PackedShards(_Streamed):
+  """The ArrayRecord shards experiments.pack writes."""
+
+
 def load(cfg, num_classes: int | None = None):
   """config.data -> data.Dataset of StreamSplits (source 'folder' or 'array_record').
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
-  from ffjax.data.splits import Dataset, data_dir
   root: Any = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
   kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
   if cfg.source == 'tfds':
-    from ffjax.data.splits import STREAMED_TFDS
     name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
     where = cfg.dir or os.environ.get('TFDS_DATA_DIR')
     tfds_tr, tfds_te = TfdsSource(name, 'train', where), TfdsSource(name, test_split or 'validation', where)

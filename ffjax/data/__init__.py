@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from ffjax import registry
 from ffjax.data import fetch
 from ffjax.data.splits import (DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, Dataset,  # noqa: F401
-                               Split, data_dir, is_streamed, shape_of)
-from ffjax.errors import DataError
+                               Split, data_dir, is_streamed, named_shape, resident_dataset,
+                               shape_of, source_of)
+from ffjax.errors import DataError, need
 
 
 # Official md5s (the four IDX files of MNIST and Fashion-MNIST, CIFAR-10 binary version).
@@ -52,26 +54,11 @@ KNOWN_MD5 = {
 }
 
 def check(cfg) -> None:
-  """config.data's own settings: the source and name, a streamed source's fields, the
-  split sizes, preprocessing (per-channel constants, colour jitter: the images' channels)."""
+  """config.data's own settings: the source's (its kind's check: the name, a streamed
+  source's fields), the split sizes, preprocessing (per-channel constants, colour jitter:
+  the images' channels)."""
   from ffjax.augment import AUGMENTS
-  from ffjax.errors import need
-  sources = ('raw', 'tfds') + STREAM_SOURCES
-  need(cfg.source in sources, 'data.source', cfg.source, f'one of {sources}')
-  names = STREAMED if cfg.source in STREAM_SOURCES else (
-      dict(DATASETS, **STREAMED) if cfg.source == 'tfds' else DATASETS)
-  need(cfg.name in names, 'data.name', cfg.name,
-       f'unknown dataset for data.source={cfg.source!r}; one of {sorted(names)}')
-  if is_streamed(cfg):
-    need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
-    need(cfg.bad_images in ('stop', 'skip'), 'data.bad_images', cfg.bad_images, "must be 'stop' or 'skip'")
-    need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
-    if cfg.name == 'folder':
-      need(cfg.num_classes > 0, 'data.num_classes', cfg.num_classes,
-           "data.name='folder' needs the number of class folders")
-    if cfg.source == 'tfds':
-      need(cfg.get('tfds_name') or cfg.name in STREAMED_TFDS, 'data.tfds_name', cfg.get('tfds_name'),
-           f"data.name={cfg.name!r} has no tensorflow-datasets name: give the prepared dataset's")
+  source_of(cfg).check(cfg)  # an unknown source is one line naming the known ones
   need(cfg.get('augment', 'none') in AUGMENTS, 'data.augment', cfg.get('augment'),
        f'one of {sorted(AUGMENTS)}')
   num_channels = shape_of(cfg)[3]
@@ -247,43 +234,71 @@ def load_tfds(name: str, data_dir_: str | None):
 
 
 def load(cfg) -> Dataset:
-  """config.data -> Dataset with train / val / test splits.
+  """config.data -> Dataset with train / val / test splits, by its source (the
+  registered SourceKind: data/splits.py)."""
+  ds = source_of(cfg).load(cfg)
+  logging.info('%s (%s): %d train, %d val, %d test examples', cfg.name, cfg.source, len(ds.train),
+               len(ds.val) if ds.val is not None else 0, len(ds.test))
+  return ds
 
-  The validation split is the LAST cfg.num_val examples of the official training
-  set (a fixed split); cfg.num_val = 0 trains on all of it.
-  """
-  if is_streamed(cfg):
-    from ffjax import stream
-    return stream.load(cfg, shape_of(cfg)[0])
-  if cfg.name not in DATASETS:
-    raise DataError(f'data.name: unknown dataset {cfg.name!r}; one of {sorted(DATASETS)} '
-                    f'(and, with data.source={STREAM_SOURCES}, {sorted(STREAMED)})')
-  k, h, w, c, _, _ = DATASETS[cfg.name]
-  if cfg.source == 'raw':
-    (xtr, ytr), (xte, yte) = load_raw(cfg.name, raw_root(cfg), cfg.verify_md5)
-  elif cfg.source == 'tfds':
-    (xtr, ytr), (xte, yte) = load_tfds(cfg.name, cfg.dir or os.environ.get('TFDS_DATA_DIR'))
-  else:
-    raise DataError(f"data.source must be 'raw' or 'tfds', got {cfg.source!r}")
-  if xtr.shape[1:] != (h, w, c):
-    raise DataError(f'{cfg.name}: images of shape {xtr.shape[1:]}, expected {(h, w, c)}')
-  if ytr.max() >= k or yte.max() >= k:
-    raise DataError(f'{cfg.name}: labels outside 0..{k - 1}')
-  if cfg.num_val >= len(ytr):
-    raise DataError(f'data.num_val={cfg.num_val} leaves no training data ({len(ytr)} examples)')
-  n_tr = len(ytr) - cfg.num_val
-  if cfg.get('train_limit', 0):  # small-data runs and tests
-    n_tr = min(n_tr, cfg.train_limit)
-  train = Split(xtr[:n_tr], ytr[:n_tr], 'train')
-  val = Split(xtr[len(ytr) - cfg.num_val:], ytr[len(ytr) - cfg.num_val:], 'val') if cfg.num_val else None
-  if cfg.get('eval_limit', 0):
-    xte, yte = xte[:cfg.eval_limit], yte[:cfg.eval_limit]
-    if val is not None:
-      val = Split(val.x[:cfg.eval_limit], val.y[:cfg.eval_limit], 'val')
-  test = Split(xte, yte, 'test')
-  logging.info('%s: %d train, %d val, %d test examples', cfg.name, len(train),
-               len(val) if val else 0, len(test))
-  return Dataset(cfg.name, k, train, val, test)
+
+def _named(cfg, names) -> None:
+  need(cfg.name in names, 'data.name', cfg.name,
+       f'unknown dataset for data.source={cfg.source!r}; one of {sorted(names)}')
+
+
+def _resident(cfg, train_xy, test_xy) -> Dataset:
+  k, h, w, c = named_shape(cfg)
+  if train_xy[0].shape[1:] != (h, w, c):
+    raise DataError(f'{cfg.name}: images of shape {train_xy[0].shape[1:]}, expected {(h, w, c)}')
+  return resident_dataset(cfg, k, train_xy, test_xy)
+
+
+@registry.source('raw')
+class RawFiles:
+  """The official files of the named datasets (fetched on first use into the cache)."""
+  to_device = True
+  streamed = staticmethod(lambda cfg: False)
+  shape = staticmethod(named_shape)
+
+  @staticmethod
+  def check(cfg) -> None:
+    _named(cfg, DATASETS)
+
+  @staticmethod
+  def load(cfg) -> Dataset:
+    if cfg.name not in DATASETS:  # load without validate (a notebook): still one line
+      raise DataError(f'data.name: unknown dataset {cfg.name!r} for data.source=raw; one of '
+                      f'{sorted(DATASETS)}')
+    return _resident(cfg, *load_raw(cfg.name, raw_root(cfg), cfg.verify_md5))
+
+
+@registry.source('tfds')
+class Tfds:
+  """A prepared tensorflow-datasets dataset: the small ones held whole, the image-folder
+  names (imagenet, imagenette) streamed by tfds.data_source (ffjax/stream.py)."""
+  to_device = False  # fed from the host
+  shape = staticmethod(named_shape)
+
+  @staticmethod
+  def streamed(cfg) -> bool:
+    return cfg.name in STREAMED
+
+  @staticmethod
+  def check(cfg) -> None:
+    _named(cfg, dict(DATASETS, **STREAMED))
+    if cfg.name in STREAMED:
+      from ffjax import stream
+      stream.check_streamed(cfg)
+      need(cfg.get('tfds_name') or cfg.name in STREAMED_TFDS, 'data.tfds_name', cfg.get('tfds_name'),
+           f"data.name={cfg.name!r} has no tensorflow-datasets name: give the prepared dataset's")
+
+  @staticmethod
+  def load(cfg) -> Dataset:
+    if cfg.name in STREAMED:
+      from ffjax import stream
+      return stream.load(cfg, named_shape(cfg)[0])
+    return _resident(cfg, *load_tfds(cfg.name, cfg.dir or os.environ.get('TFDS_DATA_DIR')))
 
 
 # ----------------------------------------------------------------------------- order

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from ffjax import registry
 from ffjax.errors import DataError
 
 # name -> (num_classes, H, W, C, official train size, official test size)
@@ -30,14 +32,45 @@ STREAM_SOURCES = ('folder', 'array_record')
 STREAMED_TFDS = {'imagenet': ('imagenet2012', 'validation'), 'imagenette': ('imagenette', 'validation')}
 
 
+class SourceKind(Protocol):
+  """A data source (config.data.source), registered by name in its own file
+  (`@registry.source('raw')`): what the checks, the trainer and the loop ask of it."""
+  to_device: bool  # its arrays may live on the device when they fit (train.data_on_device)
+
+  @staticmethod
+  def streamed(cfg) -> bool:
+    """Read from disk a batch at a time (stream.StreamSplit), not loaded whole."""
+
+  @staticmethod
+  def check(cfg) -> None:
+    """Refuses this source's bad settings in config.data (a ConfigError naming the key)."""
+
+  @staticmethod
+  def shape(cfg) -> tuple[int, int, int, int]:
+    """(classes, H, W, C), before any data loads (nets are built from it)."""
+
+  @staticmethod
+  def load(cfg) -> 'Dataset':
+    """config.data -> the Dataset (train, val, test)."""
+
+
+def source_of(cfg) -> SourceKind:
+  return registry.get('source', cfg.source)
+
+
 def is_streamed(cfg) -> bool:
   """Read from disk a batch at a time (ffjax/stream.py), not loaded whole."""
-  return cfg.source in STREAM_SOURCES or (cfg.source == 'tfds' and cfg.name in STREAMED)
+  return source_of(cfg).streamed(cfg)
 
 
 def shape_of(cfg) -> tuple[int, int, int, int]:
   """(classes, H, W, C) of the images the units see before preprocessing, from
   config.data alone (the checks and the benchmarks build nets before any data loads)."""
+  return source_of(cfg).shape(cfg)
+
+
+def named_shape(cfg) -> tuple[int, int, int, int]:
+  """shape_of for the named datasets (the official files, tfds, the streamed trees)."""
   if cfg.name in DATASETS:
     k, h, w, c, _, _ = DATASETS[cfg.name]
     return k, h, w, c
@@ -88,3 +121,26 @@ def data_dir(configured: str | None) -> Path:
   if not p.is_dir():
     raise DataError(f'data directory {p} does not exist')
   return p
+
+
+def resident_dataset(cfg, num_classes: int, train_xy, test_xy) -> 'Dataset':
+  """A Dataset of arrays held whole (the official files, tfds, a user's .npy): checked
+  against num_classes, the validation split the LAST cfg.num_val training examples (a
+  fixed split; 0 trains on all), then data.train_limit and data.eval_limit."""
+  (xtr, ytr), (xte, yte) = train_xy, test_xy
+  k = num_classes
+  if len(ytr) and (int(np.max(ytr)) >= k or int(np.min(ytr)) < 0) or len(yte) and (
+      int(np.max(yte)) >= k or int(np.min(yte)) < 0):
+    raise DataError(f'{cfg.name}: labels outside 0..{k - 1}')
+  if cfg.num_val >= len(ytr):
+    raise DataError(f'data.num_val={cfg.num_val} leaves no training data ({len(ytr)} examples)')
+  n_tr = len(ytr) - cfg.num_val
+  if cfg.get('train_limit', 0):  # small-data runs and tests
+    n_tr = min(n_tr, cfg.train_limit)
+  train = Split(xtr[:n_tr], ytr[:n_tr], 'train')
+  val = Split(xtr[len(ytr) - cfg.num_val:], ytr[len(ytr) - cfg.num_val:], 'val') if cfg.num_val else None
+  if cfg.get('eval_limit', 0):
+    xte, yte = xte[:cfg.eval_limit], yte[:cfg.eval_limit]
+    if val is not None:
+      val = Split(val.x[:cfg.eval_limit], val.y[:cfg.eval_limit], 'val')
+  return Dataset(cfg.name, k, train, val, Split(xte, yte, 'test'))
