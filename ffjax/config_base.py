@@ -34,7 +34,8 @@ def get_base() -> ml_collections.ConfigDict:
       bad_images='stop',       # streamed: a file that cannot be decoded stops the run, naming
                                # it ('stop'), or is replaced by the next good one and counted
                                # ('skip')
-      workers=0,               # streamed: decoding threads (0: one per core)
+      workers=0,               # streamed: decoding threads (0: one per core this process may
+                               # use: SLURM_CPUS_PER_TASK, else its CPU affinity)
       tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->
                                # imagenet2012, imagenette -> imagenette; 'name:test_split'
                                # names the held-out split, else 'validation')

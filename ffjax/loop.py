@@ -173,7 +173,7 @@ class HostLoop:
     """n steps from `start` with batches gathered on the host; seeds: each member's (or
     the run's) seed, which fixes its order."""
     ms = []
-    if not isinstance(self.train, data_lib.Split):  # streamed from disk
+    if self.train.streamed:  # read from disk by batches
       for s in range(start, start + n):
         epoch, i = divmod(s, self.spe)
         x, y = self._streamed(seeds[0], epoch, i)

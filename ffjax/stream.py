@@ -38,8 +38,9 @@ import dataclasses
 import io
 import json
 import os
+import re
 import threading
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from pathlib import Path
 
 import numpy as np
@@ -102,8 +103,11 @@ def decode(data: bytes, where: str = '') -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
       im.load()
       return np.asarray(im.convert('RGB'))
-  except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-    raise BadImage(f'{where}: not an image ({type(e).__name__}: {e})') from None
+  except UnidentifiedImageError:
+    raise BadImage(f'{where}: not an image (no format Pillow knows)') from None
+  except (OSError, ValueError, SyntaxError) as e:  # the same words for the same file, every run
+    why = re.sub(r'<[^>]* at 0x[0-9a-f]+>', 'the file', str(e))
+    raise BadImage(f'{where}: not an image ({type(e).__name__}: {why})') from None
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -182,6 +186,19 @@ def decode_for(data: bytes, where: str, box_of, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sources
+
+
+def usable_cpus() -> int:
+  """The cores this process may run on: the scheduler's allocation where it says
+  (SLURM_CPUS_PER_TASK), else the process's affinity (taskset, cgroups' cpusets), else
+  the machine's count. os.cpu_count() alone counts cores a job may not use."""
+  slurm = os.environ.get('SLURM_CPUS_PER_TASK', '')
+  if slurm.isdigit() and int(slurm) > 0:
+    return int(slurm)
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except (AttributeError, OSError):  # no affinity API (macOS)
+    return max(1, os.cpu_count() or 1)
 
 
 class Source(Protocol):
@@ -331,8 +348,9 @@ class StreamSplit:
   size: int
   train: bool
   bad_images: str = 'stop'   # 'stop' | 'skip'
-  workers: int = 0           # decoding threads (0: the machine's cores)
+  workers: int = 0           # decoding threads (0: the cores this process may use)
   bad_files: list = dataclasses.field(default_factory=list)
+  streamed: ClassVar[bool] = True
 
   def __post_init__(self):
     self._lock = threading.Lock()
@@ -388,7 +406,7 @@ class StreamSplit:
     ds = grain.MapDataset.source(flat).map(lambda i: self.example(int(i), seed, epoch))
     ds = ds.batch(b, batch_fn=lambda exs: (np.stack([e[0] for e in exs]),
                                            np.asarray([e[1] for e in exs], np.int32)))
-    threads = self.workers or max(1, os.cpu_count() or 1)
+    threads = self.workers or usable_cpus()
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * b))
     return iter(it)
 
@@ -488,9 +506,10 @@ def load(cfg, num_classes: int | None = None):
   if n_val >= len(y):
     raise DataError(f'data.num_val={n_val} leaves no training data ({len(y)} examples)')
   order = np.random.default_rng(0).permutation(len(y))
-  held_ix, train_ix = np.sort(order[:n_val]), np.sort(order[n_val:])
-  if cfg.train_limit:
-    train_ix = train_ix[:cfg.train_limit]
+  # data.train_limit: a random subset (the same every run), not the first files: those
+  # are sorted by class, and the first 1,000 of a 100-class tree hold 20 classes.
+  train_ix = order[n_val:][:cfg.train_limit] if cfg.train_limit else order[n_val:]
+  held_ix, train_ix = np.sort(order[:n_val]), np.sort(train_ix)
   train = StreamSplit(Subset(tr_src, train_ix), y[train_ix], 'train', train=True, **kw)
   val = None
   if n_val:

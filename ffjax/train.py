@@ -216,7 +216,8 @@ class Trainer:
         recs[0]['warning'] = w
         self.say(f'warning: {w}')
     self.epoch_losses = []
-    rundir.note_bad_files(self.workdir, getattr(self.dataset.train, 'bad_files', None), recs,
+    tr = self.dataset.train  # a streamed split counts what it could not decode
+    rundir.note_bad_files(self.workdir, tr.bad_files if tr.streamed else None, recs,
                           main=self.main, last_saved=self.last_saved)
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))

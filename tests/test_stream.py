@@ -265,3 +265,30 @@ def test_packed_labels_are_read_from_their_file_and_checked_against_the_records(
     np.save(out / 'train-labels.npy', wrong.astype(np.int32))
     with pytest.raises(data.DataError, match='train-labels.npy: does not match its shards'):
       src.labels()
+
+
+def test_the_decoding_threads_default_to_the_cores_this_process_may_use(monkeypatch):
+  import os
+  monkeypatch.delenv('SLURM_CPUS_PER_TASK', raising=False)
+  assert stream.usable_cpus() == len(os.sched_getaffinity(0))
+  monkeypatch.setenv('SLURM_CPUS_PER_TASK', '3')  # the scheduler's allocation wins
+  assert stream.usable_cpus() == 3
+
+
+def test_a_bad_file_is_named_in_the_same_words_every_time():
+  pytest.importorskip('PIL')
+  words = []
+  for _ in range(2):
+    with pytest.raises(stream.BadImage) as e:
+      stream.decode(b'GIF89a' + bytes(range(40)), 'bad.JPEG')  # a header, then garbage
+    words.append(str(e.value))
+  assert words[0] == words[1] and '0x' not in words[0] and words[0].startswith('bad.JPEG: not an')
+
+
+def test_a_train_limit_keeps_many_classes_not_the_first_ones(tmp_path):
+  make_tree(tmp_path, classes=20, per_class=4)
+  ds = stream.load(_cfg(tmp_path, train_limit=20))
+  assert len(ds.train) == 20
+  assert len(set(ds.train.y.tolist())) >= 10  # the first 20 sorted files hold 5 classes
+  again = stream.load(_cfg(tmp_path, train_limit=20))
+  assert ds.train.y.tolist() == again.train.y.tolist()  # the same subset every run

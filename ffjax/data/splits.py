@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -83,9 +83,13 @@ def named_shape(cfg) -> tuple[int, int, int, int]:
 
 @dataclasses.dataclass
 class Split:
+  """A split held whole. What the loop, the evaluator and the trainer ask of any split
+  (this one or stream.StreamSplit): len, y, name, image_shape, streamed, bad_files."""
   x: np.ndarray  # N x H x W x C uint8
   y: np.ndarray  # N int32
   name: str
+  streamed: ClassVar[bool] = False   # read from disk by batches (stream.StreamSplit)
+  bad_files: ClassVar[tuple] = ()    # files that could not be decoded (streamed, 'skip')
 
   def __len__(self):
     return len(self.y)
@@ -109,7 +113,7 @@ class Dataset:
 
   @property
   def streamed(self) -> bool:
-    return not isinstance(self.train, Split)
+    return self.train.streamed
 
 
 def data_dir(configured: str | None) -> Path:
