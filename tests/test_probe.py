@@ -49,6 +49,10 @@ def test_a_probe_after_training_and_on_the_finished_run(tmp_path):
   assert rec['features'] == 8 * (8 * 8 + 4 * 4 + 2 * 2) and rec['units'] == [1, 2, 3]
   assert len(rec['curve']) == 2 and 0. <= rec['test'] <= 1. and rec['val'] > 0.15  # chance 0.10
   assert rec['curve'][-1]['loss'] < rec['curve'][0]['loss'] + 0.5
+  # The run's record carries it: a reproduction row's metric 'probe/test' reads it there.
+  from experiments import reproduce
+  final = json.loads((wd / 'eval.json').read_text())
+  assert reproduce._value(final, 'probe/test') == rec['test'] and final['probe']['epochs'] == 2
   # The command, on the same run: another setting, another reading of it.
   r = _py('experiments.probe', str(wd), '--epochs=1', '--units=3')
   assert r.returncode == 0, r.stderr[-3000:]

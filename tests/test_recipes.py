@@ -183,7 +183,10 @@ def test_every_row_of_the_reproduction_table_is_a_valid_config():
     for a in (arg, (arg + ',' if arg else '') + 'tiny'):
       c = load_config(name, a or None)
       config_args.validate(c)
-    assert row.metric.split('/')[0] in ('val', 'test', 'test_at_best_val'), row.id
+    first = row.metric.split('/')[0]
+    assert first in ('val', 'test', 'test_at_best_val', 'probe'), row.id
+    if first == 'probe':  # the number of a probe phase after training (eval.json's probe)
+      assert load_config(name, arg or None).probe.epochs > 0, row.id
 
 
 @pytest.mark.slow
