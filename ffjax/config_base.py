@@ -36,6 +36,8 @@ def get_base() -> ml_collections.ConfigDict:
                                # ('skip')
       workers=0,               # streamed: decoding threads (0: one per core this process may
                                # use: SLURM_CPUS_PER_TASK, else its CPU affinity)
+      prefetch_mb=256,         # streamed: MiB of decoded batches held ahead (at least 2
+                               # batches): host memory bounded whatever the consumer's speed
       tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->
                                # imagenet2012, imagenette -> imagenette; 'name:test_split'
                                # names the held-out split, else 'validation')

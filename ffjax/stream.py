@@ -349,6 +349,7 @@ class StreamSplit:
   train: bool
   bad_images: str = 'stop'   # 'stop' | 'skip'
   workers: int = 0           # decoding threads (0: the cores this process may use)
+  prefetch_mb: int = 256     # decoded batches held ahead, in MiB (at least 2 batches)
   bad_files: list = dataclasses.field(default_factory=list)
   streamed: ClassVar[bool] = True
 
@@ -407,8 +408,16 @@ class StreamSplit:
     ds = ds.batch(b, batch_fn=lambda exs: (np.stack([e[0] for e in exs]),
                                            np.asarray([e[1] for e in exs], np.int32)))
     threads = self.workers or usable_cpus()
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * b))
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads,
+                                              prefetch_buffer_size=self.prefetch_batches(b)))
     return iter(it)
+
+  def prefetch_batches(self, b: int) -> int:
+    """Batches decoded ahead: as many as data.prefetch_mb holds, at least 2 (grain's
+    buffer counts elements, here batches: a count of images, 2 x b, held 2 b batches, tens
+    of GB at 224 px with a slow consumer)."""
+    per_batch = b * self.size * self.size * 3
+    return max(2, (int(self.prefetch_mb) << 20) // per_batch)
 
 
 def rows(batch_size: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -438,6 +447,8 @@ def check_streamed(cfg) -> None:
   need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
   need(cfg.bad_images in ('stop', 'skip'), 'data.bad_images', cfg.bad_images, "must be 'stop' or 'skip'")
   need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
+  need(cfg.get('prefetch_mb', 256) > 0, 'data.prefetch_mb', cfg.get('prefetch_mb'),
+       'must be > 0 (MiB of decoded batches held ahead)')
   if cfg.name == 'folder':
     need(cfg.num_classes > 0, 'data.num_classes', cfg.num_classes,
          "data.name='folder' needs the number of class folders")
@@ -475,7 +486,8 @@ def load(cfg, num_classes: int | None = None):
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
   root: Any = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
-  kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers))
+  kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers),
+            prefetch_mb=int(cfg.get('prefetch_mb', 256)))
   if cfg.source == 'tfds':
     name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
     where = cfg.dir or os.environ.get('TFDS_DATA_DIR')

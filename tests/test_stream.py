@@ -292,3 +292,16 @@ def test_a_train_limit_keeps_many_classes_not_the_first_ones(tmp_path):
   assert len(set(ds.train.y.tolist())) >= 10  # the first 20 sorted files hold 5 classes
   again = stream.load(_cfg(tmp_path, train_limit=20))
   assert ds.train.y.tolist() == again.train.y.tolist()  # the same subset every run
+
+
+def test_batches_held_ahead_are_bounded_in_bytes_not_counted_in_images(tmp_path):
+  make_tree(tmp_path, classes=2, per_class=2)
+  sp = stream.load(_cfg(tmp_path, image_size=224)).train
+  assert sp.prefetch_mb == 256
+  b = 128  # 128 x 224 x 224 x 3 bytes = 18.4 MiB a batch
+  assert sp.prefetch_batches(b) == 13 and sp.prefetch_batches(b) * b * 224 * 224 * 3 <= 256 << 20
+  assert sp.prefetch_batches(4096) == 2  # never fewer than two
+  c = _cfg(tmp_path, image_size=224, prefetch_mb=0)
+  from ffjax import config_args
+  with pytest.raises(config_args.ConfigError, match='data.prefetch_mb'):
+    stream.check_streamed(c)
