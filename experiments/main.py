@@ -36,6 +36,14 @@ def _stop_at_start(signum, frame):
   os._exit(128 + signum)
 
 
+def _stop_in_probe(signum, frame):
+  # Training is complete and saved; only the probe on the frozen units is lost.
+  print(f'interrupted ({signal.Signals(signum).name}) during the probe phase: the training is '
+        'complete and saved (eval.json, checkpoints); python -m experiments.probe WORKDIR runs '
+        'the probe again', file=sys.stderr, flush=True)
+  os._exit(128 + signum)
+
+
 def _stop_at_end(signum, frame):
   # After the trainer: the run is complete, only figures are being drawn.
   print(f'interrupted ({signal.Signals(signum).name}) while drawing the figures: the run is '
@@ -103,11 +111,15 @@ def main(argv):
     record = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                                       allow_config_change=FLAGS.allow_config_change)
     if FLAGS.config.probe.epochs and parallel.is_main_process() and 'provenance' in record:
-      # The probe phase: the trained units frozen (a Ctrl-C here loses no training: run
-      # python -m experiments.probe WORKDIR again).
-      p = readback.probe_run(FLAGS.workdir)
-      print(f'probe on the frozen units: val {_pct(p["val"])}, test {_pct(p["test"])} '
-            f'({FLAGS.workdir}/probe.json)', flush=True)
+      # The probe phase, on the trained units frozen; a run that has it already keeps it.
+      p = readback.probe_done(FLAGS.workdir, FLAGS.config, record['step'])
+      again = p is not None
+      if p is None:
+        signal.signal(signal.SIGINT, _stop_in_probe)
+        signal.signal(signal.SIGTERM, _stop_in_probe)
+        p = readback.probe_run(FLAGS.workdir, FLAGS.config.probe.to_dict())  # this command's
+      print(f'probe on the frozen units{" (done before)" if again else ""}: val '
+            f'{_pct(p["val"])}, test {_pct(p["test"])} ({FLAGS.workdir}/probe.json)', flush=True)
     if parallel.is_main_process():
       signal.signal(signal.SIGINT, _stop_at_end)
       signal.signal(signal.SIGTERM, _stop_at_end)

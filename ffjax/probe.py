@@ -17,8 +17,10 @@ after training when config.probe.epochs > 0 (experiments.main).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -70,8 +72,10 @@ def lr_factor(epoch, epochs: int):
 
 
 def train_probe(p, *, graphdef, method, preprocess, params, rest, dataset, seed: int = 0,
-                log=print) -> dict:
-  """Trains the probe on dataset.train and reads val and test. Returns the record."""
+                log: Callable | None = None) -> dict:
+  """Trains the probe on dataset.train and reads val and test. Returns the record. log:
+  where its lines go (default: printed at once, as the trainer's, to a pipe or log file too)."""
+  log = log or functools.partial(print, flush=True)
   units = tuple(p.units) or tuple(range(len(method.cuts)))
   feats = features_fn(graphdef, method, units, p.pool, p.standardize)
   tr = dataset.train

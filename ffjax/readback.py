@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Callable
 from pathlib import Path
 
 import jax
@@ -102,7 +103,7 @@ def evaluate_checkpoint(workdir, settings: dict | None = None) -> dict:
   return rec
 
 
-def probe_run(workdir, overrides: dict | None = None, log=print) -> dict:
+def probe_run(workdir, overrides: dict | None = None, log: Callable | None = None) -> dict:
   """A linear probe on the run's frozen units (ffjax/probe.py), with the run's config.probe
   (overrides: {'epochs': 10, ...} on top). Writes probe.json in the run's directory."""
   r = restore_run(workdir)
@@ -120,6 +121,7 @@ def probe_run(workdir, overrides: dict | None = None, log=print) -> dict:
                               rest=jax.device_get(r.state['rest']), dataset=r.dataset,
                               seed=r.config.seed, log=log)
   rec['step'] = int(r.state['step'])
+  rec['settings'] = _jsonable(p.to_dict())
   (Path(workdir) / 'probe.json').write_text(json.dumps(rec, indent=1))
   ev = Path(workdir) / 'eval.json'
   if ev.exists():  # the run's record carries its probe's numbers (a reproduction row reads them)
@@ -127,3 +129,18 @@ def probe_run(workdir, overrides: dict | None = None, log=print) -> dict:
     final['probe'] = {k: rec[k] for k in ('val', 'test', 'epochs', 'features')}
     ev.write_text(json.dumps(final, indent=1))
   return rec
+
+
+def _jsonable(d: dict) -> dict:
+  return json.loads(json.dumps(d))
+
+
+def probe_done(workdir, config, step: int) -> dict | None:
+  """The probe the run already has (probe.json) with these settings at this step, or None:
+  the same command run again on a finished run trains nothing again."""
+  p = Path(workdir) / 'probe.json'
+  if 'probe' not in config or not p.exists():
+    return None
+  rec = json.loads(p.read_text())
+  same = rec.get('step') == step and rec.get('settings') == _jsonable(config.probe.to_dict())
+  return rec if same else None

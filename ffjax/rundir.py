@@ -39,7 +39,12 @@ class RunIOError(OSError):
 # what is trained.
 HARMLESS = ('plots', 'tensorboard', 'eval_on_test', 'data.dir', 'data.verify_md5',
             'train.log_every_steps', 'train.eval_batch_size', 'train.eval_every_epochs',
-            'train.checkpoint_every_steps', 'train.steps_per_call', 'train.data_on_device')
+            'train.checkpoint_every_steps', 'train.steps_per_call', 'train.data_on_device',
+            'probe.')  # a key ending in '.': the whole section (the probe reads frozen units)
+
+
+def _harmless(key: str) -> bool:
+  return key in HARMLESS or key.startswith(tuple(h for h in HARMLESS if h.endswith('.')))
 
 
 def _config_dict(config) -> dict:
@@ -56,7 +61,7 @@ def open_workdir(config, workdir: Path, members=(), *, resuming: bool, allow_cha
     old = read_config(workdir).to_dict()
     changes = [ch for ch in _diff(old, new) if not _new_field_at_default(ch, old, new)]
     if changes:
-      harmful = [ch for ch in changes if ch.split(':')[0] not in HARMLESS]
+      harmful = [ch for ch in changes if not _harmless(ch.split(':')[0])]
       if harmful and not allow_change:
         from ffjax.errors import ConfigError
         raise ConfigError(

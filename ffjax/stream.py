@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ffjax import registry
-from ffjax.data.splits import STREAMED, STREAMED_TFDS, Dataset, data_dir, named_shape
+from ffjax.data.splits import STREAMED, STREAMED_TFDS, Dataset, check_name, data_dir, named_shape
 from ffjax.errors import DataError, need
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp')
@@ -462,8 +462,7 @@ class _Streamed:
 
   @staticmethod
   def check(cfg) -> None:
-    need(cfg.name in STREAMED, 'data.name', cfg.name,
-         f'unknown dataset for data.source={cfg.source!r}; one of {sorted(STREAMED)}')
+    check_name(cfg, STREAMED)
     check_streamed(cfg)
 
   @staticmethod

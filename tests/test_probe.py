@@ -2,6 +2,7 @@
 training, and the command on a finished run (as a user runs them)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -38,10 +39,11 @@ def _py(*args, timeout=600):
 def test_a_probe_after_training_and_on_the_finished_run(tmp_path):
   data = make_cifar10_dir(tmp_path / 'data')
   wd = tmp_path / 'run'
-  r = _py('experiments.main', '--config=configs/scff.py:tiny', f'--workdir={wd}',
-          f'--config.data.dir={data}', '--config.data.num_val=200', '--config.data.verify_md5=False',
-          '--config.probe.epochs=2',
-          '--config.probe.pool=2', '--config.probe.dropout=0.2')
+  main_cmd = ('experiments.main', '--config=configs/scff.py:tiny', f'--workdir={wd}',
+              f'--config.data.dir={data}', '--config.data.num_val=200',
+              '--config.data.verify_md5=False', '--config.probe.pool=2',
+              '--config.probe.dropout=0.2', '--config.probe.epochs=2')
+  r = _py(*main_cmd)
   assert r.returncode == 0, r.stderr[-3000:]
   assert 'probe on the frozen units: val' in r.stdout, r.stdout[-2000:]
   rec = json.loads((wd / 'probe.json').read_text())
@@ -53,6 +55,24 @@ def test_a_probe_after_training_and_on_the_finished_run(tmp_path):
   from experiments import reproduce
   final = json.loads((wd / 'eval.json').read_text())
   assert reproduce._value(final, 'probe/test') == rec['test'] and final['probe']['epochs'] == 2
+  # The same command again: the run is finished and has its probe; nothing is trained again.
+  before = (wd / 'probe.json').stat().st_mtime_ns
+  r = _py(*main_cmd)
+  assert r.returncode == 0 and 'probe on the frozen units (done before): val' in r.stdout, r.stderr[-2000:]
+  assert (wd / 'probe.json').stat().st_mtime_ns == before
+  # Another probe setting on the finished run (harmless to what was trained), stopped by a
+  # Ctrl-C in the middle: one line, the training kept.
+  p = subprocess.Popen([sys.executable, '-m', *main_cmd[:-3], '--config.probe.epochs=500'],
+                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  for line in p.stdout:
+    if line.startswith('probe epoch 1/500'):
+      p.send_signal(signal.SIGINT)
+      break
+  _, err = p.communicate(timeout=120)
+  lines = [l for l in err.splitlines() if l.strip() and 'interrupted' in l]
+  assert p.returncode == 130 and len(lines) == 1 and 'during the probe phase' in lines[0], err[-2000:]
+  assert 'Traceback' not in err and (wd / 'eval.json').exists()
   # The command, on the same run: another setting, another reading of it.
   r = _py('experiments.probe', str(wd), '--epochs=1', '--units=3')
   assert r.returncode == 0, r.stderr[-3000:]

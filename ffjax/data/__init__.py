@@ -28,7 +28,7 @@ from absl import logging
 from ffjax import registry
 from ffjax.data import fetch
 from ffjax.data.splits import (DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, Dataset,  # noqa: F401
-                               Split, data_dir, is_streamed, named_shape, resident_dataset,
+                               Split, check_name, data_dir, is_streamed, named_shape, resident_dataset,
                                shape_of, source_of)
 from ffjax.errors import DataError, need
 
@@ -242,11 +242,6 @@ def load(cfg) -> Dataset:
   return ds
 
 
-def _named(cfg, names) -> None:
-  need(cfg.name in names, 'data.name', cfg.name,
-       f'unknown dataset for data.source={cfg.source!r}; one of {sorted(names)}')
-
-
 def _resident(cfg, train_xy, test_xy) -> Dataset:
   k, h, w, c = named_shape(cfg)
   if train_xy[0].shape[1:] != (h, w, c):
@@ -263,7 +258,7 @@ class RawFiles:
 
   @staticmethod
   def check(cfg) -> None:
-    _named(cfg, DATASETS)
+    check_name(cfg, DATASETS)
 
   @staticmethod
   def load(cfg) -> Dataset:
@@ -286,7 +281,7 @@ class Tfds:
 
   @staticmethod
   def check(cfg) -> None:
-    _named(cfg, dict(DATASETS, **STREAMED))
+    check_name(cfg, dict(DATASETS, **STREAMED))
     if cfg.name in STREAMED:
       from ffjax import stream
       stream.check_streamed(cfg)

@@ -11,7 +11,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from ffjax import registry
-from ffjax.errors import DataError
+from ffjax.errors import ConfigError, DataError
 
 # name -> (num_classes, H, W, C, official train size, official test size)
 DATASETS = {
@@ -67,6 +67,13 @@ def shape_of(cfg) -> tuple[int, int, int, int]:
   """(classes, H, W, C) of the images the units see before preprocessing, from
   config.data alone (the checks and the benchmarks build nets before any data loads)."""
   return source_of(cfg).shape(cfg)
+
+
+def check_name(cfg, names) -> None:
+  """data.name is one this source knows."""
+  if cfg.name not in names:
+    raise ConfigError(f'config.data.name={cfg.name!r}: unknown dataset for '
+                      f'data.source={cfg.source!r}; one of {sorted(names)}')
 
 
 def named_shape(cfg) -> tuple[int, int, int, int]:
