@@ -47,8 +47,7 @@ def check(p) -> None:
 def feature(h, pool: int, standardize: bool = True):
   """One unit's features: avg pool (maps only), stdnorm, flattened (B x F)."""
   if h.ndim == 4 and pool > 1:
-    h = jax.lax.reduce_window(h, 0., jax.lax.add, (1, pool, pool, 1), (1, pool, pool, 1),
-                              'VALID') / (pool * pool)
+    h = units_lib.POOLS['avg'](h, pool)
   h = units_lib.stdnorm(h) if standardize else h
   return h.reshape(h.shape[0], -1)
 
