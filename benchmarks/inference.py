@@ -19,7 +19,8 @@ import numpy as np
 from flax import nnx
 
 from benchmarks import throughput
-from ffjax import data, preprocess
+from ffjax import data
+from ffjax.data import preprocess
 from ffjax import method as method_lib
 
 

@@ -1,4 +1,4 @@
-"""Streamed image data (ffjax/stream.py): decoding speed, what a GPU needs, the loop
+"""Streamed image data (ffjax/data/stream.py): decoding speed, what a GPU needs, the loop
 against its step, and memory / start-up against the dataset's size.
 
   python -m benchmarks.stream decode            # images/s per core, per decoder and crop size
@@ -6,6 +6,9 @@ against its step, and memory / start-up against the dataset's size.
   python -m benchmarks.stream loop              # loop vs step images/s, streamed source
   python -m benchmarks.stream scale --sizes=1000,10000,100000   # start-up and memory vs size
   python -m benchmarks.stream scale --sizes=10000 --packed      # + array_record start-up
+  python -m benchmarks.stream tree --make --tree=/tmp/tree --images=3000   # an ImageNet-like tree
+  python -m benchmarks.stream tree --tree=DIR                   # threads vs processes, 64/128/224
+  python -m benchmarks.stream tree --tree=DIR --sleep_ms=300 --prefetch_mb=16  # a slow consumer
 
 decode: ImageNet-like JPEGs made here (500 x 375, quality 90, photo-like), one thread:
   decode, random-resized crop to S and flip (ffjax's training transform), images/s;
@@ -19,6 +22,13 @@ loop: the trainer's host loop on a streamed tree against the same step fed from
   memory (the tiny ImageNet config, 64 x 64 crops), images/s of each.
 scale: trees of N small JPEGs; seconds to index and open the dataset, and the
   process's resident memory after indexing and after reading 20 batches.
+tree: the training stream of an existing image-folder tree (DIR/train/<class>/*), as the
+  trainer reads it (StreamSplit.stream: across epochs, one pipeline), with threads and
+  with worker processes, at each crop size: images/s in the middle of an epoch and across
+  an epoch's end (4 batches either side), CPU ms per image (this process and its
+  workers), peak RSS (this process, and its workers'). --sleep_ms: a consumer that
+  sleeps per batch (slower than decoding): the RSS growth against data.prefetch_mb.
+  --make: first write DIR as photo-like 500 x 375 JPEGs (~100 KB, ImageNet's typical).
 One JSON line per measurement, with the machine and date.
 """
 from __future__ import annotations
@@ -35,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffjax import stream
+from ffjax.data import stream
 
 MACHINE = f'{platform.node()} ({os.cpu_count()} cpus)'
 
@@ -100,7 +110,17 @@ def step_flops_per_image(arg: str) -> float:
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument('what', choices=('decode', 'feed', 'loop', 'scale'))
+  ap.add_argument('what', choices=('decode', 'feed', 'loop', 'scale', 'tree'))
+  ap.add_argument('--tree', default='', help='tree: the image-folder tree (DIR/train/<class>/*)')
+  ap.add_argument('--make', action='store_true', help='tree: write an ImageNet-like tree there first')
+  ap.add_argument('--images', type=int, default=3000, help='tree --make: training images')
+  ap.add_argument('--tree_sizes', default='64,128,224', help='tree: crop sizes')
+  ap.add_argument('--ways', default='threads,processes', help='tree: threads and/or processes')
+  ap.add_argument('--workers', type=int, default=0, help='tree: threads or processes (0: one per core)')
+  ap.add_argument('--batch', type=int, default=64, help='tree: batch size')
+  ap.add_argument('--epochs', type=float, default=2.5, help='tree: epochs read')
+  ap.add_argument('--sleep_ms', type=float, default=0., help='tree: consumer sleep per batch')
+  ap.add_argument('--prefetch_mb', type=int, default=256, help='tree: data.prefetch_mb')
   ap.add_argument('--n', type=int, default=400, help='decode: images per measurement')
   ap.add_argument('--sizes', default='1000,10000', help='scale: tree sizes')
   ap.add_argument('--packed', action='store_true',
@@ -128,6 +148,14 @@ def main():
             decode_per_core_224=round(per_core, 1), cores_needed=round(ips / per_core, 1))
   elif a.what == 'loop':
     bench_loop()
+  elif a.what == 'tree':
+    if not a.tree:
+      ap.error('tree needs --tree=DIR')
+    if a.make:
+      make_photo_tree(Path(a.tree), a.images)
+    for size in map(int, a.tree_sizes.split(',')):
+      for way in a.ways.split(','):
+        bench_tree(Path(a.tree), size, way, a)
   else:
     for n in map(int, a.sizes.split(',')):
       bench_scale(n, a.packed)
@@ -198,6 +226,87 @@ def bench_scale(n: int, packed: bool = False):
         times[labels] = round(time.perf_counter() - t0, 2)
       _emit(bench='stream_scale_packed', images=n, startup_s_with_labels_file=times['labels_file'],
             startup_s_reading_records=times['records'])
+
+
+def make_photo_tree(root: Path, n: int, classes: int = 20):
+  """root/{train,val}/<class>/*.JPEG: n (and n // 10) photo-like 500 x 375 JPEGs, each its own."""
+  rng = np.random.default_rng(0)
+  for split, m in (('train', n), ('val', max(classes, n // 10))):
+    for i in range(m):
+      d = root / split / f'n{i % classes:08d}'
+      d.mkdir(parents=True, exist_ok=True)
+      (d / f'{split}_{i:07d}.JPEG').write_bytes(photo_jpeg(rng))
+
+
+def _status_kib(pid, key: str) -> int:
+  try:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+      if line.startswith(key + ':'):
+        return int(line.split()[1])
+  except OSError:
+    pass
+  return 0
+
+
+def _cpu_s(pid) -> float:
+  try:
+    f = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')  # utime + stime
+  except OSError:
+    return 0.
+
+
+def bench_tree(root: Path, size: int, way: str, a):
+  """The trainer's stream of root's training split: rates mid-epoch and across an epoch's
+  end, CPU per image, peak RSS (see the module's doc)."""
+  import ml_collections
+  from ffjax import data
+  n_work = a.workers or stream.usable_cpus()
+  classes = len([p for p in (root / 'train').iterdir() if p.is_dir()])
+  cfg = ml_collections.ConfigDict(dict(
+      dir=str(root), source='folder', name='folder', num_classes=classes, image_size=size,
+      bad_images='stop', workers=n_work if way == 'threads' else 0,
+      processes=n_work if way == 'processes' else 0, prefetch_mb=a.prefetch_mb, num_val=0,
+      train_limit=0, eval_limit=0))
+  ds = data.load(cfg)
+  b, spe = a.batch, len(ds.train) // a.batch
+  steps = int(a.epochs * spe)
+  data.epoch_order_host(0, 0, len(ds.train))  # compiled before the clock starts
+  try:
+    Path('/proc/self/clear_refs').write_text('5')  # the peak RSS counts from here
+  except OSError:
+    pass
+  rss0 = _status_kib('self', 'VmRSS')
+  it = ds.train.stream(0, 0, b)
+  next(it)  # the workers started, their first batch decoded
+  pids = list(getattr(ds.train.workers._ex, '_processes', {}) or {})
+  cpu0 = _cpu_s('self') + sum(_cpu_s(p) for p in pids)
+  t0 = time.perf_counter()
+  at = [t0]
+  peak_w = 0
+  for s in range(1, steps):
+    next(it)
+    at.append(time.perf_counter())
+    if a.sleep_ms:
+      time.sleep(a.sleep_ms / 1e3)
+    if s % 8 == 0:
+      peak_w = max(peak_w, sum(_status_kib(p, 'VmRSS') for p in pids))
+  cpu = _cpu_s('self') + sum(_cpu_s(p) for p in pids) - cpu0
+  wall = at[-1] - t0
+  at = np.asarray(at)  # at[s]: when batch s arrived (s >= 1 measured from batch 0's arrival)
+
+  def rate(lo, hi):  # images/s of batches lo+1..hi
+    return b * (hi - lo) / (at[hi] - at[lo])
+  mid, edge = rate(spe // 2 - 4, spe // 2 + 4), rate(spe - 4, spe + 4)
+  held = ds.train.window(b) * size * size * 3 / 2**20
+  _emit(bench='stream_tree', tree=str(root), images=len(ds.train), size=size, way=way,
+        workers=n_work, batch=b, batches=steps, sleep_ms=a.sleep_ms, prefetch_mb=a.prefetch_mb,
+        images_per_sec=round(b * (steps - 1) / wall, 1), mid_epoch_images_per_sec=round(mid, 1),
+        epoch_end_images_per_sec=round(edge, 1), epoch_end_over_mid=round(edge / mid, 3),
+        cpu_ms_per_image=round(1e3 * cpu / (b * (steps - 1)), 2),
+        rss_start_MiB=round(rss0 / 1024), rss_growth_peak_MiB=round((_status_kib('self', 'VmHWM') - rss0) / 1024),
+        held_ahead_bound_MiB=round(held, 1), workers_rss_MiB=round(peak_w / 1024))
+  it.close()
 
 
 def bench_loop():

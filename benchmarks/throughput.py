@@ -93,7 +93,7 @@ def _setup(config, n_batches: int = 4):
   bsz = config.train.batch_size
   rng = np.random.default_rng(0)
   n = bsz * n_batches
-  split = data.Split(rng.integers(0, 256, (n, h, w, c), dtype=np.uint8),
+  split = data.ResidentSplit(rng.integers(0, 256, (n, h, w, c), dtype=np.uint8),
                      rng.integers(0, k, n).astype(np.int32), 'train')
   parts = assembly.build(config, (h, w, c), k, n)
   mesh = parallel.make_mesh()

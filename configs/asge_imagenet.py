@@ -1,4 +1,4 @@
-"""ASGE on ImageNet and its subsets, streamed from disk (papers/003; ffjax/stream.py).
+"""ASGE on ImageNet and its subsets, streamed from disk (papers/003; ffjax/data/stream.py).
 
 Paper (ASGE): "the first successful application of FF-based training to ImageNet",
 top-1 / top-5 26.21 / 47.49 (a later version: 51.58 / 75.23). Other FF numbers on these

@@ -41,7 +41,7 @@ def pack_split(src: Path, out: Path, split: str, classes, shard_size: int, max_s
   """(written, skipped files) of one split."""
   import numpy as np
   from array_record.python import array_record_module as arm
-  from ffjax import stream
+  from ffjax.data import stream
   files, labels, classes = stream.scan_folder(src, split, classes)
   n_shards = max(1, -(-len(files) // shard_size))
   skipped, written, writer, kept = [], 0, None, []

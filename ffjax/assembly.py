@@ -24,7 +24,7 @@ from ffjax import network as net_lib
 from ffjax import optim
 from ffjax import parallel
 from ffjax import population as pop_lib
-from ffjax import preprocess as prep_lib
+from ffjax.data import preprocess as prep_lib
 from ffjax import step as step_lib
 
 

@@ -24,7 +24,7 @@ def get_base() -> ml_collections.ConfigDict:
                                # imagenet | imagenet100 | imagenette | folder (any tree)
       source='raw',            # 'raw': official files; 'tfds': a prepared tfds dataset (the
                                # streamed names too: read from disk by tfds.data_source);
-                               # streamed from disk (ffjax/stream.py): 'folder' (an image-
+                               # streamed from disk (ffjax/data/stream.py): 'folder' (an image-
                                # folder tree: dir/train/<class>/*, dir/val/<class>/*) |
                                # 'array_record' (shards of experiments.pack); 'arrays': your
                                # own .npy files in data.dir (ffjax/data/arrays.py)
@@ -36,8 +36,12 @@ def get_base() -> ml_collections.ConfigDict:
                                # ('skip')
       workers=0,               # streamed: decoding threads (0: one per core this process may
                                # use: SLURM_CPUS_PER_TASK, else its CPU affinity)
-      prefetch_mb=256,         # streamed: MiB of decoded batches held ahead (at least 2
+      processes=0,             # streamed: decoding worker processes instead of threads
+                               # (0: threads; the batches are the same either way)
+      prefetch_mb=256,         # streamed: MiB of decoded images held ahead (at least 2
                                # batches): host memory bounded whatever the consumer's speed
+      check_files=False,       # streamed: read every file of every split once before
+                               # training (bad ones: 'stop' names them all, 'skip' skips them)
       tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->
                                # imagenet2012, imagenette -> imagenette; 'name:test_split'
                                # names the held-out split, else 'validation')

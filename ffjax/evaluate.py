@@ -161,32 +161,31 @@ class Evaluator:
     self.batch_fn = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
     self._data: dict = {}
 
-  def _raw(self, name: str):
+  def _raw(self, name: str) -> data_lib.Split:
     ds = self.dataset
     if name == 'calib':
-      n = min(self.calibration_size, len(ds.train))
-      if ds.streamed:
-        return ds.train.subset(n, 'calib')
-      return data_lib.Split(ds.train.x[:n], ds.train.y[:n], 'calib')
+      return ds.train.subset(min(self.calibration_size, len(ds.train)), 'calib')
     return {'val': ds.val, 'test': ds.test}[name]
 
   def _split(self, name: str):
+    """A split as evaluated: uploaded to the device once (held whole), or the split itself,
+    read by batches (streamed)."""
     if name not in self._data:
       sp = self._raw(name)
-      self._data[name] = sp if self.dataset.streamed else upload(self.mesh, sp, self.batch_size)
+      self._data[name] = sp if sp.streamed else upload(self.mesh, sp, self.batch_size)
     return self._data[name]
 
   def outputs(self, params, rest, name: str) -> dict:
     """Per-example outputs of split `name` (host arrays, padding dropped)."""
     d = self._split(name)
-    if self.dataset.streamed:
-      return self._streamed_outputs(params, rest, d)
-    o = jax.device_get(self.fn(params, rest, d.x, d.y))
-    return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}
+    if isinstance(d, EvalData):
+      o = jax.device_get(self.fn(params, rest, d.x, d.y))
+      return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}
+    return self._streamed_outputs(params, rest, d)
 
-  def _streamed_outputs(self, params, rest, split) -> dict:
-    """A streamed split in file order, batch by batch (the last padded with its last
-    example, the padding dropped); each process decodes its rows of every batch."""
+  def _streamed_outputs(self, params, rest, split: data_lib.Split) -> dict:
+    """A split read by batches, in file order (the last padded with its last example, the
+    padding dropped); each process decodes its rows of every batch."""
     n = len(split)
     b = fitted_batch(n, self.batch_size, self.mesh.size)
     lo, hi = parallel.process_rows(self.mesh, b)
@@ -198,7 +197,7 @@ class Evaluator:
 
   def y_of(self, name: str) -> np.ndarray:
     d = self._split(name)
-    return np.asarray(d.y) if self.dataset.streamed else d.y_host
+    return d.y_host if isinstance(d, EvalData) else np.asarray(d.y)
 
   def round(self, params, rest, names, best_unit: str | None = None) -> dict:
     """{split name: (record, per-example outputs)} for `names` in order ('val' before

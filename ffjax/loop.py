@@ -15,10 +15,10 @@ Replicated, not sharded: a random order gathers every batch from the whole train
 set, which on a sharded copy would cost an all-to-all per step; a replicated one costs
 each device one copy (MNIST 47 MB, CIFAR-10 150 MB).
 
-HostLoop (tfds, or data too large for the device): the same order, one batch
-gathered on the host and copied over per step, the same step. A streamed split
-(ffjax/stream.py: image folders, packed shards) is read the same way, each process
-decoding only its devices' rows of every batch, a few batches ahead.
+HostLoop (data read from disk, or too large for the device): the same order, one batch
+per step from the split's stream (data.Split.stream: gathered from memory, or decoded
+from disk ahead of the step and across epochs' ends, ffjax/data/stream.py), copied over;
+the same step. Each process reads only its devices' rows of every batch.
 
 Both run `run(state, start, n)`: n steps from global step `start` (a call never crosses
 an epoch's end: the trainer cuts calls there), returning the new state and the metrics
@@ -138,56 +138,42 @@ class DeviceLoop:
 
 class HostLoop:
 
-  def __init__(self, step, mesh, train: Any,  # a Split, or a stream.StreamSplit
-               batch_size: int, steps_per_epoch: int,
+  def __init__(self, step, mesh, train: data_lib.Split, batch_size: int, steps_per_epoch: int,
                population: bool = False):
     self.mesh, self.train, self.b, self.spe = mesh, train, batch_size, steps_per_epoch
     self.population = population
     rep, bat = parallel.replicated(mesh), NamedSharding(mesh, _batch_spec(population))
     self._step = jax.jit(jax.vmap(step) if population else step, in_shardings=(rep, bat, bat),
                          out_shardings=(rep, rep), donate_argnums=0)
-    self._orders: dict = {}
-    self._rows: tuple[int, int] | None = None  # the rows (lo, hi) of each batch a streamed split reads here
+    self._rows = parallel.process_rows(mesh, batch_size)  # this process's rows of a batch
+    self._it: Any = None  # the split's batches, kept while calls go on in order
+    self._at: tuple | None = None  # the (seed, step) of its next batch
 
-  def _order(self, seeds: tuple, epoch: int):
-    if (seeds, epoch) not in self._orders:
-      self._orders = {(seeds, epoch): [data_lib.epoch_order_host(s, epoch, len(self.train))
-                                       for s in seeds]}
-    return self._orders[(seeds, epoch)]
-
-  def _streamed(self, seed: int, epoch: int, i: int):
-    """Batch i of an epoch from a streamed split (ffjax/stream.py): this process's rows,
-    decoded ahead on worker threads; an iterator over the rest of the epoch is kept
-    while the calls go on in order (a resume starts a new one at its batch)."""
-    if self._rows is None:
-      self._rows = parallel.process_rows(self.mesh, self.b)
-    if getattr(self, '_at', None) != (seed, epoch, i):
-      order = self._order((seed,), epoch)[0]
-      lo, hi = self._rows
-      self._it = self.train.batches([order[j * self.b + lo:j * self.b + hi]
-                                     for j in range(i, self.spe)], seed, epoch)
-    self._at = (seed, epoch, i + 1)
+  def _next(self, seed: int, s: int):
+    """Batch s from the split's stream (this process's rows, decoded ahead across epochs);
+    kept while the calls go on in order (a resume starts a new one at its step)."""
+    if self._at != (seed, s):
+      self._it = self.train.stream(seed, s, self.b, self._rows)
+    self._at = (seed, s + 1)
     return next(self._it)
 
+  def _members(self, seeds: tuple, s: int):
+    """Batch s of each member of a population (each its own order; resident data)."""
+    epoch, i = divmod(s, self.spe)
+    idx = [data_lib.epoch_order_host(m, epoch, len(self.train))[i * self.b:(i + 1) * self.b]
+           for m in seeds]
+    spec = _batch_spec(True)
+    return (parallel.put(self.mesh, np.stack([self.train.x[j] for j in idx]), spec),
+            parallel.put(self.mesh, np.stack([self.train.y[j] for j in idx]), spec))
+
   def run(self, state, start: int, n: int, seeds: tuple):
-    """n steps from `start` with batches gathered on the host; seeds: each member's (or
-    the run's) seed, which fixes its order."""
+    """n steps from `start` with batches fed from the host; seeds: each member's (or the
+    run's) seed, which fixes its order."""
     ms = []
-    if self.train.streamed:  # read from disk by batches
-      for s in range(start, start + n):
-        epoch, i = divmod(s, self.spe)
-        x, y = self._streamed(seeds[0], epoch, i)
-        assert self._rows is not None  # set by _streamed
-        state, m = self._step(state, *parallel.put_rows(self.mesh, self.b, self._rows[0], x, y))
-        ms.append(m)
-      return state, ms
     for s in range(start, start + n):
-      epoch, i = divmod(s, self.spe)
-      idx = [o[i * self.b:(i + 1) * self.b] for o in self._order(seeds, epoch)]
-      x = np.stack([self.train.x[j] for j in idx]) if self.population else self.train.x[idx[0]]
-      y = np.stack([self.train.y[j] for j in idx]) if self.population else self.train.y[idx[0]]
-      spec = _batch_spec(self.population)
-      state, m = self._step(state, parallel.put(self.mesh, x, spec), parallel.put(self.mesh, y, spec))
+      xy = (self._members(seeds, s) if self.population else
+            parallel.put_rows(self.mesh, self.b, self._rows[0], *self._next(seeds[0], s)))
+      state, m = self._step(state, *xy)
       ms.append(m)
     return state, ms
 

@@ -38,7 +38,7 @@ from ffjax import modes
 from ffjax import objectives
 from ffjax import network as net_lib
 from ffjax import optim
-from ffjax import preprocess as prep_lib
+from ffjax.data import preprocess as prep_lib
 from ffjax import step as step_lib
 from ffjax.errors import ConfigError
 

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from ffjax import augment as augment_lib
+from ffjax.data import augment as augment_lib
 from ffjax import network as net_lib
 from ffjax import units as units_lib
 from ffjax.errors import need

@@ -67,7 +67,7 @@ def _load():
   if _loaded:
     return
   _loaded = True
-  for mod in ('ffjax.objectives', 'ffjax.labels', 'ffjax.units', 'ffjax.predict', 'ffjax.stream'):
+  for mod in ('ffjax.objectives', 'ffjax.labels', 'ffjax.units', 'ffjax.predict', 'ffjax.data.stream'):
     importlib.import_module(mod)
   from ffjax import methods
   for info in pkgutil.iter_modules(methods.__path__):

@@ -40,6 +40,7 @@ class RunIOError(OSError):
 HARMLESS = ('plots', 'tensorboard', 'eval_on_test', 'data.dir', 'data.verify_md5',
             'train.log_every_steps', 'train.eval_batch_size', 'train.eval_every_epochs',
             'train.checkpoint_every_steps', 'train.steps_per_call', 'train.data_on_device',
+            'data.workers', 'data.processes', 'data.prefetch_mb', 'data.check_files',
             'probe.')  # a key ending in '.': the whole section (the probe reads frozen units)
 
 

@@ -216,9 +216,8 @@ class Trainer:
         recs[0]['warning'] = w
         self.say(f'warning: {w}')
     self.epoch_losses = []
-    tr = self.dataset.train  # a streamed split counts what it could not decode
-    rundir.note_bad_files(self.workdir, tr.bad_files if tr.streamed else None, recs,
-                          main=self.main, last_saved=self.last_saved)
+    rundir.note_bad_files(self.workdir, self.dataset.bad_files() if self.dataset.streamed else None,
+                          recs, main=self.main, last_saved=self.last_saved)
     for w, r in zip(self.writers, recs):
       w.write(self.step, dict(r, elapsed_s=self.elapsed0 + time.time() - self.t_start))
     self.sig.safe(interrupt.saved(self.step))
@@ -350,9 +349,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
       dataset = data_lib.load(config.data)
       check('while loading the data')
       if len(dataset.train) < config.train.batch_size:
-        raise ConfigError(
-            f'config.train.batch_size={config.train.batch_size}: larger than the '
-            f'{len(dataset.train)} training examples')
+        raise ConfigError(f'config.train.batch_size={config.train.batch_size}: larger than '
+                          f'the {len(dataset.train)} training examples')
       parts = assembly.build(config, dataset.image_shape, dataset.num_classes, len(dataset.train))
       ckpt = ckpt_lib.Checkpointer(workdir / 'checkpoints')
       last_saved = ckpt.latest_step()
@@ -372,6 +370,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
         if main:
           rundir.cut_records(workdir, [m.path for m in parts.members] or [''], last_saved)
         logging.info('resumed from step %d of %d', last_saved, parts.total_steps)
+      data_lib.prepare_run(dataset, config.data, workdir, last_saved is not None,  # check_files
+                           lambda m: print(m, flush=True) if main else None)
       check('while building the run')
       trainer = Trainer(config, workdir, parts, dataset, mesh, state, ckpt, sig)
       try:

@@ -8,7 +8,8 @@ import numpy as np
 from flax import nnx
 
 from conftest import load_config
-from ffjax import augment, labels, preprocess, step
+from ffjax import labels, step
+from ffjax.data import augment, preprocess
 from ffjax import method as method_lib
 
 

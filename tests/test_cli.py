@@ -29,10 +29,8 @@ def _one_error_line(r, *words):
   return lines[0]
 
 
-@pytest.mark.parametrize('module', ['experiments.main', 'experiments.evaluate', 'experiments.plot',
-                                    'experiments.curve', 'experiments.summarize',
-                                    'experiments.sweep', 'experiments.fetch_data', 'experiments.reproduce',
-                                    'experiments.probe'])
+@pytest.mark.parametrize('module', sorted(  # every command in experiments/
+    f'experiments.{p.stem}' for p in (REPO / 'experiments').glob('*.py') if p.stem not in ('__init__', 'cli')))
 def test_every_command_has_help(module):
   r = _py(module, '--help')
   assert r.returncode == 0, r.stderr[-2000:]

@@ -7,7 +7,8 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, make_mnist_dir, owners_by_unit
-from ffjax import config_args, optim, preprocess, readback, step, train, units
+from ffjax import config_args, optim, readback, step, train, units
+from ffjax.data import preprocess
 from ffjax import method as method_lib
 
 

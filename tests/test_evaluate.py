@@ -26,7 +26,7 @@ def test_the_batches_of_a_split_change_no_prediction():
   y = (np.arange(100) % 10).astype(np.int32)
   state, _ = step(state, x[:50], y[:50])
   params, rest = jax.device_get((state['params'], state['rest']))
-  split = data.Split(x, y, 'val')
+  split = data.ResidentSplit(x, y, 'val')
   ds = types.SimpleNamespace(streamed=False, train=split, val=split, test=split, num_classes=10)
   whole = jax.jit(evaluate.make_batch_fn(parts.method, parts.graphdef, parts.preprocess))(
       params, rest, x, y)

@@ -14,7 +14,7 @@ from ffjax import assembly
 
 def _split(n=300, seed=0):
   rng = np.random.default_rng(seed)
-  return data_lib.Split(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
+  return data_lib.ResidentSplit(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8),
                         rng.integers(0, 10, n).astype(np.int32), 'train')
 
 

@@ -66,7 +66,7 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
 def test_two_processes_streaming_a_folder_equal_one_process_with_two_devices(tmp_path):
   # Each process decodes only its devices' rows of every batch (parallel.process_rows),
   # in training and in evaluation; together they are one process's two devices.
-  pytest.importorskip('grain')
+  pytest.importorskip('simplejpeg')
   from test_stream import make_tree
   tree = make_tree(tmp_path / 'tree', classes=6, per_class=8, val_per_class=2, learnable=True)
   cmd = lambda wd, *extra: [

@@ -9,7 +9,8 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
-from ffjax import augment, config_args, labels, network, optim, predict, units
+from ffjax import config_args, labels, network, optim, predict, units
+from ffjax.data import augment
 from ffjax import goodness as gd
 from ffjax import method as method_lib
 

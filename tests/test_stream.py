@@ -1,15 +1,15 @@
-"""Streamed image data (ffjax/stream.py): an image-folder tree made here, with the faulty
+"""Streamed image data (ffjax/data/stream.py): an image-folder tree made here, with the faulty
 files ImageNet has; the order, the crops, the rows of each process, bad files."""
 import io
 
 import numpy as np
 import pytest
 
-from ffjax import data, stream
+from ffjax import data
+from ffjax.data import stream
 
 PIL = pytest.importorskip('PIL')
 pytest.importorskip('simplejpeg')
-pytest.importorskip('grain')
 from PIL import Image  # noqa: E402
 
 
@@ -118,7 +118,7 @@ def test_a_bad_file_stops_with_its_name_or_is_replaced_and_counted(tmp_path):
   bad.write_bytes(bad.read_bytes()[:200])  # truncated
   ds = stream.load(_cfg(tmp_path))
   i = [k for k in range(len(ds.train)) if 'img_2_1' in ds.train.source.name(k)][0]
-  with pytest.raises(data.DataError, match=r'img_2_1.JPEG: not a decodable JPEG.*bad_images=skip'):
+  with pytest.raises(data.DataError, match=r"img_2_1.JPEG: not a decodable JPEG.*bad_images='stop'.*'skip' takes the next good"):
     ds.train.example(i)
   ds = stream.load(_cfg(tmp_path, bad_images='skip'))
   x, y = ds.train.example(i)
@@ -294,14 +294,77 @@ def test_a_train_limit_keeps_many_classes_not_the_first_ones(tmp_path):
   assert ds.train.y.tolist() == again.train.y.tolist()  # the same subset every run
 
 
-def test_batches_held_ahead_are_bounded_in_bytes_not_counted_in_images(tmp_path):
+def test_images_held_ahead_are_bounded_in_bytes(tmp_path):
   make_tree(tmp_path, classes=2, per_class=2)
   sp = stream.load(_cfg(tmp_path, image_size=224)).train
   assert sp.prefetch_mb == 256
   b = 128  # 128 x 224 x 224 x 3 bytes = 18.4 MiB a batch
-  assert sp.prefetch_batches(b) == 13 and sp.prefetch_batches(b) * b * 224 * 224 * 3 <= 256 << 20
-  assert sp.prefetch_batches(4096) == 2  # never fewer than two
+  assert sp.window(b) == 4 * b  # 73.5 MiB: four batches (stream.AHEAD) fit in 256
+  assert sp.window(512) == 1783 and 1783 * 224 * 224 * 3 <= 256 << 20  # four of 512 do not
+  assert sp.window(4096) == 2 * 4096  # never fewer than two batches
   c = _cfg(tmp_path, image_size=224, prefetch_mb=0)
   from ffjax import config_args
   with pytest.raises(config_args.ConfigError, match='data.prefetch_mb'):
     stream.check_streamed(c)
+
+
+def _take(split, seed, start, b, n):
+  it = split.stream(seed, start, b)
+  return [next(it) for _ in range(n)]
+
+
+@pytest.mark.parametrize('kw', [dict(workers=1), dict(processes=1), dict(processes=2)])
+def test_threads_and_processes_give_the_same_batches_across_an_epoch_end(tmp_path, kw):
+  make_tree(tmp_path, classes=6, per_class=4)  # 24 images, batches of 5: 4 a epoch
+  want = _take(stream.load(_cfg(tmp_path, workers=2)).train, 3, 2, 5, 6)  # steps 2..7: epochs 0, 1
+  got = _take(stream.load(_cfg(tmp_path, **kw)).train, 3, 2, 5, 6)
+  for (xa, ya), (xb, yb) in zip(want, got):
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+  ds = stream.load(_cfg(tmp_path, **kw))
+  for s, (x, y) in zip(range(2, 8), got):  # each batch is its epoch's order, image by image
+    epoch, i = divmod(s, 4)
+    order = data.epoch_order_host(3, epoch, 24)[i * 5:(i + 1) * 5]
+    np.testing.assert_array_equal(x, np.stack([ds.train.example(int(j), 3, epoch)[0] for j in order]))
+    np.testing.assert_array_equal(y, ds.train.y[order])
+  resumed = _take(ds.train, 3, 5, 5, 3)  # a stream started at step 5 reads on as the first did
+  for (xa, _), (xb, _) in zip(got[3:], resumed):
+    np.testing.assert_array_equal(xa, xb)
+
+
+def test_no_more_images_are_held_ahead_than_the_window(tmp_path):
+  """A slow consumer: the images submitted and not yet taken never pass the window."""
+  import concurrent.futures as cf
+  make_tree(tmp_path, classes=4, per_class=5)
+  split = stream.load(_cfg(tmp_path)).train
+
+  class Counting:
+    chunk, held, most = 1, 0, 0
+
+    def submit(self, jobs):
+      self.held += len(jobs)
+      self.most = max(self.most, self.held)
+      f = cf.Future()
+      f.set_result([split.workers.decoder.example(*j) for j in jobs])
+      return f
+
+  w = Counting()
+  batches = ([('train', i % 20, 0, 0, True) for i in range(k * 4, k * 4 + 4)] for k in range(30))
+  for x, y, _ in stream.ahead(w, batches, window=10):
+    w.held -= len(y)
+    assert w.held >= 0
+  assert w.most == 8  # two batches of 4 fit in 10 images; a third does not
+
+
+def test_a_check_reads_every_file_of_every_split_and_names_the_bad_ones(tmp_path):
+  make_tree(tmp_path, classes=4, per_class=3)
+  bad_val = sorted((tmp_path / 'val' / 'n00000001').iterdir())[0]
+  bad_val.write_bytes(b'')
+  bad_train = tmp_path / 'train' / 'n00000002' / 'img_2_1.JPEG'
+  bad_train.write_bytes(bad_train.read_bytes()[:300])
+  ds = stream.load(_cfg(tmp_path, num_val=2, processes=1))
+  lines = []
+  n, bad = stream.check_dataset(ds.train.workers, lines.append)
+  assert n == 12 + 4  # train (with the held-out val) and the tree's val
+  assert sorted(f for f, _ in bad) == sorted([str(bad_train), str(bad_val)])
+  assert lines[-1] == 'checking files: 16/16 (100%), ' + lines[-1].split(', ')[1] + ', 2 bad'

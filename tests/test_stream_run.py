@@ -10,7 +10,6 @@ from conftest import load_config
 from ffjax import data, train
 
 pytest.importorskip('simplejpeg')
-pytest.importorskip('grain')
 from test_stream import make_tree  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -39,9 +38,11 @@ def _accs(wd):
 def test_a_streamed_run_learns_and_resumes_exactly(tree, tmp_path):
   full = train.train_and_evaluate(_config(tree), tmp_path / 'full')
   assert full['test']['acc_fusion'] >= 0.3, full['test']  # chance 1/12; colours are easy
-  # Stopped in the middle of epoch 2 (step 11 of 8 per epoch x 3), then resumed: the same.
-  assert train.train_and_evaluate(_config(tree), tmp_path / 'cut', stop_at_step=11) == {}
-  train.train_and_evaluate(_config(tree), tmp_path / 'cut')
+  # Stopped in the middle of epoch 2 (step 11 of 8 per epoch x 3) with 2 worker processes,
+  # then resumed with 1: the same as the run on threads.
+  assert train.train_and_evaluate(_config(tree, **{'data.processes': 2}), tmp_path / 'cut',
+                                  stop_at_step=11) == {}
+  train.train_and_evaluate(_config(tree, **{'data.processes': 1}), tmp_path / 'cut')
   assert _accs(tmp_path / 'cut') == _accs(tmp_path / 'full')
 
 
@@ -67,28 +68,63 @@ def test_the_loop_reads_the_order_of_seed_and_epoch(tree):
   from ffjax import loop, parallel
   c = _config(tree)
   ds = data.load(c.data)
-  hl = loop.HostLoop(lambda s, x, y: (s, {}), parallel.make_mesh(), ds.train, 24, len(ds.train) // 24)
-  for seed, epoch, i in ((0, 0, 0), (0, 1, 3), (5, 1, 3)):
-    x, y = hl._streamed(seed, epoch, i)
+  spe = len(ds.train) // 24
+  hl = loop.HostLoop(lambda s, x, y: (s, {}), parallel.make_mesh(), ds.train, 24, spe)
+  for seed, epoch, i in ((0, 0, 0), (0, 1, 3), (5, 1, 3), (5, 2, 0)):  # (5, 2, 0): read on from (5, 1, 3)
+    x, y = hl._next(seed, epoch * spe + i)
     order = data.epoch_order_host(seed, epoch, len(ds.train))[i * 24:(i + 1) * 24]
     want = [ds.train.example(int(j), seed, epoch) for j in order]
     np.testing.assert_array_equal(x, np.stack([w[0] for w in want]))
     np.testing.assert_array_equal(y, [w[1] for w in want])
 
 
-def test_skipped_bad_files_are_counted_in_the_records(tree, tmp_path):
+def test_bad_files_of_every_split_are_counted_across_a_resume(tree, tmp_path):
   import shutil
   bad_tree = tmp_path / 'tree'
   shutil.copytree(tree, bad_tree)
   victim = sorted((bad_tree / 'train' / 'n00000003').iterdir())[0]
   victim.write_bytes(b'not a jpeg at all')
+  bad_val = sorted((bad_tree / 'val' / 'n00000005').iterdir())[0]
+  bad_val.write_bytes(bad_val.read_bytes()[:400])  # truncated
   c = _config(bad_tree, **{'data.bad_images': 'skip'})
-  c.train.num_epochs = 1
-  train.train_and_evaluate(c, tmp_path / 'run')
+  c.train.num_epochs = 2
+  assert train.train_and_evaluate(c, tmp_path / 'run', stop_at_step=9) == {}  # after epoch 1
+  train.train_and_evaluate(c, tmp_path / 'run')  # a new process: meets only the train file
   from ffjax import metrics
   ends = [r for r in metrics.read(tmp_path / 'run') if 'data/bad_files' in r]
-  assert ends and ends[-1]['data/bad_files'] == 1
-  assert (tmp_path / 'run' / 'bad_files.txt').read_text().strip() == str(victim)
+  assert [r['data/bad_files'] for r in ends] == [2, 2]
+  assert sorted((tmp_path / 'run' / 'bad_files.txt').read_text().split()) == sorted(
+      [str(victim), str(bad_val)])
   c.data.bad_images = 'stop'
-  with pytest.raises(data.DataError, match=f'{victim.name}: not an image'):
+  with pytest.raises(data.DataError, match=f"{victim.name}: not an image.*'skip' takes the next"):
     train.train_and_evaluate(c, tmp_path / 'stop')
+  # Asked to check first: every bad file named before a step is trained.
+  c.data.check_files = True
+  with pytest.raises(data.DataError, match=r'data.check_files: 2 files cannot be decoded.*'
+                     + bad_val.name + '.*data_check.json'):
+    train.train_and_evaluate(c, tmp_path / 'checked')
+  assert not (tmp_path / 'checked' / 'checkpoints').exists() or not any(
+      (tmp_path / 'checked' / 'checkpoints').iterdir())
+  c.data.bad_images = 'skip'  # the same workdir: its check is read, not made again
+  train.train_and_evaluate(c, tmp_path / 'checked', allow_config_change=True)
+  assert sorted((tmp_path / 'checked' / 'bad_files.txt').read_text().split()) == sorted(
+      [str(victim), str(bad_val)])
+
+
+def test_check_data_names_every_bad_file_and_writes_the_list(tmp_path):
+  import subprocess
+  import sys
+  from conftest import REPO
+  make_tree(tmp_path / 'tree', classes=5, per_class=4)
+  bad = sorted((tmp_path / 'tree' / 'val' / 'n00000002').iterdir())[0]
+  bad.write_bytes(b'')
+  cmd = [sys.executable, '-m', 'experiments.check_data',
+         '--config=configs/asge_imagenet.py:tiny,dataset=folder,classes=5',
+         f'--config.data.dir={tmp_path / "tree"}', f'--bad_list={tmp_path / "bad.txt"}']
+  r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 1, r.stderr
+  assert f'bad: {bad}: not an image' in r.stdout and '25 files read, 1 cannot be decoded' in r.stdout
+  assert (tmp_path / 'bad.txt').read_text() == f'{bad}\n'
+  bad.unlink()
+  r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0 and '24 files read, 0 cannot be decoded' in r.stdout, r.stdout + r.stderr

@@ -12,7 +12,7 @@ length), then checked against its official md5 where that is known; any problem
 raises `DataError` whose one-line message names the file and what is wrong.
 
 Images are kept as uint8 N x H x W x C (on the host, and when they fit, on the
-device: ffjax/loop.py); ffjax/preprocess.py turns them into floats on the device. The
+device: ffjax/loop.py); ffjax/data/preprocess.py turns them into floats on the device. The
 training order is a pure function of (seed, epoch).
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ from absl import logging
 from ffjax import registry
 from ffjax.data import fetch
 from ffjax.data.splits import (DATASETS, STREAM_SOURCES, STREAMED, STREAMED_TFDS, Dataset,  # noqa: F401
-                               Split, check_name, data_dir, is_streamed, named_shape, resident_dataset,
+                               ResidentSplit, Split, check_name, data_dir, is_streamed, named_shape, resident_dataset,
                                shape_of, source_of)
+from ffjax.data.order import batch_indices, epoch_order, epoch_order_host  # noqa: F401
 from ffjax.errors import DataError, need
 
 
@@ -57,7 +58,7 @@ def check(cfg) -> None:
   """config.data's own settings: the source's (its kind's check: the name, a streamed
   source's fields), the split sizes, preprocessing (per-channel constants, colour jitter:
   the images' channels)."""
-  from ffjax.augment import AUGMENTS
+  from ffjax.data.augment import AUGMENTS
   source_of(cfg).check(cfg)  # an unknown source is one line naming the known ones
   need(cfg.get('augment', 'none') in AUGMENTS, 'data.augment', cfg.get('augment'),
        f'one of {sorted(AUGMENTS)}')
@@ -271,7 +272,7 @@ class RawFiles:
 @registry.source('tfds')
 class Tfds:
   """A prepared tensorflow-datasets dataset: the small ones held whole, the image-folder
-  names (imagenet, imagenette) streamed by tfds.data_source (ffjax/stream.py)."""
+  names (imagenet, imagenette) streamed by tfds.data_source (ffjax/data/stream.py)."""
   to_device = False  # fed from the host
   shape = staticmethod(named_shape)
 
@@ -283,7 +284,7 @@ class Tfds:
   def check(cfg) -> None:
     check_name(cfg, dict(DATASETS, **STREAMED))
     if cfg.name in STREAMED:
-      from ffjax import stream
+      from ffjax.data import stream
       stream.check_streamed(cfg)
       need(cfg.get('tfds_name') or cfg.name in STREAMED_TFDS, 'data.tfds_name', cfg.get('tfds_name'),
            f"data.name={cfg.name!r} has no tensorflow-datasets name: give the prepared dataset's")
@@ -291,37 +292,17 @@ class Tfds:
   @staticmethod
   def load(cfg) -> Dataset:
     if cfg.name in STREAMED:
-      from ffjax import stream
+      from ffjax.data import stream
       return stream.load(cfg, named_shape(cfg)[0])
     return _resident(cfg, *load_tfds(cfg.name, cfg.dir or os.environ.get('TFDS_DATA_DIR')))
 
 
-# ----------------------------------------------------------------------------- order
-
-
-def epoch_order(seed, epoch, n: int):
-  """The training order of one epoch: a permutation of n, a pure function of (seed,
-  epoch), drawn by JAX so that the device can draw it itself inside a training call
-  (ffjax/loop.py); the host-fed loop uses the same function, so both see the same
-  batches. seed and epoch may be traced."""
-  import jax
-  return jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)
-
-
-_host_order: dict = {}
-
-
-def epoch_order_host(seed: int, epoch: int, n: int) -> np.ndarray:
-  """epoch_order as a numpy array (the host-fed loop)."""
-  import jax
-  if n not in _host_order:
-    _host_order[n] = jax.jit(lambda s, e: epoch_order(s, e, n))
-  return np.asarray(_host_order[n](np.int32(seed), np.int32(epoch)))
-
-
-def batch_indices(seed: int, epoch: int, n: int, batch_size: int, i: int) -> np.ndarray:
-  """Indices of batch i of an epoch (the remainder that fills no batch is dropped)."""
-  return epoch_order_host(seed, epoch, n)[i * batch_size:(i + 1) * batch_size]
+def prepare_run(dataset: Dataset, cfg, workdir: Path, resuming: bool, say=print) -> None:
+  """Streamed data before training: the bad files this run met before, data.check_files's
+  pass (stream.prepare_run). Nothing for data held whole."""
+  if dataset.streamed:
+    from ffjax.data import stream
+    stream.prepare_run(dataset, cfg, workdir, resuming, say)
 
 
 def nbytes(dataset: Dataset) -> int:

@@ -1,12 +1,12 @@
 """What every data source gives the trainer: the dataset names and their shapes, a split, a
 dataset, and a configured folder. Imported by the readers (ffjax/data/__init__.py) and the
-streamed pipeline (ffjax/stream.py) alike; it imports neither."""
+streamed pipeline (ffjax/data/stream.py) alike; it imports neither."""
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ DATASETS = {
 }
 
 
-# Image-folder datasets, streamed from disk (ffjax/stream.py): name -> classes. Their
+# Image-folder datasets, streamed from disk (ffjax/data/stream.py): name -> classes. Their
 # images are data.image_size square, RGB; 'folder' is any tree (data.num_classes).
 STREAMED = {'imagenet': 1000, 'imagenet100': 100, 'imagenette': 10, 'folder': 0}
 STREAM_SOURCES = ('folder', 'array_record')
@@ -59,7 +59,7 @@ def source_of(cfg) -> SourceKind:
 
 
 def is_streamed(cfg) -> bool:
-  """Read from disk a batch at a time (ffjax/stream.py), not loaded whole."""
+  """Read from disk a batch at a time (ffjax/data/stream.py), not loaded whole."""
   return source_of(cfg).streamed(cfg)
 
 
@@ -88,15 +88,48 @@ def named_shape(cfg) -> tuple[int, int, int, int]:
                   f'{sorted(DATASETS) + sorted(STREAMED)}')
 
 
+class Split(Protocol):
+  """What the loop, the evaluator and the trainer ask of any split, held whole
+  (ResidentSplit) or read from disk by batches (stream.StreamSplit)."""
+  y: np.ndarray  # N int32: the labels are always in memory
+  name: str
+
+  @property
+  def streamed(self) -> bool:
+    """Read by batches: the loops and the evaluation feed it from the host."""
+
+  @property
+  def x(self) -> np.ndarray:
+    """N x H x W x C uint8, the images held whole (a streamed split has none: TypeError)."""
+
+  @property
+  def bad_files(self) -> Sequence[str]:
+    """Files that could not be decoded (data.bad_images='skip'), in the order met."""
+
+  def __len__(self) -> int: ...
+
+  @property
+  def image_shape(self) -> tuple: ...
+
+  def subset(self, n: int, name: str) -> 'Split':
+    """The first n examples, evaluated as such (the calibration images)."""
+
+  def batches(self, indices_per_batch, seed: int = 0, epoch: int = 0) -> Iterator:
+    """(x_u8 B x H x W x C, y_B) for each array of example indices (evaluation's order)."""
+
+  def stream(self, seed: int, start: int, batch_size: int,
+             rows: tuple[int, int] | None = None) -> Iterator:
+    """Training batches start, start + 1, ... across epochs (rows lo..hi of each)."""
+
+
 @dataclasses.dataclass
-class Split:
-  """A split held whole. What the loop, the evaluator and the trainer ask of any split
-  (this one or stream.StreamSplit): len, y, name, image_shape, streamed, bad_files."""
+class ResidentSplit:
+  """A split held whole (Split's interface), its images in `x`."""
   x: np.ndarray  # N x H x W x C uint8
   y: np.ndarray  # N int32
   name: str
-  streamed: ClassVar[bool] = False   # read from disk by batches (stream.StreamSplit)
-  bad_files: ClassVar[tuple] = ()    # files that could not be decoded (streamed, 'skip')
+  streamed: ClassVar[bool] = False
+  bad_files: ClassVar[tuple] = ()
 
   def __len__(self):
     return len(self.y)
@@ -105,14 +138,32 @@ class Split:
   def image_shape(self):
     return self.x.shape[1:]
 
+  def subset(self, n: int, name: str) -> 'ResidentSplit':
+    return ResidentSplit(self.x[:n], self.y[:n], name)
+
+  def batches(self, indices_per_batch, seed: int = 0, epoch: int = 0) -> Iterator:
+    return ((self.x[ix], self.y[ix]) for ix in map(np.asarray, indices_per_batch))
+
+  def stream(self, seed: int, start: int, batch_size: int,
+             rows: tuple[int, int] | None = None) -> Iterator:
+    from ffjax.data.order import epoch_order_host
+    lo, hi = rows or (0, batch_size)
+    spe, s = len(self) // batch_size, start
+    while True:
+      epoch, i = divmod(s, spe)
+      ix = epoch_order_host(seed, epoch, len(self))[i * batch_size + lo:i * batch_size + hi]
+      yield self.x[ix], self.y[ix]
+      s += 1
+
 
 @dataclasses.dataclass
 class Dataset:
   name: str
   num_classes: int
-  train: Split            # or stream.StreamSplit: images read from disk by batches
+  train: Split            # ResidentSplit, or stream.StreamSplit: images read by batches
   val: Split | None
   test: Split
+  bad_before: list = dataclasses.field(default_factory=list)  # met by this run's earlier processes
 
   @property
   def image_shape(self):
@@ -121,6 +172,14 @@ class Dataset:
   @property
   def streamed(self) -> bool:
     return self.train.streamed
+
+  def splits(self) -> list:
+    return [sp for sp in (self.train, self.val, self.test) if sp is not None]
+
+  def bad_files(self) -> list:
+    """Every split's files that could not be decoded, in the order met (this run's earlier
+    processes' first: a resumed run counts them too)."""
+    return list(dict.fromkeys(self.bad_before + [f for sp in self.splits() for f in sp.bad_files]))
 
 
 def data_dir(configured: str | None) -> Path:
@@ -148,10 +207,10 @@ def resident_dataset(cfg, num_classes: int, train_xy, test_xy) -> 'Dataset':
   n_tr = len(ytr) - cfg.num_val
   if cfg.get('train_limit', 0):  # small-data runs and tests
     n_tr = min(n_tr, cfg.train_limit)
-  train = Split(xtr[:n_tr], ytr[:n_tr], 'train')
-  val = Split(xtr[len(ytr) - cfg.num_val:], ytr[len(ytr) - cfg.num_val:], 'val') if cfg.num_val else None
+  train = ResidentSplit(xtr[:n_tr], ytr[:n_tr], 'train')
+  val = ResidentSplit(xtr[len(ytr) - cfg.num_val:], ytr[len(ytr) - cfg.num_val:], 'val') if cfg.num_val else None
   if cfg.get('eval_limit', 0):
     xte, yte = xte[:cfg.eval_limit], yte[:cfg.eval_limit]
     if val is not None:
-      val = Split(val.x[:cfg.eval_limit], val.y[:cfg.eval_limit], 'val')
-  return Dataset(cfg.name, k, train, val, Split(xte, yte, 'test'))
+      val = ResidentSplit(val.x[:cfg.eval_limit], val.y[:cfg.eval_limit], 'val')
+  return Dataset(cfg.name, k, train, val, ResidentSplit(xte, yte, 'test'))

@@ -13,7 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from ffjax import augment
+from ffjax.data import augment
 
 # Per-channel mean and std of the training images, for data.normalize='standardize'.
 STATS = {'mnist': ((0.1307,), (0.3081,)), 'fashion_mnist': ((0.2860,), (0.3530,)),

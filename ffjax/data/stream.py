@@ -1,5 +1,5 @@
-"""Data that does not fit in memory: images streamed from disk, decoded and augmented on
-the host's worker threads (grain), a batch at a time.
+"""Data that does not fit in memory: images streamed from disk, decoded and cropped ahead
+of the step on the host's workers (threads, or worker processes: data.processes).
 
 Sources (config.data.source):
   'folder'        an image-folder tree, DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG
@@ -25,6 +25,11 @@ The promises of the small-data path (ffjax/data/__init__.py) hold:
     (`rows`); together they equal one process with the same global batch.
 Evaluation streams too (center crops, in file order).
 
+One pipeline per dataset for the process's life (`Workers`, `ahead`): training reads one
+endless stream across epochs (the next epoch's order is drawn, and its first images
+decode, while this epoch's last batches are consumed); the work is shared image by image;
+at most data.prefetch_mb of decoded images are held ahead, whatever the consumer's speed.
+
 Bad files, as ImageNet has them (data.bad_images): a CMYK JPEG is converted (simplejpeg
 decodes it to RGB), a PNG named .JPEG is read by Pillow; a file that cannot be decoded
 (truncated, not an image) stops the run with one line naming it ('stop', the default),
@@ -34,12 +39,17 @@ Pillow would silently fill with grey.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import json
 import os
 import re
+import signal
 import threading
+import time
+import weakref
+from concurrent import futures
 from typing import Any, ClassVar, Protocol
 from pathlib import Path
 
@@ -247,6 +257,12 @@ class ArrayRecordSource:
     self._src = ards.ArrayRecordDataSource(self.paths)
     self.labels_file = labels_file
 
+  def __getstate__(self):  # a worker process opens the shards itself
+    return self.paths, self.labels_file
+
+  def __setstate__(self, state):
+    self.__init__(*state)
+
   def __len__(self):
     return len(self._src)
 
@@ -299,6 +315,13 @@ class TfdsSource:
     if 'image' not in feats or 'label' not in feats:
       raise DataError(f'{self.where}: has no image and label features ({sorted(feats)})')
     self.classes = list(feats['label'].names)
+    self._args = (name, split, data_dir)
+
+  def __getstate__(self):  # a worker process opens the dataset itself
+    return self._args
+
+  def __setstate__(self, state):
+    self.__init__(*state)
 
   def __len__(self):
     return len(self._src)
@@ -335,26 +358,195 @@ class TfdsSource:
     return y
 
 
+# ----------------------------------------------------------------------------- decoding
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+  """What decodes an example of any split of one dataset: its sources and labels by split
+  ('train', 'val', 'test'), the crop size and what a bad file does. Pickled once into each
+  worker process; an example is a pure function of (split, index, seed, epoch)."""
+  sources: dict            # split -> (Source, labels y_N)
+  size: int
+  bad_images: str = 'stop'  # 'stop' | 'skip'
+  known_bad: frozenset = frozenset()  # files a check found: skipped without decoding
+
+  def example(self, split: str, i: int, seed: int, epoch: int, train: bool):
+    """(image, label, files skipped) of example i: decoded, cropped (training: by the
+    generator of (seed, epoch, i)). A bad file is replaced by the next good one of the
+    split ('skip') or stops (DataError naming it)."""
+    source, y = self.sources[split]
+    n = len(source)
+    rng = np.random.default_rng((seed, epoch, i))  # training's crop and flip
+    box_of = ((lambda h, w: random_box(h, w, rng)) if train else center_box)
+    skipped = []
+    for j in range(i, i + n):
+      j %= n
+      name = source.name(j)
+      if name in self.known_bad:
+        skipped.append(name)
+        continue
+      try:
+        img = decode_for(source[j], name, box_of, self.size)
+        break
+      except BadImage as e:
+        if self.bad_images != 'skip':
+          raise DataError(f'{e}. {BAD_IMAGES_HELP}') from None
+        skipped.append(name)
+    else:
+      raise DataError(f'{split}: no file of the split can be decoded')
+    if train and rng.random() < 0.5:
+      img = img[:, ::-1]
+    return np.ascontiguousarray(img), int(y[j]), skipped
+
+
+  def check(self, split: str, i: int):
+    """(file name, why) if file i of the split cannot be decoded whole, else None."""
+    source = self.sources[split][0]
+    name = source.name(i)
+    try:
+      decode(source[i], name)
+    except BadImage as e:
+      return name, str(e)
+    return None
+
+
+BAD_IMAGES_HELP = ("data.bad_images='stop' (this run's setting) stops at the first such file; "
+                   "'skip' takes the next good file of the split in its place and lists each "
+                   "skipped file in the workdir's bad_files.txt; data.check_files=True (or python "
+                   '-m experiments.check_data) reads every file once before training and names them all')
+
+_WORKER: Decoder | None = None  # a worker process's decoder
+
+
+def _start_worker(decoder: Decoder) -> None:
+  global _WORKER
+  _WORKER = decoder
+  # A Ctrl-C or a scheduler's SIGTERM reaches the whole process group: the trainer
+  # saves and stops; its workers end when it does, not with a traceback each.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _run_jobs(kind: str, jobs):
+  assert _WORKER is not None
+  return [getattr(_WORKER, kind)(*job) for job in jobs]
+
+
+class Workers:
+  """The decoding workers of one dataset, shared by its splits and kept for the process's
+  life: `threads` threads in this process (simplejpeg and Pillow release the GIL while
+  decoding), or `processes` worker processes (started by spawn: never a fork of a process
+  that runs JAX), each given the decoder once. Started on first use."""
+
+  CHUNK = 4  # images per task sent to a process (a task costs ~0.1 ms of pickling)
+
+  def __init__(self, decoder: Decoder, threads: int = 0, processes: int = 0):
+    self.decoder, self.threads, self.processes = decoder, threads, processes
+    self._ex: Any = None
+    self._lock = threading.Lock()
+
+  @property
+  def chunk(self) -> int:
+    return self.CHUNK if self.processes else 1  # threads share the work image by image
+
+  def submit(self, jobs, kind: str = 'example'):
+    """A future of [decoder.<kind>(*job) for job in jobs]."""
+    with self._lock:
+      if self._ex is None:
+        if self.processes:
+          import multiprocessing
+          self._ex = futures.ProcessPoolExecutor(
+              self.processes, mp_context=multiprocessing.get_context('spawn'),
+              initializer=_start_worker, initargs=(self.decoder,))
+        else:
+          self._ex = futures.ThreadPoolExecutor(self.threads or usable_cpus(),
+                                                thread_name_prefix='ffjax-decode')
+        weakref.finalize(self, self._ex.shutdown, wait=False, cancel_futures=True)
+    if self.processes:
+      return self._ex.submit(_run_jobs, kind, jobs)
+    fn = getattr(self.decoder, kind)
+    return self._ex.submit(lambda: [fn(*job) for job in jobs])
+
+  def skip(self, files) -> None:
+    """Files a check found bad: skipped without decoding (before the workers start)."""
+    assert self._ex is None, 'the workers have started'
+    self.decoder = dataclasses.replace(self.decoder, known_bad=frozenset(files))
+
+
+def ahead(workers: Workers, batches, window: int):
+  """Iterator of (x_u8 B x S x S x 3, y_B, files skipped) for each list of jobs in
+  `batches` (an iterator, possibly endless: the next epoch's first batches are decoding
+  while this one's last are consumed). At most `window` images (at least one batch) are
+  decoding or decoded and not yet taken, shared among the workers image by image (a few
+  at a time for processes)."""
+  pending: collections.deque = collections.deque()  # each batch's futures, in order
+  held, nxt = 0, next(batches, None)
+  try:
+    while pending or nxt is not None:
+      while nxt is not None and (not pending or held + len(nxt) <= window):
+        c = workers.chunk
+        pending.append([workers.submit(nxt[k:k + c]) for k in range(0, len(nxt), c)])
+        held += len(nxt)
+        nxt = next(batches, None)
+      got = [ex for f in pending.popleft() for ex in f.result()]
+      held -= len(got)
+      yield (np.stack([g[0] for g in got]), np.asarray([g[1] for g in got], np.int32),
+             [name for g in got for name in g[2]])
+  finally:  # a stopped or abandoned iterator leaves nothing decoding
+    for fs in pending:
+      for f in fs:
+        f.cancel()
+
+
+def check_dataset(workers: Workers, say=print) -> tuple[int, list]:
+  """Every file of every split read and decoded once on the workers, a progress line
+  every few seconds: (files read, [(file, why)] of those that cannot be decoded), in
+  split and index order."""
+  jobs = [(k, i) for k, (src, _) in workers.decoder.sources.items() for i in range(len(src))]
+  depth = 4 * (workers.processes or workers.threads or usable_cpus())  # chunks in flight
+  pending: collections.deque = collections.deque()
+  bad: list = []
+  done, t0, shown = 0, time.time(), time.time()
+
+  def take():
+    nonlocal done, shown
+    got = pending.popleft().result()
+    done += len(got)
+    bad.extend(g for g in got if g is not None)
+    if time.time() - shown > 5 or done == len(jobs):
+      rate = done / max(time.time() - t0, 1e-9)
+      say(f'checking files: {done}/{len(jobs)} ({100 * done // max(len(jobs), 1)}%), '
+          f'{rate:.0f} files/s, {len(bad)} bad')
+      shown = time.time()
+
+  for k in range(0, len(jobs), 64):
+    pending.append(workers.submit(jobs[k:k + 64], 'check'))
+    if len(pending) > depth:
+      take()
+  while pending:
+    take()
+  return len(jobs), bad
+
+
 # ----------------------------------------------------------------------------- splits
+
+AHEAD = 4  # batches decoded ahead at most: enough that the workers never wait on the step
 
 
 @dataclasses.dataclass
 class StreamSplit:
-  """A split whose images stay on disk. train: random-resized crops and flips (seeded
-  per example); else center crops."""
-  source: Source
+  """A split whose images stay on disk (data.Split's interface). train: random-resized
+  crops and flips (seeded per example); else center crops."""
+  workers: Workers
+  key: str        # the decoder's split: 'train', 'val' or 'test'
   y: np.ndarray
   name: str
   size: int
   train: bool
-  bad_images: str = 'stop'   # 'stop' | 'skip'
-  workers: int = 0           # decoding threads (0: the cores this process may use)
-  prefetch_mb: int = 256     # decoded batches held ahead, in MiB (at least 2 batches)
+  prefetch_mb: int = 256     # decoded images held ahead, in MiB (at least 2 batches)
   bad_files: list = dataclasses.field(default_factory=list)
   streamed: ClassVar[bool] = True
-
-  def __post_init__(self):
-    self._lock = threading.Lock()
 
   def __len__(self):
     return len(self.y)
@@ -362,6 +554,10 @@ class StreamSplit:
   @property
   def image_shape(self):
     return (self.size, self.size, 3)
+
+  @property
+  def source(self) -> Source:
+    return self.workers.decoder.sources[self.key][0]
 
   @property
   def x(self):
@@ -372,52 +568,53 @@ class StreamSplit:
     return dataclasses.replace(self, y=self.y[:n], name=name, train=False, bad_files=[])
 
   def example(self, i: int, seed: int = 0, epoch: int = 0):
-    """(image, label) of example i: decoded, cropped (training: by the generator of
-    (seed, epoch, i)). A bad file is replaced by the next good one ('skip') or stops."""
-    n = len(self.y)
-    rng = np.random.default_rng((seed, epoch, i))  # training's crop and flip
-    box_of = ((lambda h, w: random_box(h, w, rng)) if self.train else center_box)
-    for j in range(i, i + n):
-      j %= n
-      try:
-        img = decode_for(self.source[j], self.source.name(j), box_of, self.size)
-        break
-      except BadImage as e:
-        if self.bad_images != 'skip':
-          raise DataError(f'{e} (data.bad_images=skip replaces such files by the next good one '
-                          'and counts them)') from None
-        with self._lock:
-          if self.source.name(j) not in self.bad_files:
-            self.bad_files.append(self.source.name(j))
-    else:
-      raise DataError(f'{self.name}: no file of the split can be decoded')
-    if self.train and rng.random() < 0.5:
-      img = img[:, ::-1]
-    return np.ascontiguousarray(img), self.y[j]
+    """(image, label) of example i, decoded here."""
+    img, label, skipped = self.workers.decoder.example(self.key, i, seed, epoch, self.train)
+    self._note(skipped)
+    return img, label
+
+  def _note(self, skipped) -> None:
+    for name in skipped:
+      if name not in self.bad_files:
+        self.bad_files.append(name)
+
+  def window(self, b: int) -> int:
+    """Images decoded ahead: AHEAD batches, fewer where data.prefetch_mb holds fewer, never
+    under two (one decoding while one is consumed)."""
+    fit = (int(self.prefetch_mb) << 20) // (self.size * self.size * 3)
+    return max(2 * b, min(AHEAD * b, fit))
+
+  def _read(self, jobs_per_batch, b: int):
+    for x, y, skipped in ahead(self.workers, jobs_per_batch, self.window(b)):
+      self._note(skipped)
+      yield x, y
 
   def batches(self, indices_per_batch, seed: int = 0, epoch: int = 0):
-    """Iterator of (x_u8 B x S x S x 3, y_B) for each array of example indices, decoded
-    on `workers` threads by grain, a few batches ahead."""
-    import grain
+    """Iterator of (x_u8 B x S x S x 3, y_B) for each array of example indices (the
+    evaluation's batches, in file order), decoded ahead."""
     rows = [np.asarray(ix) for ix in indices_per_batch]
-    if not rows:
-      return iter(())
-    b = len(rows[0])
-    flat = np.concatenate(rows)
-    ds = grain.MapDataset.source(flat).map(lambda i: self.example(int(i), seed, epoch))
-    ds = ds.batch(b, batch_fn=lambda exs: (np.stack([e[0] for e in exs]),
-                                           np.asarray([e[1] for e in exs], np.int32)))
-    threads = self.workers or usable_cpus()
-    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads,
-                                              prefetch_buffer_size=self.prefetch_batches(b)))
-    return iter(it)
+    jobs = ([(self.key, int(j), seed, epoch, self.train) for j in ix] for ix in rows)
+    return self._read(jobs, len(rows[0]) if rows else 1)
 
-  def prefetch_batches(self, b: int) -> int:
-    """Batches decoded ahead: as many as data.prefetch_mb holds, at least 2 (grain's
-    buffer counts elements, here batches: a count of images, 2 x b, held 2 b batches, tens
-    of GB at 224 px with a slow consumer)."""
-    per_batch = b * self.size * self.size * 3
-    return max(2, (int(self.prefetch_mb) << 20) // per_batch)
+  def stream(self, seed: int, start: int, batch_size: int, rows: tuple[int, int] | None = None):
+    """Training batches start, start + 1, ... across epochs, without end: batch s is rows
+    lo..hi of batch s % steps_per_epoch of the order of (seed, s // steps_per_epoch)
+    (data.epoch_order_host), so it is the same whatever the workers or the step a run
+    resumed at."""
+    from ffjax.data.order import epoch_order_host
+    lo, hi = rows or (0, batch_size)
+    spe = len(self) // batch_size
+
+    def jobs():
+      s = start
+      while True:
+        epoch, i = divmod(s, spe)
+        order = epoch_order_host(seed, epoch, len(self))
+        for i in range(i, spe):
+          yield [(self.key, int(j), seed, epoch, self.train)
+                 for j in order[i * batch_size + lo:i * batch_size + hi]]
+        s = (epoch + 1) * spe
+    return self._read(jobs(), hi - lo)
 
 
 def rows(batch_size: int, process_index: int, process_count: int) -> tuple[int, int]:
@@ -447,6 +644,8 @@ def check_streamed(cfg) -> None:
   need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
   need(cfg.bad_images in ('stop', 'skip'), 'data.bad_images', cfg.bad_images, "must be 'stop' or 'skip'")
   need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
+  need(cfg.get('processes', 0) >= 0, 'data.processes', cfg.get('processes'),
+       'must be >= 0 (0: decoding threads in this process)')
   need(cfg.get('prefetch_mb', 256) > 0, 'data.prefetch_mb', cfg.get('prefetch_mb'),
        'must be > 0 (MiB of decoded batches held ahead)')
   if cfg.name == 'folder':
@@ -485,8 +684,6 @@ def load(cfg, num_classes: int | None = None):
   Held out for validation (data.num_val > 0): a fixed random subset of the training
   files (the files are sorted by class, so not the last ones); 'test' is the tree's val."""
   root: Any = None if cfg.source == 'tfds' else data_dir(cfg.dir)  # tfds: its own data directory
-  kw = dict(size=int(cfg.image_size), bad_images=cfg.bad_images, workers=int(cfg.workers),
-            prefetch_mb=int(cfg.get('prefetch_mb', 256)))
   if cfg.source == 'tfds':
     name, _, test_split = (cfg.tfds_name or ':'.join(STREAMED_TFDS[cfg.name])).partition(':')
     where = cfg.dir or os.environ.get('TFDS_DATA_DIR')
@@ -521,12 +718,45 @@ def load(cfg, num_classes: int | None = None):
   # are sorted by class, and the first 1,000 of a 100-class tree hold 20 classes.
   train_ix = order[n_val:][:cfg.train_limit] if cfg.train_limit else order[n_val:]
   held_ix, train_ix = np.sort(order[:n_val]), np.sort(train_ix)
-  train = StreamSplit(Subset(tr_src, train_ix), y[train_ix], 'train', train=True, **kw)
-  val = None
-  if n_val:
-    held_ix = held_ix[:cfg.eval_limit] if cfg.eval_limit else held_ix
-    val = StreamSplit(Subset(tr_src, held_ix), y[held_ix], 'val', train=False, **kw)
+  held_ix = held_ix[:cfg.eval_limit] if cfg.eval_limit else held_ix
   if cfg.eval_limit:
     te_src, vy = Subset(te_src, np.arange(min(cfg.eval_limit, len(vy)))), vy[:cfg.eval_limit]
-  test = StreamSplit(te_src, vy, 'test', train=False, **kw)
-  return Dataset(cfg.name, len(classes), train, val, test)  # type: ignore[arg-type]  # StreamSplits
+  sources = {'train': (Subset(tr_src, train_ix), y[train_ix]), 'test': (te_src, vy)}
+  if n_val:
+    sources['val'] = (Subset(tr_src, held_ix), y[held_ix])
+  size = int(cfg.image_size)
+  workers = Workers(Decoder(sources, size, cfg.bad_images), threads=int(cfg.workers),
+                    processes=int(cfg.get('processes', 0)))
+  split = {k: StreamSplit(workers, k, sources[k][1], k, size, train=k == 'train',
+                          prefetch_mb=int(cfg.get('prefetch_mb', 256))) for k in sources}
+  return Dataset(cfg.name, len(classes), split['train'], split.get('val'), split['test'])
+
+
+def prepare_run(dataset, cfg, workdir: Path, resuming: bool, say=print) -> None:
+  """A run's streamed dataset before training: the files this run's earlier processes
+  could not decode (workdir/bad_files.txt: the records count them across resumes), and
+  data.check_files's pass over every file (its result kept in workdir/data_check.json, so
+  a resume does not read them all again). A bad file found by the check stops the run
+  here, all of them named, under bad_images='stop'; under 'skip' they are skipped
+  without decoding."""
+  listed = workdir / 'bad_files.txt'
+  if resuming and listed.is_file():
+    dataset.bad_before = [f for f in listed.read_text().splitlines() if f]
+  if not cfg.get('check_files'):
+    return
+  kept = workdir / 'data_check.json'
+  try:
+    bad = [tuple(b) for b in json.loads(kept.read_text())['bad']]
+    say(f'files checked before ({kept}): {len(bad)} bad')
+  except (OSError, ValueError, KeyError, TypeError):
+    n, bad = check_dataset(dataset.train.workers, say)
+    tmp = kept.with_name(f'.{kept.name}.{os.getpid()}')
+    tmp.write_text(json.dumps({'files': n, 'bad': bad}, indent=1))
+    os.replace(tmp, kept)
+  if bad and cfg.bad_images != 'skip':
+    shown = '; '.join(f'{why}' for _, why in bad[:3])
+    raise DataError(f'data.check_files: {len(bad)} files cannot be decoded ({shown}'
+                    f'{"; ..." if len(bad) > 3 else ""}; all in {kept}). data.bad_images=skip '
+                    'trains without them (each replaced by the next good file of its split)')
+  dataset.train.workers.skip(f for f, _ in bad)
+  dataset.bad_before = list(dict.fromkeys(dataset.bad_before + [f for f, _ in bad]))
