@@ -25,7 +25,7 @@ scale: trees of N small JPEGs; seconds to index and open the dataset, and the
 tree: the training stream of an existing image-folder tree (DIR/train/<class>/*), as the
   trainer reads it (StreamSplit.stream: across epochs, one pipeline), with threads and
   with worker processes, at each crop size: images/s in the middle of an epoch and across
-  an epoch's end (4 batches either side), CPU ms per image (this process and its
+  an epoch's end (4 batches either side, every end read), CPU ms per image (this process and its
   workers), peak RSS (this process, and its workers'). --sleep_ms: a consumer that
   sleeps per batch (slower than decoding): the RSS growth against data.prefetch_mb.
   --make: first write DIR as photo-like 500 x 375 JPEGs (~100 KB, ImageNet's typical).
@@ -272,6 +272,8 @@ def bench_tree(root: Path, size: int, way: str, a):
   b, spe = a.batch, len(ds.train) // a.batch
   steps = int(a.epochs * spe)
   data.epoch_order_host(0, 0, len(ds.train))  # compiled before the clock starts
+  import simplejpeg  # noqa: F401  (imported by the first decode: not the pipeline's memory)
+  from PIL import Image  # noqa: F401
   try:
     Path('/proc/self/clear_refs').write_text('5')  # the peak RSS counts from here
   except OSError:
@@ -295,9 +297,12 @@ def bench_tree(root: Path, size: int, way: str, a):
   wall = at[-1] - t0
   at = np.asarray(at)  # at[s]: when batch s arrived (s >= 1 measured from batch 0's arrival)
 
-  def rate(lo, hi):  # images/s of batches lo+1..hi
-    return b * (hi - lo) / (at[hi] - at[lo])
-  mid, edge = rate(spe // 2 - 4, spe // 2 + 4), rate(spe - 4, spe + 4)
+  # 8-batch windows: those across an epoch's end (4 batches either side), and the middles
+  # of epochs (the same length, away from both ends), each kind's rate over all of them.
+  ends = [e * spe for e in range(1, steps // spe + 1) if e * spe + 4 < steps]
+  mids = [e * spe + spe // 2 for e in range(steps // spe + 1) if spe >= 16 and e * spe + spe // 2 + 4 < steps]
+  both = lambda at_: (8 * b * len(at_) / sum(at[c + 4] - at[c - 4] for c in at_)) if at_ else float('nan')
+  mid, edge = both(mids), both(ends)
   held = ds.train.window(b) * size * size * 3 / 2**20
   _emit(bench='stream_tree', tree=str(root), images=len(ds.train), size=size, way=way,
         workers=n_work, batch=b, batches=steps, sleep_ms=a.sleep_ms, prefetch_mb=a.prefetch_mb,

@@ -298,9 +298,11 @@ def test_images_held_ahead_are_bounded_in_bytes(tmp_path):
   make_tree(tmp_path, classes=2, per_class=2)
   sp = stream.load(_cfg(tmp_path, image_size=224)).train
   assert sp.prefetch_mb == 256
-  b = 128  # 128 x 224 x 224 x 3 bytes = 18.4 MiB a batch
+  b, image = 128, 224 * 224 * 3  # 18.4 MiB a batch
+  assert sp.workers.count == 2 and stream.WORKSPACE * image * 2 < 10 << 20  # decoding: 9.2 MiB
   assert sp.window(b) == 4 * b  # 73.5 MiB: four batches (stream.AHEAD) fit in 256
-  assert sp.window(512) == 1783 and 1783 * 224 * 224 * 3 <= 256 << 20  # four of 512 do not
+  room = (256 << 20) - 2 * stream.WORKSPACE * image
+  assert sp.window(512) == room // image - 512  # with the batch handed out and the decoding, 256 MiB
   assert sp.window(4096) == 2 * 4096  # never fewer than two batches
   c = _cfg(tmp_path, image_size=224, prefetch_mb=0)
   from ffjax import config_args
@@ -339,9 +341,9 @@ def test_no_more_images_are_held_ahead_than_the_window(tmp_path):
   split = stream.load(_cfg(tmp_path)).train
 
   class Counting:
-    chunk, held, most = 1, 0, 0
+    chunk, held, most, processes = 1, 0, 0, 0
 
-    def submit(self, jobs):
+    def submit(self, jobs, into=None):
       self.held += len(jobs)
       self.most = max(self.most, self.held)
       f = cf.Future()
@@ -350,7 +352,7 @@ def test_no_more_images_are_held_ahead_than_the_window(tmp_path):
 
   w = Counting()
   batches = ([('train', i % 20, 0, 0, True) for i in range(k * 4, k * 4 + 4)] for k in range(30))
-  for x, y, _ in stream.ahead(w, batches, window=10):
+  for x, y, _ in stream.ahead(w, batches, 10, split.image_shape):
     w.held -= len(y)
     assert w.held >= 0
   assert w.most == 8  # two batches of 4 fit in 10 images; a third does not

@@ -447,11 +447,18 @@ class Workers:
     self._lock = threading.Lock()
 
   @property
+  def count(self) -> int:
+    """How many decode at once."""
+    return self.processes or self.threads or usable_cpus()
+
+  @property
   def chunk(self) -> int:
     return self.CHUNK if self.processes else 1  # threads share the work image by image
 
-  def submit(self, jobs, kind: str = 'example'):
-    """A future of [decoder.<kind>(*job) for job in jobs]."""
+  def submit(self, jobs, kind: str = 'example', into=None):
+    """A future of [decoder.<kind>(*job) for job in jobs]. into: for examples on threads,
+    the images are written there (a view of the batch's buffer: no copy of each) and
+    returned as None."""
     with self._lock:
       if self._ex is None:
         if self.processes:
@@ -466,7 +473,17 @@ class Workers:
     if self.processes:
       return self._ex.submit(_run_jobs, kind, jobs)
     fn = getattr(self.decoder, kind)
-    return self._ex.submit(lambda: [fn(*job) for job in jobs])
+    if into is None:
+      return self._ex.submit(lambda: [fn(*job) for job in jobs])
+
+    def write():
+      out = []
+      for m, job in enumerate(jobs):
+        img, label, skipped = fn(*job)
+        into[m] = img
+        out.append((None, label, skipped))
+      return out
+    return self._ex.submit(write)
 
   def skip(self, files) -> None:
     """Files a check found bad: skipped without decoding (before the workers start)."""
@@ -474,27 +491,34 @@ class Workers:
     self.decoder = dataclasses.replace(self.decoder, known_bad=frozenset(files))
 
 
-def ahead(workers: Workers, batches, window: int):
-  """Iterator of (x_u8 B x S x S x 3, y_B, files skipped) for each list of jobs in
+def ahead(workers: Workers, batches, window: int, image_shape: tuple):
+  """Iterator of (x_u8 B x H x W x C, y_B, files skipped) for each list of jobs in
   `batches` (an iterator, possibly endless: the next epoch's first batches are decoding
-  while this one's last are consumed). At most `window` images (at least one batch) are
-  decoding or decoded and not yet taken, shared among the workers image by image (a few
-  at a time for processes)."""
-  pending: collections.deque = collections.deque()  # each batch's futures, in order
+  while this one's last are consumed). Each batch is decoded into its own buffer, handed
+  out as it is; at most `window` images (at least one batch) are decoding or decoded and
+  not yet handed out, shared among the workers image by image (a few at a time for
+  processes, whose images come back as arrays, stacked into the batch when it is taken)."""
+  pending: collections.deque = collections.deque()  # (buffer or None, futures) per batch, in order
   held, nxt = 0, next(batches, None)
   try:
     while pending or nxt is not None:
       while nxt is not None and (not pending or held + len(nxt) <= window):
         c = workers.chunk
-        pending.append([workers.submit(nxt[k:k + c]) for k in range(0, len(nxt), c)])
+        if workers.processes:  # their images come back as arrays: stacked when taken
+          pending.append((None, [workers.submit(nxt[k:k + c]) for k in range(0, len(nxt), c)]))
+        else:
+          x = np.empty((len(nxt),) + tuple(image_shape), np.uint8)
+          pending.append((x, [workers.submit(nxt[k:k + c], into=x[k:k + c]) for k in range(0, len(nxt), c)]))
         held += len(nxt)
         nxt = next(batches, None)
-      got = [ex for f in pending.popleft() for ex in f.result()]
+      x, fs = pending.popleft()
+      got = [ex for f in fs for ex in f.result()]
+      if x is None:
+        x = np.stack([g[0] for g in got])
       held -= len(got)
-      yield (np.stack([g[0] for g in got]), np.asarray([g[1] for g in got], np.int32),
-             [name for g in got for name in g[2]])
+      yield x, np.asarray([g[1] for g in got], np.int32), [name for g in got for name in g[2]]
   finally:  # a stopped or abandoned iterator leaves nothing decoding
-    for fs in pending:
+    for _, fs in pending:
       for f in fs:
         f.cancel()
 
@@ -532,6 +556,10 @@ def check_dataset(workers: Workers, say=print) -> tuple[int, list]:
 # ----------------------------------------------------------------------------- splits
 
 AHEAD = 4  # batches decoded ahead at most: enough that the workers never wait on the step
+# What one worker holds while it decodes, in crops' sizes: the image decoded at up to twice
+# the crop's side (libjpeg's DCT scaling), its crop, the resized copy, the decoder's own
+# buffers and the allocator's slack (measured: ~5 MB a thread at 224 px, docs/RESULTS.md 28).
+WORKSPACE = 32
 
 
 @dataclasses.dataclass
@@ -579,13 +607,15 @@ class StreamSplit:
         self.bad_files.append(name)
 
   def window(self, b: int) -> int:
-    """Images decoded ahead: AHEAD batches, fewer where data.prefetch_mb holds fewer, never
-    under two (one decoding while one is consumed)."""
-    fit = (int(self.prefetch_mb) << 20) // (self.size * self.size * 3)
-    return max(2 * b, min(AHEAD * b, fit))
+    """Images decoded ahead: AHEAD batches, fewer where data.prefetch_mb would not also
+    hold the batch last handed out and each worker's decoding space (WORKSPACE), never
+    under two batches (one decoding while one is consumed)."""
+    image = self.size * self.size * 3
+    room = (int(self.prefetch_mb) << 20) - self.workers.count * WORKSPACE * image
+    return max(2 * b, min(AHEAD * b, room // image - b))
 
   def _read(self, jobs_per_batch, b: int):
-    for x, y, skipped in ahead(self.workers, jobs_per_batch, self.window(b)):
+    for x, y, skipped in ahead(self.workers, jobs_per_batch, self.window(b), self.image_shape):
       self._note(skipped)
       yield x, y
 
