@@ -457,8 +457,7 @@ class Workers:
 
   def submit(self, jobs, kind: str = 'example', into=None):
     """A future of [decoder.<kind>(*job) for job in jobs]. into: for examples on threads,
-    the images are written there (a view of the batch's buffer: no copy of each) and
-    returned as None."""
+    the images are written there (a view of the batch's buffer) and returned as None."""
     with self._lock:
       if self._ex is None:
         if self.processes:
@@ -471,7 +470,7 @@ class Workers:
                                                 thread_name_prefix='ffjax-decode')
         weakref.finalize(self, self._ex.shutdown, wait=False, cancel_futures=True)
     if self.processes:
-      return self._ex.submit(_run_jobs, kind, jobs)
+      return self._ex.submit(_run_jobs, kind, jobs) if into is None else self._into(jobs, kind, into)
     fn = getattr(self.decoder, kind)
     if into is None:
       return self._ex.submit(lambda: [fn(*job) for job in jobs])
@@ -485,6 +484,27 @@ class Workers:
       return out
     return self._ex.submit(write)
 
+  def _into(self, jobs, kind: str, into):
+    """A process's images copied into `into` the moment they come back (the arrays then
+    dropped: one copy of each image, as on threads)."""
+    inner, out = self._ex.submit(_run_jobs, kind, jobs), futures.Future()  # type: ignore[var-annotated]
+    out.inner = inner  # type: ignore[attr-defined]  # cancelled with it
+
+    def done(f):
+      del out.inner  # out -> inner -> done -> out: a cycle that held every batch's images
+      if not out.set_running_or_notify_cancel():
+        return  # abandoned
+      try:
+        got = f.result()
+      except BaseException as e:  # a DataError ('stop'), a worker lost
+        out.set_exception(e)
+        return
+      for m, g in enumerate(got):
+        into[m] = g[0]
+      out.set_result([(None, g[1], g[2]) for g in got])
+    inner.add_done_callback(done)
+    return out
+
   def skip(self, files) -> None:
     """Files a check found bad: skipped without decoding (before the workers start)."""
     assert self._ex is None, 'the workers have started'
@@ -497,29 +517,24 @@ def ahead(workers: Workers, batches, window: int, image_shape: tuple):
   while this one's last are consumed). Each batch is decoded into its own buffer, handed
   out as it is; at most `window` images (at least one batch) are decoding or decoded and
   not yet handed out, shared among the workers image by image (a few at a time for
-  processes, whose images come back as arrays, stacked into the batch when it is taken)."""
-  pending: collections.deque = collections.deque()  # (buffer or None, futures) per batch, in order
+  processes, whose images are copied in as they come back)."""
+  pending: collections.deque = collections.deque()  # (buffer, futures) per batch, in order
   held, nxt = 0, next(batches, None)
   try:
     while pending or nxt is not None:
       while nxt is not None and (not pending or held + len(nxt) <= window):
-        c = workers.chunk
-        if workers.processes:  # their images come back as arrays: stacked when taken
-          pending.append((None, [workers.submit(nxt[k:k + c]) for k in range(0, len(nxt), c)]))
-        else:
-          x = np.empty((len(nxt),) + tuple(image_shape), np.uint8)
-          pending.append((x, [workers.submit(nxt[k:k + c], into=x[k:k + c]) for k in range(0, len(nxt), c)]))
+        c, x = workers.chunk, np.empty((len(nxt),) + tuple(image_shape), np.uint8)
+        pending.append((x, [workers.submit(nxt[k:k + c], into=x[k:k + c]) for k in range(0, len(nxt), c)]))
         held += len(nxt)
         nxt = next(batches, None)
       x, fs = pending.popleft()
       got = [ex for f in fs for ex in f.result()]
-      if x is None:
-        x = np.stack([g[0] for g in got])
       held -= len(got)
       yield x, np.asarray([g[1] for g in got], np.int32), [name for g in got for name in g[2]]
   finally:  # a stopped or abandoned iterator leaves nothing decoding
     for _, fs in pending:
       for f in fs:
+        getattr(f, 'inner', f).cancel()
         f.cancel()
 
 
