@@ -29,11 +29,12 @@ from ffjax import data as data_lib
 from ffjax import network as net_lib
 from ffjax import parallel
 from ffjax import predict
+from ffjax.method import Method
 
 CALIBRATION_SIZE = 1000
 
 
-def make_batch_fn(method, graphdef, preprocess):
+def make_batch_fn(method: Method, graphdef, preprocess):
   """(params, rest, x_u8_BxHxWxC, y_B) -> {key: per-example values}:
   pred_<name> (argmax of each predictor's scores), scores_goodness, and each unit's
   objective diagnostics <name>_u<l> (threshold: on positives and fixed negatives)."""
@@ -149,7 +150,7 @@ class Evaluator:
   """Evaluation rounds of one run: its splits uploaded once, one compiled call (or, for a
   split streamed from disk, one compiled call per batch as the batches are decoded)."""
 
-  def __init__(self, method, graphdef, preprocess, mesh, dataset, batch_size: int,
+  def __init__(self, method: Method, graphdef, preprocess, mesh, dataset: data_lib.Dataset, batch_size: int,
                eval_limit: int = 0):
     """eval_limit: data.eval_limit (> 0: the calibration uses as many training images
     as val and test have, at most CALIBRATION_SIZE; small runs stay fast)."""
@@ -165,7 +166,9 @@ class Evaluator:
     ds = self.dataset
     if name == 'calib':
       return ds.train.subset(min(self.calibration_size, len(ds.train)), 'calib')
-    return {'val': ds.val, 'test': ds.test}[name]
+    sp = {'val': ds.val, 'test': ds.test}[name]
+    assert sp is not None, name  # 'val' is asked only of a dataset that holds one out
+    return sp
 
   def _split(self, name: str):
     """A split as evaluated: uploaded to the device once (held whole), or the split itself,

@@ -318,6 +318,10 @@ class Encoder:
   def label_in_input(self) -> bool:
     return self.kind != 'none'
 
+  def pairs(self, x_BxHxWxC, key):
+    raise TypeError(f'label encoder {self.kind!r} makes no label-free pairs (an encoder kind '
+                    'with makes_pairs does)')
+
   def embed(self, x_BxHxWxC, y_B):
     """x carrying label y_B: positive data (the true label) or negative data (a wrong one)."""
     if self.kind == 'none':
@@ -359,9 +363,15 @@ class LabelEncoder(Protocol):
   """What the trainer, the predictors and the figures need of a label encoder (a frozen
   dataclass: a population member's settings are put in with dataclasses.replace)."""
   __dataclass_fields__: ClassVar[dict[str, Any]]
-  kind: str
-  num_classes: int
-  label_in_input: bool   # embed / embed_all put a label into the image
+  @property
+  def kind(self) -> str: ...
+
+  @property
+  def num_classes(self) -> int: ...
+
+  @property
+  def label_in_input(self) -> bool:
+    """embed / embed_all put a label into the image."""
 
   def embed(self, x_BxHxWxC, y_B): ...
   def embed_neutral(self, x_BxHxWxC): ...

@@ -41,6 +41,7 @@ from ffjax import optim
 from ffjax.data import preprocess as prep_lib
 from ffjax import step as step_lib
 from ffjax.errors import ConfigError
+from ffjax.method import Method
 
 
 def unit_flops(config, image_shape) -> list[float]:
@@ -52,7 +53,7 @@ def unit_flops(config, image_shape) -> list[float]:
   return [kind.flops(m, l, hwc) for l, hwc in enumerate(net_lib.input_shapes(config, image_shape))]
 
 
-def allowed_starts(net, method) -> list[int]:
+def allowed_starts(net, method: Method) -> list[int]:
   """Units a stage may start at: not inside a residual block (no later unit adds the
   input of a unit before it) nor inside a hybrid's backprop block (its input is cut)."""
   n = len(net.units)
@@ -117,16 +118,17 @@ def stage_network(net, a: int, b: int) -> net_lib.Network:
                          input_norm=net.input_norm if a == 0 else 'none')
 
 
-def stage_method(method, a: int, b: int):
+def stage_method(method: Method, a: int, b: int):
   """The method's pieces for units [a, b): their objectives and cuts; stage 0 keeps the
   encoder (later stages receive activations, not images)."""
-  enc = method.encoder if a == 0 else labels_lib.Encoder('none', method.encoder.num_classes)
+  enc: labels_lib.LabelEncoder = (method.encoder if a == 0 else
+                                  labels_lib.Encoder('none', method.encoder.num_classes))
   return dataclasses.replace(method, encoder=enc, objectives=method.objectives[a:b],
                              trained=method.trained[a:b], cuts=method.cuts[a:b], readout=None,
                              predictors=(), goodness_units=())
 
 
-def _stage_step(method, graphdef, tx, preprocess, first: int):
+def _stage_step(method: Method, graphdef, tx, preprocess, first: int):
   def step(params, rest, opt_state, obj_state, h, y, key):
     if first == 0:  # stage 0 receives the raw batch: the trainer's own preparation
       h = preprocess.train(h, key)
@@ -148,7 +150,7 @@ class Pipeline:
     net = pipe.network()               # every stage's parameters in one network
   """
 
-  def __init__(self, config, net, method, devices, total_steps: int, steps_per_epoch: int = 1):
+  def __init__(self, config, net, method: Method, devices, total_steps: int, steps_per_epoch: int = 1):
     check(config)
     self.net_graphdef, self.net_params, self.net_rest = step_lib.split(net)
     self.bounds = stage_bounds(unit_flops(config, _image_shape(net, config)), len(devices),
@@ -229,7 +231,7 @@ class PipelineLoop:
   always reads stage s-1's output made with stage s-1's parameters after j updates, so
   where calls end does not matter (tested: equal to training stage after stage)."""
 
-  def __init__(self, config, net, method, train_split, batch_size: int, steps_per_epoch: int,
+  def __init__(self, config, net, method: Method, train_split, batch_size: int, steps_per_epoch: int,
                total_steps: int):
     stages = config.train.pipeline_stages or len(jax.devices())
     if stages > len(jax.devices()):

@@ -25,6 +25,7 @@ import numpy as np
 
 from ffjax import cams as cams_lib
 from ffjax import labels as labels_lib
+from ffjax.method import Method
 
 
 def _plt():
@@ -173,7 +174,7 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path=None, seed=0):
   return _done(fig, path)
 
 
-def goodness_per_label(net, method, x_BxHxWxC, y_B, path=None):
+def goodness_per_label(net, method: Method, x_BxHxWxC, y_B, path=None):
   """Per image: its goodness with every candidate label in it (what goodness inference
   compares), the true label green, a wrong winner red, the winner's margin over the
   runner-up in the title."""
@@ -201,7 +202,7 @@ def goodness_per_label(net, method, x_BxHxWxC, y_B, path=None):
   return _done(fig, path)
 
 
-def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path=None, predictor: str = ''):
+def cam_figure(net, method: Method, x_BxHxWxC, y_B, pred_B, path=None, predictor: str = ''):
   """Per image (rows): the image, then each unit's map for the predicted label over it:
   the linear head's CAMs, or (ASGE) each unit's patch votes. Red is evidence for the
   label, blue against it; each map has its own colour bar (the map sums, with the
@@ -240,7 +241,7 @@ def cam_figure(net, method, x_BxHxWxC, y_B, pred_B, path=None, predictor: str = 
   return _done(fig, path)
 
 
-def untrained_units(method) -> set:
+def untrained_units(method: Method) -> set:
   """'u1', ...: units whose loss the method measures but does not train."""
   return {f'u{l + 1}' for l, (o, t) in enumerate(zip(method.objectives, method.trained))
           if o is not None and not t}

@@ -17,6 +17,8 @@ of x when the evaluation has them already (one-pass objectives).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 
@@ -24,6 +26,9 @@ from ffjax import network as net_lib
 from ffjax import goodness as gd
 from ffjax import registry
 from ffjax.errors import need
+
+if TYPE_CHECKING:  # for the annotations only (method.py imports this module)
+  from ffjax.method import Method
 
 
 def check(p, unit_kind: str, unit_maps: bool) -> None:
@@ -41,18 +46,18 @@ def check(p, unit_kind: str, unit_maps: bool) -> None:
 
 
 @registry.predictor('goodness')
-def goodness(method, net, encoder, x, acts=None) -> dict:
+def goodness(method: Method, net, encoder, x, acts=None) -> dict:
   return {'goodness': goodness_scores(net, encoder, x, method.goodness_units,
                                       method.goodness_per_theta)}
 
 
 @registry.predictor('linear')
-def linear(method, net, encoder, x, acts=None) -> dict:
+def linear(method: Method, net, encoder, x, acts=None) -> dict:
   return {'linear': linear_logits(net, encoder, x, method.readout)}
 
 
 @registry.predictor('per_unit')
-def per_unit(method, net, encoder, x, acts=None) -> dict:
+def per_unit(method: Method, net, encoder, x, acts=None) -> dict:
   return per_unit_scores(unit_logits(net, x, method.scored, acts), method.scored)
 
 

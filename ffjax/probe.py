@@ -32,6 +32,7 @@ from ffjax.data import augment as augment_lib
 from ffjax import network as net_lib
 from ffjax import units as units_lib
 from ffjax.errors import need
+from ffjax.method import Method
 
 HALVINGS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)  # of the epochs
 
@@ -52,7 +53,7 @@ def feature(h, pool: int, standardize: bool = True):
   return h.reshape(h.shape[0], -1)
 
 
-def features_fn(graphdef, method, units, pool: int, standardize: bool = True):
+def features_fn(graphdef, method: Method, units, pool: int, standardize: bool = True):
   """(params, rest, x) -> B x F: the frozen units' features of float images x."""
   def f(params, rest, x):
     net = nnx.merge(graphdef, params, rest)
@@ -70,7 +71,7 @@ def lr_factor(epoch, epochs: int):
   return 0.5 ** jnp.sum(epoch >= marks)
 
 
-def train_probe(p, *, graphdef, method, preprocess, params, rest, dataset, seed: int = 0,
+def train_probe(p, *, graphdef, method: Method, preprocess, params, rest, dataset, seed: int = 0,
                 log: Callable | None = None) -> dict:
   """Trains the probe on dataset.train and reads val and test. Returns the record. log:
   where its lines go (default: printed at once, as the trainer's, to a pipe or log file too)."""

@@ -22,12 +22,15 @@ One batch's way through `step`: uint8 images -> preprocess (floats, augmentation
 """
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
 
 from ffjax import network as net_lib
+from ffjax.method import Method
 
 NOT_PARAM = nnx.Not(nnx.Param)
 
@@ -49,7 +52,7 @@ def _head(net, l):
   return net.aux[l] if len(net.aux) else None
 
 
-def loss_fn(params, rest, obj_state, x, y, key, *, method, graphdef, unit_offset: int = 0):
+def loss_fn(params, rest, obj_state, x, y, key, *, method: Method, graphdef, unit_offset: int = 0):
   """The summed loss of every trained unit (and the readout); with its metrics, the
   objectives' new state, the forward pass's new batch statistics and the last unit's
   output (a pipeline stage hands it on). unit_offset: the first unit's number in the
@@ -91,7 +94,7 @@ def _after(x, deps):
   return x + (0. * z).astype(x.dtype)
 
 
-def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
+def streamed_grads(params, rest, obj_state, x, y, key, *, method: Method, graphdef):
   """The fused step's loss and gradients, one unit at a time (train.schedule='streamed').
 
   Unit l's forward, loss and gradient are computed before unit l+1 starts (its input
@@ -115,7 +118,8 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
     w = net.head.kernel[...]
     logits = jnp.zeros((x.shape[0], w.shape[-1])) + (net.head.bias[...] if net.head.bias is not None else 0.)
     offsets, start = {}, 0  # the head's kernel rows of each unit it reads
-  total, metrics, new_state, stats = 0., {}, list(obj_state), []
+  total: Any = 0.  # a jax scalar once a loss is added
+  metrics, new_state, stats = {}, list(obj_state), []
   inputs, inputs_ro = net_lib.Inputs(net), net_lib.Inputs(net)
   for l, unit in enumerate(net.units):
     obj, head = method.objectives[l], _head(net, l)
@@ -172,27 +176,29 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method, graphdef):
   return total, metrics, new_state, nnx.state(net, NOT_PARAM), grads
 
 
-def readout_grads(net, method, x, y, logits_BxK):
+def readout_grads(net, method: Method, x, y, logits_BxK):
   """The readout's weight gradient without keeping the outputs it reads: mean
   cross-entropy's d/d(logits) is (softmax - onehot) / B, and the kernel's rows for unit
   l are h_l^T of it; h_l is recomputed by a forward-only pass, unit by unit."""
   b = x.shape[0]
   d_logits = (jax.nn.softmax(logits_BxK) - jax.nn.one_hot(y, logits_BxK.shape[-1])) / b
+  ro = method.readout
+  assert ro is not None  # called for a method with a readout
   h = net_lib.network_input(net, method.encoder.embed_neutral(x))
   rows, inputs = [], net_lib.Inputs(net)
   for l, unit in enumerate(net.units):
-    if l > max(method.readout.units):
+    if l > max(ro.units):
       break
     skip = inputs.skip(l)
     inputs.add(h)
     _, h = net_lib.apply_unit(unit, h, skip=skip)
-    if l in method.readout.units:
+    if l in ro.units:
       rows.append(jax.lax.stop_gradient(h).reshape(b, -1).T @ d_logits)
       h = _after(h, rows[-1])
   return jnp.concatenate(rows), (d_logits.sum(0) if net.head.bias is not None else None)
 
 
-def make_step(method, graphdef, tx, preprocess, schedule: str = 'fused'):
+def make_step(method: Method, graphdef, tx, preprocess, schedule: str = 'fused'):
   """step(state, x_u8_BxHxWxC, y_B) -> (new state, metrics): pure, not jitted (the
   caller jits it alone, scans it, or vmaps it over a population)."""
   grads_fn = streamed_grads if schedule == 'streamed' else None

@@ -17,8 +17,7 @@ A run survives a bad day (tests/test_robust.py):
     checkpoint) the process stops at once; an evaluation stopped so is redone on resume.
     Elsewhere the loop sees the flag between calls, finishes the call in flight and
     saves. A second Ctrl-C stops at once.
-  - Every step's losses are checked, and the parameters before each checkpoint: no
-    checkpoint of a diverged state is written; a stall is reported (ffjax/health.py).
+  - Losses checked every step, parameters before a checkpoint, stalls reported: health.py.
   - The workdir is locked, its first config kept: a resume with another config is refused
     unless allowed; metrics.jsonl is cut back to the checkpoint's step (ffjax/rundir.py).
   - Disk full or a read-only workdir: one line (RunIOError), the last checkpoint intact.
@@ -55,7 +54,8 @@ TrainingDiverged = health.TrainingDiverged  # (its old home: callers may name it
 class Trainer:
   """One run's loop: calls of steps, reports, evaluation rounds, checkpoints."""
 
-  def __init__(self, config, workdir: Path, parts, dataset, mesh, state, ckpt, signals):
+  def __init__(self, config, workdir: Path, parts: assembly.Assembly,
+               dataset: data_lib.Dataset, mesh, state, ckpt, signals):
     self.config, self.workdir, self.parts, self.dataset = config, workdir, parts, dataset
     self.mesh, self.state, self.ckpt, self.sig = mesh, state, ckpt, signals
     self.main = parallel.is_main_process()  # with several processes, one writes and prints

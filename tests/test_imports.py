@@ -19,7 +19,8 @@ def _modules():
 
 def import_graph() -> dict:
   """{module: {modules of ffjax it imports}}, function-level imports included (a lazy
-  import is an arrow too: it runs the other module, with all its imports)."""
+  import is an arrow too: it runs the other module, with all its imports); those under
+  `if TYPE_CHECKING:` are not (they never run)."""
   mods = _modules()
 
   def resolve(name):
@@ -29,7 +30,13 @@ def import_graph() -> dict:
 
   graph = {m: set() for m in mods}
   for m, p in mods.items():
-    for node in ast.walk(ast.parse(p.read_text())):
+    tree = ast.parse(p.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and
+                   ast.unparse(node.test) in ('TYPE_CHECKING', 'typing.TYPE_CHECKING')
+                   for stmt in node.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+      if id(node) in typing_only:  # never run: an annotation's name, not an arrow
+        continue
       if isinstance(node, ast.Import):
         targets = [a.name for a in node.names]
       elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
