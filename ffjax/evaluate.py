@@ -28,7 +28,7 @@ from jax.sharding import PartitionSpec as P
 from ffjax import data as data_lib
 from ffjax import network as net_lib
 from ffjax import parallel
-from ffjax import predict
+from ffjax import registry
 from ffjax.method import Method
 
 CALIBRATION_SIZE = 1000
@@ -39,6 +39,7 @@ def make_batch_fn(method: Method, graphdef, preprocess):
   pred_<name> (argmax of each predictor's scores), scores_goodness, and each unit's
   objective diagnostics <name>_u<l> (threshold: on positives and fixed negatives)."""
   predictors = method.predictor_fns()
+  kept = {n for n in predictors if getattr(registry.find('calibration', n), 'keeps', False)}
 
   def batch(params, rest, x_u8, y):
     net = nnx.merge(graphdef, params, rest)
@@ -57,13 +58,13 @@ def make_batch_fn(method: Method, graphdef, preprocess):
           d = obj.per_example(acts[l], y, net.aux[l] if len(net.aux) else None)
           d.pop('logits', None)
           out.update({f'{k}_u{l + 1}': v for k, v in d.items()})
-    for fn in predictors.values():
+    for pred, fn in predictors.items():
       for name, scores in fn(net, method.encoder, x, acts=acts_plain).items():
         out[f'pred_{name}'] = jnp.argmax(scores, -1)
         if scores.shape[-1] >= 100:  # top-5 accuracy (ImageNet, CIFAR-100), averaged by summarize
           out[f'acc5_{name}'] = top5_hits(scores, y)
-        if name == 'goodness':
-          out['scores_goodness'] = scores
+        if pred in kept:  # for its calibration
+          out[f'scores_{name}'] = scores
     return out
 
   return batch
@@ -115,25 +116,10 @@ def make_split_fn(batch_fn, mesh):
   return jax.jit(run, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
 
 
-def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=None,
-              best_unit: str | None = None):
-  """Accuracy of each predictor from per-example outputs (host arrays, unpadded).
-
-  goodness_offsets_K: the calibration's mean goodness per label (adds
-  'goodness_centered'). best_unit: the per-unit predictor 'best' stands for ('u2');
-  None chooses the best on this split (right for validation, a leak on test).
-  Returns (record, per-example outputs with pred_goodness_centered / pred_best added).
-  """
-  cat = dict(out)
+def summarize(cat: dict, y: np.ndarray, num_classes: int) -> dict:
+  """The record of a split from its per-example outputs (host arrays, unpadded): each
+  prediction's accuracy and class counts, every other output's mean."""
   res: dict = {'num_examples': int(len(y))}
-  if 'scores_goodness' in cat and goodness_offsets_K is not None:
-    cat['pred_goodness_centered'] = np.argmax(cat['scores_goodness'] - goodness_offsets_K, -1)
-  units = [k[len('pred_'):] for k in cat if k.startswith('pred_u') and k[len('pred_u'):].isdigit()]
-  if units:
-    best_unit = best_unit or predict.best_unit(
-        {u: float(np.mean(cat[f'pred_{u}'] == y)) for u in units})
-    cat['pred_best'] = cat[f'pred_{best_unit}']
-    res['best_unit'] = best_unit
   for k, v in cat.items():
     if k.startswith('scores_'):
       continue
@@ -143,7 +129,7 @@ def summarize(out: dict, y: np.ndarray, num_classes: int, goodness_offsets_K=Non
       res[f'pred_counts_{mode}'] = np.bincount(v, minlength=num_classes).tolist()
     else:
       res[k] = float(np.mean(v))
-  return res, cat
+  return res
 
 
 class Evaluator:
@@ -202,22 +188,28 @@ class Evaluator:
     d = self._split(name)
     return d.y_host if isinstance(d, EvalData) else np.asarray(d.y)
 
-  def round(self, params, rest, names, best_unit: str | None = None) -> dict:
-    """{split name: (record, per-example outputs)} for `names` in order ('val' before
-    'test': test's 'best' is the unit validation chose)."""
-    preds = self.method.predictors
-    offsets = None
-    needs_best = 'per_unit' in preds and best_unit is None and 'val' not in names
-    if 'goodness' in preds or needs_best:
+  def round(self, params, rest, names, earlier: dict | None = None) -> dict:
+    """{split name: (record, per-example outputs)} for `names` in order. Each predictor's
+    calibration (predict.Calibration) is fitted where it says: on training images, or on
+    'val' when the round has it ('val' before 'test': test uses validation's choice), or
+    taken from `earlier`, a validation record of the same parameters."""
+    cals = {n: c for n in self.method.predictors if (c := registry.find('calibration', n))}
+    state = {n: earlier[c.record_key] for n, c in cals.items()
+             if earlier and c.record_key and c.record_key in earlier}
+    on_calib = [n for n, c in cals.items() if n not in state and (c.fit_on == 'calib' or 'val' not in names)]
+    if on_calib:
       calib = self.outputs(params, rest, 'calib')
-      if 'goodness' in preds:
-        offsets = calib['scores_goodness'].mean(0)
-      if needs_best:
-        best_unit = summarize(calib, self.y_of('calib'), self.dataset.num_classes)[0]['best_unit']
+      state.update({n: cals[n].fit(calib, self.y_of('calib')) for n in on_calib})
     res = {}
     for name in names:
-      rec, cat = summarize(self.outputs(params, rest, name), self.y_of(name),
-                           self.dataset.num_classes, offsets, best_unit)
-      best_unit = best_unit or rec.get('best_unit')
-      res[name] = (rec, cat)
+      cat, y = self.outputs(params, rest, name), self.y_of(name)
+      rec: dict = {}
+      for n, c in cals.items():
+        if n not in state:  # fitted on this split ('val')
+          state[n] = c.fit(cat, y)
+        if c.record_key:
+          rec[c.record_key] = state[n]
+      for n, c in cals.items():
+        cat.update(c.apply(cat, state[n]))
+      res[name] = (dict(summarize(cat, y, self.dataset.num_classes), **rec), cat)
     return res

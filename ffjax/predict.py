@@ -17,10 +17,12 @@ of x when the evaluation has them already (one-pass objectives).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ffjax import network as net_lib
 from ffjax import goodness as gd
@@ -59,6 +61,44 @@ def linear(method: Method, net, encoder, x, acts=None) -> dict:
 @registry.predictor('per_unit')
 def per_unit(method: Method, net, encoder, x, acts=None) -> dict:
   return per_unit_scores(unit_logits(net, x, method.scored, acts), method.scored)
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+  """What a predictor learns on other images than those it scores, registered beside it
+  (`@registry.calibration(name)`) and run by the evaluation, which names no predictor.
+  fit_on: 'calib' (training images: the calibration set), or 'val' (the validation split
+  when the round has one, else the training images; later splits reuse its choice).
+  keeps: the predictor's scores kept per example for it (scores_<name>).
+  fit(out, y) -> state, from a split's per-example outputs and labels.
+  apply(out, state) -> {pred_<name>: per-example predictions} added to a split's.
+  record_key: where the state goes in the split's record ('' : not recorded), and
+  where a later round (test after val) finds it."""
+  fit_on: str
+  fit: Callable
+  apply: Callable
+  keeps: bool = False
+  record_key: str = ''
+
+
+# The goodness predictor, calibrated: each label's mean goodness on training images taken
+# off before the argmax (a label that makes every image good does not win every vote).
+registry.calibration('goodness')(Calibration(
+    'calib', fit=lambda out, y: out['scores_goodness'].mean(0),
+    apply=lambda out, offsets_K: {'pred_goodness_centered': np.argmax(
+        out['scores_goodness'] - offsets_K, -1)}, keeps=True))
+
+
+def _unit_accuracies(out, y) -> dict:
+  return {k[len('pred_'):]: float((out[k] == y).mean()) for k in out
+          if k.startswith('pred_u') and k[len('pred_u'):].isdigit()}
+
+
+# The per-unit predictors' 'best': the unit best on validation (or, without a validation
+# split, on training images), the same unit on test.
+registry.calibration('per_unit')(Calibration(
+    'val', fit=lambda out, y: best_unit(_unit_accuracies(out, y)),
+    apply=lambda out, unit: {'pred_best': out[f'pred_{unit}']}, record_key='best_unit'))
 
 
 def goodness_scores(net, encoder, x_BxHxWxC, units, per_theta: bool = False):

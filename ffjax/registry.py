@@ -5,6 +5,8 @@ ffjax names it.
   @registry.encoder('my_labels')        a label encoder kind (labels.py: check, make)
   @registry.unit('my_unit')             a unit type (config.model.kind: units.UnitType)
   @registry.predictor('my_scores')      a predictor (predict.py): class scores at evaluation
+  @registry.calibration('my_scores')    what that predictor learns on other images than it
+                                        scores (predict.Calibration), run by the evaluation
   @registry.source('my_files')          a data source (config.data.source: data/splits.py's
                                         SourceKind: streamed?, check, shape, load)
   @registry.net('my_net')               a network (config.model.net): its per-unit model
@@ -21,7 +23,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {}, 'net': {}, 'source': {}}
+_TABLES: dict[str, dict] = {'objective': {}, 'encoder': {}, 'unit': {}, 'predictor': {},
+                            'calibration': {}, 'net': {}, 'source': {}}
 _loaded = False
 
 
@@ -52,6 +55,10 @@ def predictor(name: str):
   return _register('predictor', name)
 
 
+def calibration(name: str):
+  return _register('calibration', name)
+
+
 def net(name: str):
   return _register('net', name)
 
@@ -78,6 +85,12 @@ def _load():
       importlib.import_module(f'ffjax.{sub}.{info.name}')
 
 
+def find(table: str, name: str):
+  """The piece registered as `name`, or None (a predictor without a calibration)."""
+  _load()
+  return _TABLES[table].get(name)
+
+
 def names(table: str) -> tuple[str, ...]:
   _load()
   return tuple(sorted(_TABLES[table]))
@@ -90,6 +103,7 @@ def get(table: str, name: str):
   if name not in _TABLES[table]:
     from ffjax.errors import ConfigError
     key = {'objective': 'objective.kind', 'encoder': 'labels.kind', 'unit': 'model.kind',
-           'predictor': 'predictor', 'net': 'model.net', 'source': 'data.source'}[table]
+           'predictor': 'predictor', 'calibration': 'predictor', 'net': 'model.net',
+           'source': 'data.source'}[table]
     raise ConfigError(f'config.{key}={name!r}: unknown; one of {names(table)}')
   return _TABLES[table][name]

@@ -160,7 +160,7 @@ class Trainer:
     self.last_saved = int(self.step)
 
   def evaluate_round(self, split_names, best=None):
-    """{member index: {split: (record, per-example)}} for every member."""
+    """{member: {split: (record, per-example)}}; best: each member's val record to reuse."""
     out = {}
     for i in range(len(self.names)):
       st = self.member(i)
@@ -186,7 +186,7 @@ class Trainer:
         self.best_val[i] = acc
         st = self.member(i)
         test = self.evaluator.round(st['params'], st['rest'], ['test'],
-                                    res[i]['val'][0].get('best_unit'))['test'][0]
+                                    res[i]['val'][0])['test'][0]
         r.update({f'test/{k}': v for k, v in test.items()}, best_val_epoch=r['epoch'])
 
   def end_of_epoch(self):
@@ -300,7 +300,7 @@ class Trainer:
     if todo:
       self.sig.safe(f'during the final evaluation; the checkpoint at step {self.step} is '
                     'complete: run the same command to evaluate it')
-      best = [final[i][splits[0]][0].get('best_unit') if splits[0] in final[i] else None
+      best = [final[i][splits[0]][0] if splits[0] in final[i] else None
               for i in final]
       res = self.evaluate_round(todo, best if any(best) else None)
       for i in final:

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
-from ffjax import evaluate, predict, train, units
+from ffjax import evaluate, predict, registry, train, units
 from ffjax import goodness as gd
 from ffjax import method as method_lib
 
@@ -114,10 +114,10 @@ def test_prediction_strategies_on_hand_built_logits():
 def test_best_on_test_is_the_unit_chosen_on_validation():
   y = np.array([0, 1, 2, 0])
   outs = {'pred_u1': np.array([0, 1, 2, 1]), 'pred_u2': np.array([0, 1, 2, 0])}
-  res, cat = evaluate.summarize(outs, y, 3, best_unit='u1')
-  assert res['best_unit'] == 'u1' and res['acc_best'] == res['acc_u1'] == 0.75
-  res, _ = evaluate.summarize(outs, y, 3)  # chosen on this split
-  assert res['best_unit'] == 'u2' and res['acc_best'] == 1.
+  best = registry.get('calibration', 'per_unit')  # the per-unit predictors' calibration
+  assert best.fit_on == 'val' and best.record_key == 'best_unit'
+  assert best.fit(outs, y) == 'u2'  # chosen on this split
+  assert best.apply(outs, 'u1')['pred_best'].tolist() == outs['pred_u1'].tolist()  # given
 
 
 def test_tiny_asge_run_learns_and_reports_every_unit(tmp_path):

@@ -76,6 +76,14 @@ def _last_unit_goodness(method, net, encoder, x, acts=None):
   return {'last_goodness': predict.goodness_scores(net, encoder, x, (len(net.units) - 1,))}
 
 
+# Its calibration, registered beside it: each label's mean on the validation split, taken
+# off on every split (test reuses validation's, found in its record).
+registry.calibration('last_unit_goodness_test')(predict.Calibration(
+    'val', fit=lambda out, y: out['scores_last_goodness'].mean(0).tolist(),
+    apply=lambda out, m: {'pred_last_centered': np.argmax(out['scores_last_goodness'] - np.asarray(m), -1)},
+    keeps=True, record_key='last_means_test'))
+
+
 @registry.objective('threshold_last_test')
 class _ThresholdLast(objectives.Threshold):
   predictors = objectives.Threshold.predictors + ('last_unit_goodness_test',)
@@ -122,3 +130,34 @@ def test_the_modes_place_cuts_and_objectives():
   with pytest.raises(config_args.ConfigError, match=r"config.method='backprop': unknown method; "
                                                     r"one of \('ff', 'hybrid', 'bp'\)"):
     load_config('mnist', 'method=backprop')
+
+
+def test_a_registered_calibration_is_fitted_and_applied_by_the_evaluation_alone():
+  from ffjax import data, parallel
+  c = load_config('mnist', 'tiny')
+  c.objective.kind = 'threshold_last_test'
+  parts = assembly.build(c, (28, 28, 1), 10, 1000)
+  rng = np.random.default_rng(0)
+  split = lambda n, name: data.ResidentSplit(rng.integers(0, 255, (n, 28, 28, 1), dtype=np.uint8),
+                                             (np.arange(n) % 10).astype(np.int32), name)
+  ds = data.Dataset('mnist', 10, split(32, 'train'), split(24, 'val'), split(16, 'test'))
+  ev = evaluate.Evaluator(parts.method, parts.graphdef, parts.preprocess, parallel.make_mesh(), ds, 8)
+  params, rest = step.split(parts.net)[1:]
+  res = ev.round(params, rest, ['val', 'test'])
+  (val, val_out), (test, test_out) = res['val'], res['test']
+  means = val_out['scores_last_goodness'].mean(0)
+  np.testing.assert_allclose(val['last_means_test'], means, rtol=1e-6)
+  assert test['last_means_test'] == val['last_means_test']  # fitted on val, used on test
+  want = np.argmax(test_out['scores_last_goodness'] - np.asarray(val['last_means_test']), -1)
+  assert test['acc_last_centered'] == float(np.mean(want == ds.test.y))
+  again = ev.round(params, rest, ['test'], earlier=val)['test'][0]  # test alone, val's record given
+  assert again['last_means_test'] == val['last_means_test'] and again['acc_last_centered'] == test['acc_last_centered']
+  assert 'acc_goodness_centered' in val  # the built-in goodness calibration, fitted on training images
+
+
+def test_the_evaluation_names_no_predictor():
+  import re
+  from conftest import REPO
+  src = (REPO / 'ffjax' / 'evaluate.py').read_text()
+  named = {n for n in registry.names('predictor') if re.search(rf"['\"]{n}['\"]", src)}
+  assert not named, f'evaluate.py names {named}: their calibration belongs beside them (predict.Calibration)'
