@@ -25,6 +25,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
+from ffjax import metrics as metrics_lib
 from ffjax import data as data_lib
 from ffjax import network as net_lib
 from ffjax import parallel
@@ -57,7 +58,7 @@ def make_batch_fn(method: Method, graphdef, preprocess):
         if obj is not None:
           d = obj.per_example(acts[l], y, net.aux[l] if len(net.aux) else None)
           d.pop('logits', None)
-          out.update({f'{k}_u{l + 1}': v for k, v in d.items()})
+          out.update({metrics_lib.unit_key(k, l): v for k, v in d.items()})
     for pred, fn in predictors.items():
       for name, scores in fn(net, method.encoder, x, acts=acts_plain).items():
         out[f'pred_{name}'] = jnp.argmax(scores, -1)

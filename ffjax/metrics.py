@@ -8,6 +8,33 @@ from pathlib import Path
 import numpy as np
 
 
+# ----------------------------------------------------------------------------- unit names
+# Per-unit values are named '<name>_u<l>' (loss_u2, acc_u3, pred_u1), a unit alone 'u<l>',
+# l counted from 1 in every record, figure and line. Built and read only here.
+
+
+def unit_tag(l: int) -> str:
+  """'u<l+1>': unit l (0-based) as records name it."""
+  return f'u{l + 1}'
+
+
+def unit_key(name: str, l: int) -> str:
+  """'<name>_u<l+1>': a per-unit value of unit l (0-based)."""
+  return f'{name}_{unit_tag(l)}'
+
+
+def unit_of(key: str) -> int | None:
+  """The unit (0-based) a name is of ('u3', 'loss_u3', 'train/acc_u3' -> 2), else None."""
+  tag = key.rpartition('_')[2] if '_' in key else key
+  return int(tag[1:]) - 1 if tag[:1] == 'u' and tag[1:].isdigit() and int(tag[1:]) > 0 else None
+
+
+def unit_keys(keys, name: str) -> list:
+  """The per-unit keys among `keys` of `name` ('loss', 'train/loss'), in unit order."""
+  found = [k for k in set(keys) if k.rpartition('_')[0] == name and unit_of(k) is not None]
+  return sorted(found, key=lambda k: unit_of(k) or 0)
+
+
 def check(c) -> None:
   """config.tensorboard needs tensorboardX (metrics.jsonl is written either way)."""
   if c.get('tensorboard'):

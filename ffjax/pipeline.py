@@ -33,6 +33,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from ffjax import metrics as metrics_lib
 from ffjax import labels as labels_lib
 from ffjax import modes
 from ffjax import objectives
@@ -265,7 +266,7 @@ class PipelineLoop:
     _, params, rest = step_lib.split(net)
     rows = [ms[t] for t in range(start, start + n)]
     for r in rows:
-      r['loss'] = sum(v for k, v in r.items() if k.startswith('loss_u'))
+      r['loss'] = sum(r[k] for k in metrics_lib.unit_keys(r, 'loss'))
     new = dict(state, step=state['step'] + n, params=params, rest=rest,
                opt_state=[jax.device_get(o) for o in pipe.opt])
     return new, rows

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ffjax import metrics as metrics_lib
 from ffjax import cams as cams_lib
 from ffjax import labels as labels_lib
 from ffjax.method import Method
@@ -46,8 +47,8 @@ def _done(fig, path):
 
 
 def _units(records, prefix):
-  us = {k[len(prefix):] for r in records for k in r if k.startswith(prefix)}
-  return sorted((u for u in us if u[0] == 'u' and u[1:].isdigit()), key=lambda u: int(u[1:]))
+  keys = metrics_lib.unit_keys({k for r in records for k in r}, prefix.rstrip('_'))
+  return [metrics_lib.unit_tag(metrics_lib.unit_of(k) or 0) for k in keys]
 
 
 def training_curves(records, path=None, untrained=()):
@@ -58,12 +59,12 @@ def training_curves(records, path=None, untrained=()):
   fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
   tr = [r for r in records if 'train/loss' in r]
   for split, style in (('train', '-'), ('val', 'o--'), ('test', 'o--')):
-    rs = [r for r in records if any(k.startswith(f'{split}/loss_u') for k in r)]
+    rs = [r for r in records if metrics_lib.unit_keys(r, f'{split}/loss')]
     for u in _units(rs, f'{split}/loss_'):  # u1, u2, ...
       steps = [r['step'] for r in rs]
       # Threshold FF: positive-vs-negative discrimination; ASGE: the unit's own accuracy.
       acc = f'{split}/disc_acc_{u}' if f'{split}/disc_acc_{u}' in rs[-1] else f'{split}/acc_{u}'
-      color = f'C{int(u[1:]) % 10}'  # one colour per unit, whatever the split
+      color = f'C{((metrics_lib.unit_of(u) or 0) + 1) % 10}'  # one colour per unit, whatever the split
       if u in untrained:
         if split == 'train' and acc in rs[-1]:
           a2.plot(steps, [r.get(acc, np.nan) for r in rs], ':', color='grey',
@@ -72,10 +73,10 @@ def training_curves(records, path=None, untrained=()):
       a1.plot(steps, [r[f'{split}/loss_{u}'] for r in rs], style, color=color, label=f'{split} {u}')
       if acc in rs[-1]:
         a2.plot(steps, [r.get(acc, np.nan) for r in rs], style, color=color, label=f'{split} {u}')
-  if not any(k.startswith('train/loss_u') for r in tr for k in r):  # backprop: one loss
+  if not any(metrics_lib.unit_keys(r, 'train/loss') for r in tr):  # backprop: one loss
     a1.plot([r['step'] for r in tr], [r['train/loss'] for r in tr], label='train loss')
   a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per trained unit')
-  spatial = any(k.startswith('train/acc_u') for r in tr for k in r)
+  spatial = any(metrics_lib.unit_keys(r, 'train/acc') for r in tr)
   a2.set(xlabel='step', ylabel='accuracy', title='each unit alone' if spatial else
          'positive vs negative per unit (discrimination)')
   for a in (a1, a2):
@@ -243,7 +244,7 @@ def cam_figure(net, method: Method, x_BxHxWxC, y_B, pred_B, path=None, predictor
 
 def untrained_units(method: Method) -> set:
   """'u1', ...: units whose loss the method measures but does not train."""
-  return {f'u{l + 1}' for l, (o, t) in enumerate(zip(method.objectives, method.trained))
+  return {metrics_lib.unit_tag(l) for l, (o, t) in enumerate(zip(method.objectives, method.trained))
           if o is not None and not t}
 
 
@@ -265,7 +266,7 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
     p = np.load(preds_file)
     preds = {k[len('pred_'):]: p[k] for k in p.files if k.startswith('pred_')}
     # Per-unit predictors: the three strategies, not every unit.
-    preds = {k: v for k, v in preds.items() if not (k[0] == 'u' and k[1:].isdigit())}
+    preds = {k: v for k, v in preds.items() if metrics_lib.unit_of(k) is None}
     out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png',
                                   split_name))
     name = 'linear' if 'pred_linear' in p.files else 'best'

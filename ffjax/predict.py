@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ffjax import metrics as metrics_lib
 from ffjax import network as net_lib
 from ffjax import goodness as gd
 from ffjax import registry
@@ -90,8 +91,7 @@ registry.calibration('goodness')(Calibration(
 
 
 def _unit_accuracies(out, y) -> dict:
-  return {k[len('pred_'):]: float((out[k] == y).mean()) for k in out
-          if k.startswith('pred_u') and k[len('pred_u'):].isdigit()}
+  return {k[len('pred_'):]: float((out[k] == y).mean()) for k in metrics_lib.unit_keys(out, 'pred')}
 
 
 # The per-unit predictors' 'best': the unit best on validation (or, without a validation
@@ -141,7 +141,7 @@ def unit_logits(net, x_BxHxWxC, units, acts=None):
 def per_unit_scores(logits_SxBxK, units) -> dict:
   """{'u1': .., 'uL': .., 'last': .., 'fusion': ..}: scores of each strategy (units: the
   unit index of each row of logits). fusion's scores are the mean probabilities."""
-  out = {f'u{l + 1}': lg for l, lg in zip(units, logits_SxBxK)}
+  out = {metrics_lib.unit_tag(l): lg for l, lg in zip(units, logits_SxBxK)}
   out['last'] = logits_SxBxK[-1]
   out['fusion'] = gd.fuse_probs(logits_SxBxK)
   return out
@@ -156,4 +156,4 @@ def per_unit_predictions(logits_SxBxK, units=None):
 def best_unit(accs_by_unit: dict) -> str:
   """'u<l>' with the highest accuracy ({'u1': 0.9, ..}); ties go to the earlier unit
   (cheaper to run)."""
-  return max(sorted(accs_by_unit, key=lambda k: int(k[1:])), key=lambda k: accs_by_unit[k])
+  return max(sorted(accs_by_unit, key=lambda k: metrics_lib.unit_of(k) or 0), key=lambda k: accs_by_unit[k])

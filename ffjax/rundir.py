@@ -340,7 +340,7 @@ def where_outputs_are(workdir, record: dict, figures=()) -> list[str]:
   recs = [r for r in metrics_lib.read(wd) if 'elapsed_s' in r and 'epoch' in r]
   split = 'val' if any(k.startswith('val/acc_') for r in recs for k in r) else 'test'
   names = sorted({k[len(split) + 5:] for r in recs for k in r if k.startswith(f'{split}/acc_')})
-  names = [n for n in names if not (n[:1] == 'u' and n[1:].isdigit())]  # per-unit ones: figures
+  names = [n for n in names if metrics_lib.unit_of(n) is None]  # per-unit ones: figures
   best = []
   for n in names:
     rs = [r for r in recs if f'{split}/acc_{n}' in r]

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from ffjax import metrics as metrics_lib
 from ffjax import network as net_lib
 from ffjax.method import Method
 
@@ -65,7 +66,7 @@ def loss_fn(params, rest, obj_state, x, y, key, *, method: Method, graphdef, uni
     if obj is None:
       continue
     loss_l, m, st = obj.loss(acts[l], y, _head(net, l), obj_state[l])
-    metrics.update({f'{k}_u{unit_offset + l + 1}': v for k, v in m.items()})
+    metrics.update({metrics_lib.unit_key(k, unit_offset + l): v for k, v in m.items()})
     if method.trained[l]:
       total += loss_l
       new_state[l] = st
@@ -151,7 +152,7 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method: Method, graphd
       _, (h, m, _, s_u) = f(p_u, p_a, h)
       g_u = None
     stats.append(s_u)
-    metrics.update({f'{k}_u{l + 1}': v for k, v in m.items()})
+    metrics.update({metrics_lib.unit_key(k, l): v for k, v in m.items()})
     if ro is not None and l <= max(ro.units):
       if second:
         skip_ro = inputs_ro.skip(l)

@@ -105,14 +105,13 @@ class Trainer:
       w.write(step_p, {'epoch': epoch, 'lr': float(self.parts.lr_fn(step_p)), 'images_per_sec': ips,
                        'window_steps': len(rows), **{f'train/{key}': v for key, v in mm.items()}})
     avg = {key: float(np.mean(v)) for key, v in means.items()}
-    trained = [f'loss_u{l + 1}' for l, t in enumerate(self.parts.method.trained) if t]
+    trained = [metrics_lib.unit_key('loss', l) for l, t in enumerate(self.parts.method.trained) if t]
     self.epoch_losses.append([avg[key] for key in trained if key in avg] or [avg['loss']])
     eta = metrics_lib.eta_s(step_p, self.parts.total_steps, self.parts.steps_per_epoch,
                             bsz * len(names) / max(ips, 1e-9), self.eval_s,
                             c.train.eval_every_epochs, c.train.num_epochs)
     # The trained units' losses (a unit measured, not trained, is left out: curves.png marks it).
-    units = sorted(((key[len('loss_'):], v) for key, v in avg.items() if key in trained),
-                   key=lambda kv: int(kv[0][1:]))
+    units = [(key[len('loss_'):], avg[key]) for key in metrics_lib.unit_keys(avg, 'loss') if key in trained]
     units = units or [('head', avg['loss_head'])]  # backprop: one loss
     self.say(metrics_lib.progress_line(epoch, c.train.num_epochs, step_p, self.parts.total_steps,
                                        ips, units, eta, eval_included=bool(self.eval_s))

@@ -161,3 +161,19 @@ def test_the_evaluation_names_no_predictor():
   src = (REPO / 'ffjax' / 'evaluate.py').read_text()
   named = {n for n in registry.names('predictor') if re.search(rf"['\"]{n}['\"]", src)}
   assert not named, f'evaluate.py names {named}: their calibration belongs beside them (predict.Calibration)'
+
+
+def test_per_unit_names_are_built_and_read_in_one_place():
+  import re
+  from conftest import REPO
+  from ffjax import metrics
+  assert metrics.unit_key('loss', 2) == 'loss_u3' and metrics.unit_tag(0) == 'u1'
+  assert [metrics.unit_of(k) for k in ('u3', 'loss_u3', 'train/acc_u12', 'acc_fusion', 'u0', 'menu')] == [
+      2, 2, 11, None, None, None]
+  assert metrics.unit_keys({'loss_u10', 'loss_u2', 'loss_head', 'acc_u1', 'loss'}, 'loss') == ['loss_u2', 'loss_u10']
+  # Nowhere else in the library is such a name spelt out or taken apart.
+  for p in (REPO / 'ffjax').rglob('*.py'):
+    if p.name == 'metrics.py':
+      continue
+    src = p.read_text()
+    assert not re.search(r"_u\{|f'u\{|\[1:\]\.isdigit\(\)|startswith\('(\w+/)?(loss|acc|pred)_u'", src), p
