@@ -37,33 +37,51 @@ def forward(net: Network, x, cuts=None, key=None):
   at unit l's input (None: everywhere, as at evaluation, where it changes nothing).
   key: training's randomness inside units (dropout), one key per unit; None at
   evaluation."""
-  cuts = (True,) * len(net.units) if cuts is None else cuts
-  acts, hs, inputs = [], [], Inputs(net)
-  h = network_input(net, x)
-  for l, (unit, cut) in enumerate(zip(net.units, cuts)):
-    a, h_next = apply_unit(unit, h, local=cut, remat=net.remat, skip=inputs.skip(l),
-                           key=None if key is None else jax.random.fold_in(key, l))
-    inputs.add(jax.lax.stop_gradient(h) if cut else h)
-    h = h_next
+  walk, acts, hs = Walk(net, network_input(net, x), cuts, key), [], []
+  while not walk.done:
+    a, h = walk.next(remat=net.remat)
     acts.append(a)
     hs.append(h)
   return acts, hs
 
 
-class Inputs:
-  """What each unit has received so far: the source of residual skips. Every walk over
-  the units (forward, the streamed step, the readout's recomputation) keeps one, so the
-  skip rule is written once: unit l adds the input unit net.skips[l] received."""
+class Walk:
+  """One pass over the units, a unit at a time: what unit l receives (the previous
+  unit's output, cut where cuts[l] says), its residual input (the input unit
+  net.skips[l] received, as it received it) and its key. Every pass (forward, the
+  streamed step's, the readout's recomputation) is a Walk, so these rules are written
+  once. `next` runs the unit (apply_unit); `enter` / `leave` let a caller run it its own
+  way (the streamed step: the unit's gradient around it)."""
 
-  def __init__(self, net: Network):
-    self.skips, self.seen = net.skips, []  # type: tuple, list
+  def __init__(self, net: Network, h, cuts=None, key=None):
+    self.net, self.h, self.l, self.key = net, h, 0, key
+    self.seen: list = []  # what each unit received (residual inputs)
+    self.cuts = (True,) * len(net.units) if cuts is None else tuple(cuts)
 
-  def skip(self, l: int):
-    j = self.skips[l]
-    return self.seen[j] if j >= 0 else None
+  @property
+  def done(self) -> bool:
+    return self.l >= len(self.net.units)
 
-  def add(self, h) -> None:
-    self.seen.append(h)
+  def enter(self):
+    """(unit, h, skip, key, cut) of unit l; h is its input as received (apply_unit cuts
+    it where `cut`)."""
+    l, h, cut = self.l, self.h, self.cuts[self.l]
+    j = self.net.skips[l]
+    skip = self.seen[j] if j >= 0 else None
+    self.seen.append(jax.lax.stop_gradient(h) if cut else h)
+    key = None if self.key is None else jax.random.fold_in(self.key, l)
+    return self.net.units[l], h, skip, key, cut
+
+  def leave(self, h_out) -> None:
+    """Unit l's output, what unit l + 1 receives."""
+    self.h, self.l = h_out, self.l + 1
+
+  def next(self, remat: bool = False):
+    """Runs unit l: (its activations, its output)."""
+    unit, h, skip, key, cut = self.enter()
+    a, h_out = apply_unit(unit, h, local=cut, remat=remat, skip=skip, key=key)
+    self.leave(h_out)
+    return a, h_out
 
 
 def draws(net: Network) -> bool:

@@ -111,25 +111,21 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method: Method, graphd
   ro = method.readout
   ukey = units_key(net, key)
   x_in = method.training_input(net, x, y, key)
-  h = net_lib.network_input(net, x_in)
+  walk = net_lib.Walk(net, net_lib.network_input(net, x_in), key=ukey)
   second = ro is not None and method.pairs  # the readout reads its own pass
   if second:
-    h_ro = net_lib.network_input(net, method.encoder.embed_neutral(x))
+    walk_ro = net_lib.Walk(net, net_lib.network_input(net, method.encoder.embed_neutral(x)))
   if ro is not None:
     w = net.head.kernel[...]
     logits = jnp.zeros((x.shape[0], w.shape[-1])) + (net.head.bias[...] if net.head.bias is not None else 0.)
     offsets, start = {}, 0  # the head's kernel rows of each unit it reads
   total: Any = 0.  # a jax scalar once a loss is added
   metrics, new_state, stats = {}, list(obj_state), []
-  inputs, inputs_ro = net_lib.Inputs(net), net_lib.Inputs(net)
   for l, unit in enumerate(net.units):
     obj, head = method.objectives[l], _head(net, l)
-    skip = inputs.skip(l)
-    inputs.add(jax.lax.stop_gradient(h))
+    _, h, skip, k_u, _ = walk.enter()
     gd_u, p_u, r_u = split(unit)
     gd_a, p_a, r_a = split(head) if head is not None else (None, None, None)
-
-    k_u = None if ukey is None else jax.random.fold_in(ukey, l)  # as network.forward's
 
     def f(p_u, p_a, h_in, l=l, obj=obj, skip=skip, gd_u=gd_u, r_u=r_u, gd_a=gd_a, r_a=r_a, k_u=k_u):
       u = nnx.merge(gd_u, p_u, _fresh(r_u))
@@ -151,14 +147,14 @@ def streamed_grads(params, rest, obj_state, x, y, key, *, method: Method, graphd
     else:  # measured, not trained: its loss is only a metric
       _, (h, m, _, s_u) = f(p_u, p_a, h)
       g_u = None
+    walk.leave(h)
     stats.append(s_u)
     metrics.update({metrics_lib.unit_key(k, l): v for k, v in m.items()})
     if ro is not None and l <= max(ro.units):
       if second:
-        skip_ro = inputs_ro.skip(l)
-        inputs_ro.add(h_ro)
-        _, h_ro = net_lib.apply_unit(unit, h_ro, skip=skip_ro)
-        h_ro = _after(h_ro, g_u) if g_u is not None else h_ro
+        _, h_ro = walk_ro.next()
+        if g_u is not None:  # after unit l's gradient, as the main pass
+          h_ro = walk_ro.h = _after(h_ro, g_u)
       if l in ro.units:
         flat = jax.lax.stop_gradient(h_ro if second else h).reshape(x.shape[0], -1)
         offsets[l] = start
@@ -185,17 +181,12 @@ def readout_grads(net, method: Method, x, y, logits_BxK):
   d_logits = (jax.nn.softmax(logits_BxK) - jax.nn.one_hot(y, logits_BxK.shape[-1])) / b
   ro = method.readout
   assert ro is not None  # called for a method with a readout
-  h = net_lib.network_input(net, method.encoder.embed_neutral(x))
-  rows, inputs = [], net_lib.Inputs(net)
-  for l, unit in enumerate(net.units):
-    if l > max(ro.units):
-      break
-    skip = inputs.skip(l)
-    inputs.add(h)
-    _, h = net_lib.apply_unit(unit, h, skip=skip)
+  walk, rows = net_lib.Walk(net, net_lib.network_input(net, method.encoder.embed_neutral(x))), []
+  for l in range(max(ro.units) + 1):
+    _, h = walk.next()
     if l in ro.units:
       rows.append(jax.lax.stop_gradient(h).reshape(b, -1).T @ d_logits)
-      h = _after(h, rows[-1])
+      walk.h = _after(h, rows[-1])  # the next unit after this row: one output alive at a time
   return jnp.concatenate(rows), (d_logits.sum(0) if net.head.bias is not None else None)
 
 
