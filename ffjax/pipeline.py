@@ -30,7 +30,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from ffjax import metrics as metrics_lib
@@ -133,11 +132,10 @@ def _stage_step(method: Method, graphdef, tx, preprocess, first: int):
   def step(params, rest, opt_state, obj_state, h, y, key):
     if first == 0:  # stage 0 receives the raw batch: the trainer's own preparation
       h = preprocess.train(h, key)
-    (_, (metrics, obj_state, rest, h_out)), grads = jax.value_and_grad(
-        step_lib.loss_fn, has_aux=True)(params, rest, obj_state, h, y, key, method=method,
-                                        graphdef=graphdef, unit_offset=first)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), rest, opt_state, obj_state, h_out, metrics
+    _, metrics, obj_state, rest, params, opt_state, h_out = step_lib.update(
+        params, rest, opt_state, obj_state, h, y, key, method=method, graphdef=graphdef, tx=tx,
+        unit_offset=first)
+    return params, rest, opt_state, obj_state, h_out, metrics
 
   return jax.jit(step, donate_argnums=(0, 1, 2))
 
@@ -277,8 +275,10 @@ class PipelineLoop:
 
 
 def initial_opt_state(config, parts) -> list:
-  """Every stage's initial optimizer state (the trainer's state holds one per stage)."""
+  """Every stage's initial optimizer state (the trainer's state holds one per stage): the
+  optimizer's init on each stage's parameters, as the Pipeline builds them."""
   stages = config.train.pipeline_stages or len(jax.devices())
-  pipe = Pipeline(config, parts.net, parts.method, jax.devices()[:stages], parts.total_steps,
-                  parts.steps_per_epoch)
-  return [jax.device_get(o) for o in pipe.opt]
+  bounds = stage_bounds(unit_flops(config, _image_shape(parts.net, config)), stages,
+                        allowed_starts(parts.net, parts.method))
+  tx, _ = optim.for_run(config, len(parts.net.units), parts.total_steps, parts.steps_per_epoch)
+  return [jax.device_get(tx.init(step_lib.split(stage_network(parts.net, a, b))[1])) for a, b in bounds]

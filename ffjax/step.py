@@ -190,6 +190,23 @@ def readout_grads(net, method: Method, x, y, logits_BxK):
   return jnp.concatenate(rows), (d_logits.sum(0) if net.head.bias is not None else None)
 
 
+def update(params, rest, opt_state, obj_state, x, y, key, *, method: Method, graphdef, tx,
+           grads_fn=None, unit_offset: int = 0):
+  """One update from the method's loss on (x, y), the core of every step (the trainer's,
+  a pipeline stage's): (loss, metrics, objectives' state, rest, params, optimizer state,
+  the last unit's output). grads_fn: streamed_grads (unit by unit; no output handed on)
+  or None (one jax.grad of loss_fn)."""
+  args = (params, rest, obj_state, x, y, key)
+  if grads_fn is not None:
+    total, metrics, obj_state, rest, grads = grads_fn(*args, method=method, graphdef=graphdef)
+    h_out = None
+  else:
+    (total, (metrics, obj_state, rest, h_out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        *args, method=method, graphdef=graphdef, unit_offset=unit_offset)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return total, metrics, obj_state, rest, optax.apply_updates(params, updates), opt_state, h_out
+
+
 def make_step(method: Method, graphdef, tx, preprocess, schedule: str = 'fused'):
   """step(state, x_u8_BxHxWxC, y_B) -> (new state, metrics): pure, not jitted (the
   caller jits it alone, scans it, or vmaps it over a population)."""
@@ -197,16 +214,10 @@ def make_step(method: Method, graphdef, tx, preprocess, schedule: str = 'fused')
 
   def step(state, x_u8, y):
     key = jax.random.fold_in(jax.random.key(state['seed']), state['step'])
-    m = method.with_hparams(state['hparams'])
     x = preprocess.train(x_u8, key)
-    args = (state['params'], state['rest'], state['obj_state'], x, y, key)
-    if grads_fn is not None:
-      total, metrics, obj_state, rest, grads = grads_fn(*args, method=m, graphdef=graphdef)
-    else:
-      (total, (metrics, obj_state, rest, _)), grads = jax.value_and_grad(
-          loss_fn, has_aux=True)(*args, method=m, graphdef=graphdef)
-    updates, opt_state = tx.update(grads, state['opt_state'], state['params'])
-    params = optax.apply_updates(state['params'], updates)
+    total, metrics, obj_state, rest, params, opt_state, _ = update(
+        state['params'], state['rest'], state['opt_state'], state['obj_state'], x, y, key,
+        method=method.with_hparams(state['hparams']), graphdef=graphdef, tx=tx, grads_fn=grads_fn)
     metrics['loss'] = total
     return dict(state, step=state['step'] + 1, params=params, rest=rest, opt_state=opt_state,
                 obj_state=obj_state), metrics
