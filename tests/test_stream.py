@@ -370,3 +370,23 @@ def test_a_check_reads_every_file_of_every_split_and_names_the_bad_ones(tmp_path
   assert n == 12 + 4  # train (with the held-out val) and the tree's val
   assert sorted(f for f, _ in bad) == sorted([str(bad_train), str(bad_val)])
   assert lines[-1] == 'checking files: 16/16 (100%), ' + lines[-1].split(', ')[1] + ', 2 bad'
+
+
+def test_worker_processes_do_not_run_the_main_script_again(tmp_path):
+  import subprocess
+  import sys
+  from conftest import REPO
+  make_tree(tmp_path / 'tree', classes=3, per_class=2)
+  script = tmp_path / 'user_script.py'  # no __main__ guard, as a quick script has none
+  script.write_text(f"""
+print('script ran', flush=True)
+import ml_collections
+from ffjax.data import stream
+c = ml_collections.ConfigDict(dict(dir={str(tmp_path / 'tree')!r}, source='folder', name='folder',
+    image_size=16, bad_images='stop', workers=0, processes=2, num_val=0, train_limit=0, eval_limit=0))
+x, y = next(stream.load(c).train.stream(0, 0, 4))
+print('batch', x.shape, flush=True)
+""")
+  r = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert r.stdout.count('script ran') == 1 and 'batch (4, 16, 16, 3)' in r.stdout, r.stdout

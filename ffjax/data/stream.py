@@ -43,9 +43,11 @@ import collections
 import dataclasses
 import io
 import json
+import multiprocessing.context
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -433,6 +435,29 @@ def _run_jobs(kind: str, jobs):
   return [getattr(_WORKER, kind)(*job) for job in jobs]
 
 
+def _lean_popen(process_obj):
+  main = sys.modules['__main__']
+  saved = {k: main.__dict__[k] for k in ('__spec__', '__file__') if k in main.__dict__}
+  main.__spec__ = None
+  main.__dict__.pop('__file__', None)
+  try:
+    return multiprocessing.context.SpawnProcess._Popen(process_obj)
+  finally:
+    main.__dict__.update(saved)
+
+
+class _LeanProcess(multiprocessing.context.SpawnProcess):
+  """multiprocessing's spawn, without the parent's __main__ run again in the worker: it
+  needs this module alone, and experiments.main would bring JAX into every decoder
+  (seconds and hundreds of MB each), a user's script without a __main__ guard would run
+  again. The main module is hidden while a worker starts."""
+  _Popen = staticmethod(_lean_popen)
+
+
+class _LeanSpawn(multiprocessing.context.SpawnContext):
+  Process = _LeanProcess
+
+
 class Workers:
   """The decoding workers of one dataset, shared by its splits and kept for the process's
   life: `threads` threads in this process (simplejpeg and Pillow release the GIL while
@@ -461,10 +486,8 @@ class Workers:
     with self._lock:
       if self._ex is None:
         if self.processes:
-          import multiprocessing
-          self._ex = futures.ProcessPoolExecutor(
-              self.processes, mp_context=multiprocessing.get_context('spawn'),
-              initializer=_start_worker, initargs=(self.decoder,))
+          self._ex = futures.ProcessPoolExecutor(self.processes, mp_context=_LeanSpawn(),
+                                                 initializer=_start_worker, initargs=(self.decoder,))
         else:
           self._ex = futures.ThreadPoolExecutor(self.threads or usable_cpus(),
                                                 thread_name_prefix='ffjax-decode')
