@@ -120,7 +120,7 @@ def main():
   ap.add_argument('--batch', type=int, default=64, help='tree: batch size')
   ap.add_argument('--epochs', type=float, default=2.5, help='tree: epochs read')
   ap.add_argument('--sleep_ms', type=float, default=0., help='tree: consumer sleep per batch')
-  ap.add_argument('--prefetch_mb', type=int, default=256, help='tree: data.prefetch_mb')
+  ap.add_argument('--prefetch_mb', type=int, default=0, help='tree: data.prefetch_mb (0: four batches ahead)')
   ap.add_argument('--n', type=int, default=400, help='decode: images per measurement')
   ap.add_argument('--sizes', default='1000,10000', help='scale: tree sizes')
   ap.add_argument('--packed', action='store_true',
@@ -268,6 +268,7 @@ def bench_tree(root: Path, size: int, way: str, a):
       bad_images='stop', workers=n_work if way == 'threads' else 0,
       processes=n_work if way == 'processes' else 0, prefetch_mb=a.prefetch_mb, num_val=0,
       train_limit=0, eval_limit=0))
+  stream.check_budget(cfg, a.batch)  # as the trainer refuses a setting it cannot keep to
   ds = data.load(cfg)
   b, spe = a.batch, len(ds.train) // a.batch
   steps = int(a.epochs * spe)
@@ -304,13 +305,14 @@ def bench_tree(root: Path, size: int, way: str, a):
   both = lambda at_: (8 * b * len(at_) / sum(at[c + 4] - at[c - 4] for c in at_)) if at_ else float('nan')
   mid, edge = both(mids), both(ends)
   held = ds.train.window(b) * size * size * 3 / 2**20
+  least = stream.budget_mb(b, size, n_work)
   _emit(bench='stream_tree', tree=str(root), images=len(ds.train), size=size, way=way,
         workers=n_work, batch=b, batches=steps, sleep_ms=a.sleep_ms, prefetch_mb=a.prefetch_mb,
         images_per_sec=round(b * (steps - 1) / wall, 1), mid_epoch_images_per_sec=round(mid, 1),
         epoch_end_images_per_sec=round(edge, 1), epoch_end_over_mid=round(edge / mid, 3),
         cpu_ms_per_image=round(1e3 * cpu / (b * (steps - 1)), 2),
         rss_start_MiB=round(rss0 / 1024), rss_growth_peak_MiB=round((_status_kib('self', 'VmHWM') - rss0) / 1024),
-        held_ahead_bound_MiB=round(held, 1), workers_rss_MiB=round(peak_w / 1024))
+        held_ahead_MiB=round(held, 1), least_prefetch_mb=least, workers_rss_MiB=round(peak_w / 1024))
   it.close()
 
 

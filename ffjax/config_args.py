@@ -87,6 +87,7 @@ def validate(config, num_devices: int = 1) -> None:
   readout, loop, population, transfer, metrics); what is written here is how they fit."""
   from ffjax import assembly, data, labels, metrics, modes, optim, population, predict, probe
   from ffjax import registry, transfer, units
+  from ffjax.data import stream
   c, m = config, config.model
   data.check(c.data)
   k, _, _, in_ch = data.shape_of(c.data)
@@ -137,3 +138,4 @@ def validate(config, num_devices: int = 1) -> None:
     need(c.train.data_on_device != 'yes', 'train.data_on_device', 'yes',
          'streamed data is read from disk a batch at a time')
     need(c.train.schedule != 'pipelined', 'train.schedule', 'pipelined', 'not with streamed data')
+    stream.check_budget(c.data, max(c.train.batch_size, c.train.eval_batch_size))

@@ -38,8 +38,9 @@ def get_base() -> ml_collections.ConfigDict:
                                # use: SLURM_CPUS_PER_TASK, else its CPU affinity)
       processes=0,             # streamed: decoding worker processes instead of threads
                                # (0: threads; the batches are the same either way)
-      prefetch_mb=256,         # streamed: MiB of decoded images held ahead (at least 2
-                               # batches): host memory bounded whatever the consumer's speed
+      prefetch_mb=0,           # streamed: MiB the pipeline holds at most, whatever the
+                               # consumer's speed (0: what four batches ahead need; too small
+                               # for two is refused with the least it needs)
       check_files=False,       # streamed: read every file of every split once before
                                # training (bad ones: 'stop' names them all, 'skip' skips them)
       tfds_name='',            # source 'tfds', streamed: the prepared dataset ('': imagenet ->

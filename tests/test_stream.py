@@ -297,17 +297,21 @@ def test_a_train_limit_keeps_many_classes_not_the_first_ones(tmp_path):
 def test_images_held_ahead_are_bounded_in_bytes(tmp_path):
   make_tree(tmp_path, classes=2, per_class=2)
   sp = stream.load(_cfg(tmp_path, image_size=224)).train
-  assert sp.prefetch_mb == 256
-  b, image = 128, 224 * 224 * 3  # 18.4 MiB a batch
-  assert sp.workers.count == 2 and stream.WORKSPACE * image * 2 < 10 << 20  # decoding: 9.2 MiB
-  assert sp.window(b) == 4 * b  # 73.5 MiB: four batches (stream.AHEAD) fit in 256
-  room = (256 << 20) - 2 * stream.WORKSPACE * image
-  assert sp.window(512) == room // image - 512  # with the batch handed out and the decoding, 256 MiB
-  assert sp.window(4096) == 2 * 4096  # never fewer than two batches
-  c = _cfg(tmp_path, image_size=224, prefetch_mb=0)
+  assert sp.prefetch_mb == 0 and sp.window(128) == 4 * 128  # the default: four batches ahead
+  image = 224 * 224 * 3
+  sp = stream.load(_cfg(tmp_path, image_size=224, prefetch_mb=96)).train
+  assert sp.workers.count == 2
+  room = ((96 - stream.SLACK_MB) << 20) - 2 * stream.WORKSPACE * image
+  assert sp.window(128) == room // image - 128 == 425  # 61 MiB ahead, 18.4 handed out, 4.6 decoding
+  assert sp.window(32) == 4 * 32  # four batches fit
   from ffjax import config_args
+  # A setting that cannot hold two batches ahead, the one handed out and the decoders: refused.
+  assert stream.budget_mb(128, 224, 2) == 72  # 3 x 18.4 MiB + 2 x 2.3 MiB, rounded up, + 12
+  stream.check_budget(_cfg(tmp_path, image_size=224, prefetch_mb=72), 128)
+  with pytest.raises(config_args.ConfigError, match=r'data.prefetch_mb=71: less than .* at least 72'):
+    stream.check_budget(_cfg(tmp_path, image_size=224, prefetch_mb=71), 128)
   with pytest.raises(config_args.ConfigError, match='data.prefetch_mb'):
-    stream.check_streamed(c)
+    stream.check_streamed(_cfg(tmp_path, image_size=224, prefetch_mb=-1))
 
 
 def _take(split, seed, start, b, n):

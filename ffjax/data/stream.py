@@ -28,7 +28,8 @@ Evaluation streams too (center crops, in file order).
 One pipeline per dataset for the process's life (`Workers`, `ahead`): training reads one
 endless stream across epochs (the next epoch's order is drawn, and its first images
 decode, while this epoch's last batches are consumed); the work is shared image by image;
-at most data.prefetch_mb of decoded images are held ahead, whatever the consumer's speed.
+at most four batches decoded ahead, and never more than data.prefetch_mb in all, whatever
+the consumer's speed (a setting too small for two batches is refused at start).
 
 Bad files, as ImageNet has them (data.bad_images): a CMYK JPEG is converted (simplejpeg
 decodes it to RGB), a PNG named .JPEG is read by Pillow; a file that cannot be decoded
@@ -211,6 +212,11 @@ def usable_cpus() -> int:
     return max(1, len(os.sched_getaffinity(0)))
   except (AttributeError, OSError):  # no affinity API (macOS)
     return max(1, os.cpu_count() or 1)
+
+
+def decoders(threads: int, processes: int) -> int:
+  """How many decode at once: data.processes, else data.workers, else one per usable core."""
+  return processes or threads or usable_cpus()
 
 
 class Source(Protocol):
@@ -474,7 +480,7 @@ class Workers:
   @property
   def count(self) -> int:
     """How many decode at once."""
-    return self.processes or self.threads or usable_cpus()
+    return decoders(self.threads, self.processes)
 
   @property
   def chunk(self) -> int:
@@ -594,10 +600,19 @@ def check_dataset(workers: Workers, say=print) -> tuple[int, list]:
 # ----------------------------------------------------------------------------- splits
 
 AHEAD = 4  # batches decoded ahead at most: enough that the workers never wait on the step
-# What one worker holds while it decodes, in crops' sizes: the image decoded at up to twice
-# the crop's side (libjpeg's DCT scaling), its crop, the resized copy, the decoder's own
-# buffers and the allocator's slack (measured: ~5 MB a thread at 224 px, docs/RESULTS.md 28).
-WORKSPACE = 32
+# What one decoder holds while it works, in crops' sizes: the image decoded at up to twice
+# the crop's side (libjpeg's DCT scaling), its crop, the resized copy; and what a process's
+# decoding adds whatever their number (the decoders' and the allocator's buffers). Measured,
+# docs/RESULTS.md 28: ~2.5 MB a thread at 224 px; 7-11 MiB for the threads together.
+WORKSPACE = 16
+SLACK_MB = 12
+
+
+def budget_mb(batch: int, size: int, decoders: int) -> int:
+  """The least data.prefetch_mb the pipeline can keep to: two batches decoding ahead, the
+  batch handed out, each decoder's space and the slack."""
+  image = size * size * 3
+  return -(-(3 * batch * image + decoders * WORKSPACE * image) // 2**20) + SLACK_MB
 
 
 @dataclasses.dataclass
@@ -610,7 +625,7 @@ class StreamSplit:
   name: str
   size: int
   train: bool
-  prefetch_mb: int = 256     # decoded images held ahead, in MiB (at least 2 batches)
+  prefetch_mb: int = 0       # MiB the pipeline holds at most (0: what AHEAD batches need)
   bad_files: list = dataclasses.field(default_factory=list)
   streamed: ClassVar[bool] = True
 
@@ -645,11 +660,14 @@ class StreamSplit:
         self.bad_files.append(name)
 
   def window(self, b: int) -> int:
-    """Images decoded ahead: AHEAD batches, fewer where data.prefetch_mb would not also
-    hold the batch last handed out and each worker's decoding space (WORKSPACE), never
-    under two batches (one decoding while one is consumed)."""
+    """Images decoded ahead: AHEAD batches, fewer where data.prefetch_mb (0: as AHEAD batches
+    need) would not also hold the batch handed out, the decoders' space and the slack;
+    never under two batches (a setting that cannot hold two is refused at start:
+    budget_mb)."""
+    if not self.prefetch_mb:
+      return AHEAD * b
     image = self.size * self.size * 3
-    room = (int(self.prefetch_mb) << 20) - self.workers.count * WORKSPACE * image
+    room = ((int(self.prefetch_mb) - SLACK_MB) << 20) - self.workers.count * WORKSPACE * image
     return max(2 * b, min(AHEAD * b, room // image - b))
 
   def _read(self, jobs_per_batch, b: int):
@@ -707,6 +725,15 @@ class Subset:
     return self.source[int(self.index[i])]
 
 
+def check_budget(cfg, batch: int) -> None:
+  """data.prefetch_mb holds what the pipeline needs at least for batches of `batch`."""
+  least = budget_mb(batch, int(cfg.image_size), decoders(int(cfg.workers), int(cfg.get('processes', 0))))
+  need(not cfg.get('prefetch_mb') or cfg.prefetch_mb >= least, 'data.prefetch_mb', cfg.get('prefetch_mb'),
+       f'less than the pipeline needs for batches of {batch} at {cfg.image_size} px with '
+       f'{decoders(int(cfg.workers), int(cfg.get("processes", 0)))} decoders (two ahead, the one '
+       f'handed out, their space): at least {least}, or 0 (what four batches ahead need)')
+
+
 def check_streamed(cfg) -> None:
   """The settings every streamed source has."""
   need(cfg.image_size > 0, 'data.image_size', cfg.image_size, 'streamed images need a size (e.g. 224)')
@@ -714,8 +741,8 @@ def check_streamed(cfg) -> None:
   need(cfg.workers >= 0, 'data.workers', cfg.workers, 'must be >= 0 (0: one per core)')
   need(cfg.get('processes', 0) >= 0, 'data.processes', cfg.get('processes'),
        'must be >= 0 (0: decoding threads in this process)')
-  need(cfg.get('prefetch_mb', 256) > 0, 'data.prefetch_mb', cfg.get('prefetch_mb'),
-       'must be > 0 (MiB of decoded batches held ahead)')
+  need(cfg.get('prefetch_mb', 0) >= 0, 'data.prefetch_mb', cfg.get('prefetch_mb'),
+       'must be >= 0 (MiB the pipeline holds; 0: what four batches ahead need)')
   if cfg.name == 'folder':
     need(cfg.num_classes > 0, 'data.num_classes', cfg.num_classes,
          "data.name='folder' needs the number of class folders")
@@ -796,7 +823,7 @@ def load(cfg, num_classes: int | None = None):
   workers = Workers(Decoder(sources, size, cfg.bad_images), threads=int(cfg.workers),
                     processes=int(cfg.get('processes', 0)))
   split = {k: StreamSplit(workers, k, sources[k][1], k, size, train=k == 'train',
-                          prefetch_mb=int(cfg.get('prefetch_mb', 256))) for k in sources}
+                          prefetch_mb=int(cfg.get('prefetch_mb', 0))) for k in sources}
   return Dataset(cfg.name, len(classes), split['train'], split.get('val'), split['test'])
 
 
