@@ -125,6 +125,21 @@ def test_check_data_names_every_bad_file_and_writes_the_list(tmp_path):
   assert r.returncode == 1, r.stderr
   assert f'bad: {bad}: not an image' in r.stdout and '25 files read, 1 cannot be decoded' in r.stdout
   assert (tmp_path / 'bad.txt').read_text() == f'{bad}\n'
+  # Kept in a workdir: the run started there reads it, not every file again.
+  r = subprocess.run(cmd + [f'--workdir={tmp_path / "run"}'], cwd=REPO, capture_output=True, text=True,
+                     timeout=300)
+  assert r.returncode == 1 and (tmp_path / 'run' / 'data_check.json').is_file(), r.stderr
+  c = _config(tmp_path / 'tree', **{'data.bad_images': 'skip', 'data.check_files': True})
+  c.data.num_classes, c.train.num_epochs, c.train.batch_size, c.train.eval_batch_size = 5, 1, 4, 4
+  from ffjax.data import stream
+  calls = []
+  real = stream.check_dataset
+  stream.check_dataset = lambda *a, **k: calls.append(1) or real(*a, **k)
+  try:
+    train.train_and_evaluate(c, tmp_path / 'run')
+  finally:
+    stream.check_dataset = real
+  assert not calls and (tmp_path / 'run' / 'bad_files.txt').read_text() == f'{bad}\n'
   bad.unlink()
   r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert r.returncode == 0 and '24 files read, 0 cannot be decoded' in r.stdout, r.stdout + r.stderr

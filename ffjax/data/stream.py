@@ -827,6 +827,28 @@ def load(cfg, num_classes: int | None = None):
   return Dataset(cfg.name, len(classes), split['train'], split.get('val'), split['test'])
 
 
+CHECK_FILE = 'data_check.json'  # in a workdir: data.check_files's (or check_data's) pass
+
+
+def write_check(path: Path, n: int, bad) -> None:
+  """A check's result, written whole then renamed."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f'.{path.name}.{os.getpid()}')
+  tmp.write_text(json.dumps({'files': n, 'bad': [list(b) for b in bad]}, indent=1))
+  os.replace(tmp, path)
+
+
+def read_check(path: Path, workers: Workers):
+  """[(file, why)] of a check kept at path, if it was made of these splits (as many files),
+  else None."""
+  n = sum(len(src) for src, _ in workers.decoder.sources.values())
+  try:
+    got = json.loads(path.read_text())
+    return [tuple(b) for b in got['bad']] if got['files'] == n else None
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+
+
 def prepare_run(dataset, cfg, workdir: Path, resuming: bool, say=print) -> None:
   """A run's streamed dataset before training: the files this run's earlier processes
   could not decode (workdir/bad_files.txt: the records count them across resumes), and
@@ -839,15 +861,13 @@ def prepare_run(dataset, cfg, workdir: Path, resuming: bool, say=print) -> None:
     dataset.bad_before = [f for f in listed.read_text().splitlines() if f]
   if not cfg.get('check_files'):
     return
-  kept = workdir / 'data_check.json'
-  try:
-    bad = [tuple(b) for b in json.loads(kept.read_text())['bad']]
+  kept = workdir / CHECK_FILE
+  bad = read_check(kept, dataset.train.workers)
+  if bad is not None:
     say(f'files checked before ({kept}): {len(bad)} bad')
-  except (OSError, ValueError, KeyError, TypeError):
+  else:
     n, bad = check_dataset(dataset.train.workers, say)
-    tmp = kept.with_name(f'.{kept.name}.{os.getpid()}')
-    tmp.write_text(json.dumps({'files': n, 'bad': bad}, indent=1))
-    os.replace(tmp, kept)
+    write_check(kept, n, bad)
   if bad and cfg.bad_images != 'skip':
     shown = '; '.join(f'{why}' for _, why in bad[:3])
     raise DataError(f'data.check_files: {len(bad)} files cannot be decoded ({shown}'
