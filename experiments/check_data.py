@@ -24,7 +24,6 @@ from ml_collections import config_flags
 from experiments import cli
 from ffjax import config_args, data
 
-flags.DEFINE_string('workdir', '', 'Keep the pass in this run directory (data_check.json) for its run.')
 flags.DEFINE_string('bad_list', '', 'Write the bad files here, one per line (nothing is written when none).')
 
 
@@ -65,7 +64,8 @@ def parse_flags(argv):
   return cli.parse_flags(argv)
 
 
-if __name__ == '__main__':  # --config defined here: experiments.main defines it when imported
+if __name__ == '__main__':  # --config, --workdir defined here: experiments.main defines them
   config_flags.DEFINE_config_file('config', None, 'Config file, with optional :arguments.',
                                   lock_config=True)
+  flags.DEFINE_string('workdir', '', 'Keep the pass in this run directory (data_check.json) for its run.')
   cli.run(main, parse_flags)
