@@ -388,9 +388,27 @@ import ml_collections
 from ffjax.data import stream
 c = ml_collections.ConfigDict(dict(dir={str(tmp_path / 'tree')!r}, source='folder', name='folder',
     image_size=16, bad_images='stop', workers=0, processes=2, num_val=0, train_limit=0, eval_limit=0))
-x, y = next(stream.load(c).train.stream(0, 0, 4))
+sp = stream.load(c).train
+x, y = next(sp.stream(0, 0, 4))
 print('batch', x.shape, flush=True)
+print('workers', *sp.workers._ex._processes, flush=True)
+import os
+os._exit(0)  # as a prompt stop ends: no pool shutdown
 """)
   r = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=120)
   assert r.returncode == 0, r.stderr[-2000:]
   assert r.stdout.count('script ran') == 1 and 'batch (4, 16, 16, 3)' in r.stdout, r.stdout
+  import os
+  import time
+  pids = [int(p) for p in r.stdout.split('workers')[1].split()]
+  assert len(pids) == 2
+  def alive(pid):  # a zombie waiting for its new parent to reap it has ended
+    try:
+      return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+      return False
+  for _ in range(40):  # the workers end with their parent, however it ended
+    if not any(map(alive, pids)):
+      break
+    time.sleep(0.25)
+  assert not any(map(alive, pids)), 'worker processes outlived the run'

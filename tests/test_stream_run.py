@@ -143,3 +143,47 @@ def test_check_data_names_every_bad_file_and_writes_the_list(tmp_path):
   bad.unlink()
   r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert r.returncode == 0 and '24 files read, 0 cannot be decoded' in r.stdout, r.stdout + r.stderr
+
+
+def test_a_ctrl_c_with_worker_processes_is_one_line_and_leaves_no_process(tree, tmp_path):
+  import os
+  import signal
+  import subprocess
+  import sys
+  import time
+  from conftest import REPO
+  cmd = [sys.executable, '-m', 'experiments.main',
+         '--config=configs/asge_imagenet.py:tiny,dataset=folder,classes=12',
+         f'--config.data.dir={tree}', '--config.data.processes=2', '--config.train.num_epochs=200',
+         f'--workdir={tmp_path / "run"}']
+  p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in p.stdout:  # training has started: the workers are up
+    if line.startswith('epoch 2/'):
+      break
+
+  def children(pid):
+    out = []
+    for d in os.listdir('/proc'):
+      try:
+        if d.isdigit() and open(f'/proc/{d}/stat').read().rsplit(')', 1)[1].split()[1] == str(pid):
+          out.append(int(d))
+      except OSError:
+        pass
+    return out
+  kids = children(p.pid)
+  assert len(kids) >= 2, kids  # the two decoders (and multiprocessing's resource tracker)
+  p.send_signal(signal.SIGINT)
+  _, err = p.communicate(timeout=120)
+  assert p.returncode == 130, err
+  assert len(err.strip().splitlines()) == 1 and err.startswith('interrupted (SIGINT)'), err
+
+  def alive(pid):
+    try:
+      return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+      return False
+  for _ in range(40):
+    if not any(map(alive, kids)):
+      break
+    time.sleep(0.25)
+  assert not any(map(alive, kids)), 'worker processes outlived the run'

@@ -431,9 +431,17 @@ def _start_worker(decoder: Decoder) -> None:
   global _WORKER
   _WORKER = decoder
   # A Ctrl-C or a scheduler's SIGTERM reaches the whole process group: the trainer
-  # saves and stops; its workers end when it does, not with a traceback each.
+  # saves and stops; its workers end when it does (however it ends: a prompt stop skips
+  # the pool's own shutdown), not with a traceback each.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  parent = os.getppid()
+
+  def end_with_parent():
+    while os.getppid() == parent:
+      time.sleep(0.5)
+    os._exit(0)
+  threading.Thread(target=end_with_parent, daemon=True).start()
 
 
 def _run_jobs(kind: str, jobs):
@@ -492,8 +500,16 @@ class Workers:
     with self._lock:
       if self._ex is None:
         if self.processes:
-          self._ex = futures.ProcessPoolExecutor(self.processes, mp_context=_LeanSpawn(),
-                                                 initializer=_start_worker, initargs=(self.decoder,))
+          # A run stopped at once (a signal: os._exit) leaves the pool's semaphores to
+          # multiprocessing's resource tracker, which removes them and would warn of each
+          # on the user's console: its warnings off, for the tracker this pool starts.
+          opts = list(sys.warnoptions)
+          sys.warnoptions.append('ignore::UserWarning:multiprocessing.resource_tracker')
+          try:
+            self._ex = futures.ProcessPoolExecutor(self.processes, mp_context=_LeanSpawn(),
+                                                   initializer=_start_worker, initargs=(self.decoder,))
+          finally:
+            sys.warnoptions[:] = opts
         else:
           self._ex = futures.ThreadPoolExecutor(self.threads or usable_cpus(),
                                                 thread_name_prefix='ffjax-decode')
