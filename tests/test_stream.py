@@ -398,7 +398,6 @@ os._exit(0)  # as a prompt stop ends: no pool shutdown
   r = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=120)
   assert r.returncode == 0, r.stderr[-2000:]
   assert r.stdout.count('script ran') == 1 and 'batch (4, 16, 16, 3)' in r.stdout, r.stdout
-  import os
   import time
   pids = [int(p) for p in r.stdout.split('workers')[1].split()]
   assert len(pids) == 2

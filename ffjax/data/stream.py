@@ -427,7 +427,7 @@ BAD_IMAGES_HELP = ("data.bad_images='stop' (this run's setting) stops at the fir
 _WORKER: Decoder | None = None  # a worker process's decoder
 
 
-def _start_worker(decoder: Decoder) -> None:
+def _start_worker(decoder: Decoder, parent: int) -> None:
   global _WORKER
   _WORKER = decoder
   # A Ctrl-C or a scheduler's SIGTERM reaches the whole process group: the trainer
@@ -435,9 +435,8 @@ def _start_worker(decoder: Decoder) -> None:
   # the pool's own shutdown), not with a traceback each.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   signal.signal(signal.SIGTERM, signal.SIG_IGN)
-  parent = os.getppid()
 
-  def end_with_parent():
+  def end_with_parent():  # parent: the pid that started it (it may be gone already)
     while os.getppid() == parent:
       time.sleep(0.5)
     os._exit(0)
@@ -507,7 +506,7 @@ class Workers:
           sys.warnoptions.append('ignore::UserWarning:multiprocessing.resource_tracker')
           try:
             self._ex = futures.ProcessPoolExecutor(self.processes, mp_context=_LeanSpawn(),
-                                                   initializer=_start_worker, initargs=(self.decoder,))
+                                                   initializer=_start_worker, initargs=(self.decoder, os.getpid()))
           finally:
             sys.warnoptions[:] = opts
         else:
