@@ -7,7 +7,7 @@ against its step, and memory / start-up against the dataset's size.
   python -m benchmarks.stream scale --sizes=1000,10000,100000   # start-up and memory vs size
   python -m benchmarks.stream scale --sizes=10000 --packed      # + array_record start-up
   python -m benchmarks.stream tree --make --tree=/tmp/tree --images=3000   # an ImageNet-like tree
-  python -m benchmarks.stream tree --tree=DIR                   # threads vs processes, 64/128/224
+  python -m benchmarks.stream --tree=DIR                        # threads vs processes, 64/128/224
   python -m benchmarks.stream tree --tree=DIR --sleep_ms=300 --prefetch_mb=16  # a slow consumer
 
 decode: ImageNet-like JPEGs made here (500 x 375, quality 90, photo-like), one thread:
@@ -110,7 +110,8 @@ def step_flops_per_image(arg: str) -> float:
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument('what', choices=('decode', 'feed', 'loop', 'scale', 'tree'))
+  ap.add_argument('what', nargs='?', choices=('decode', 'feed', 'loop', 'scale', 'tree'),
+                  help="what to measure ('tree' when --tree is given)")
   ap.add_argument('--tree', default='', help='tree: the image-folder tree (DIR/train/<class>/*)')
   ap.add_argument('--make', action='store_true', help='tree: write an ImageNet-like tree there first')
   ap.add_argument('--images', type=int, default=3000, help='tree --make: training images')
@@ -128,6 +129,9 @@ def main():
   ap.add_argument('--per_core', type=float, default=0.,
                   help='feed: decode-and-crop images/s of one core at 224 (0: measure it)')
   a = ap.parse_args()
+  a.what = a.what or ('tree' if a.tree else None)
+  if a.what is None:
+    ap.error('what to measure: decode, feed, loop, scale, or tree (--tree=DIR)')
   if a.what == 'decode':
     bench_decode(a.n)
   elif a.what == 'feed':
