@@ -30,6 +30,7 @@ from flax import nnx
 
 from ffjax.data import augment as augment_lib
 from ffjax import network as net_lib
+from ffjax import pooling
 from ffjax import units as units_lib
 from ffjax.errors import need
 from ffjax.method import Method
@@ -48,7 +49,7 @@ def check(p) -> None:
 def feature(h, pool: int, standardize: bool = True):
   """One unit's features: avg pool (maps only), stdnorm, flattened (B x F)."""
   if h.ndim == 4 and pool > 1:
-    h = units_lib.POOLS['avg'](h, pool)
+    h = pooling.avg_pool(h, pool)
   h = units_lib.stdnorm(h) if standardize else h
   return h.reshape(h.shape[0], -1)
 

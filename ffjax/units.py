@@ -26,6 +26,7 @@ from flax import nnx
 
 from ffjax import conv as ffconv
 from ffjax import inits
+from ffjax import pooling
 from ffjax import registry
 from ffjax.errors import need
 
@@ -123,15 +124,9 @@ def check_model(m, in_ch: int) -> None:
   registry.get('unit', m.kind).check(m, in_ch)
 
 
-def rms_pool(y_BxHxWxC, s: int):
-  """sqrt(mean(y^2)) over s x s windows (stride s). It keeps energy: the mean of the
-  squared output over any block of windows equals the mean of y^2 over the same
-  pixels, so goodness measured after it is the goodness of the unpooled map."""
-  return jnp.sqrt(nnx.avg_pool(jnp.square(y_BxHxWxC), (s, s), strides=(s, s)) + 1e-12)
-
-
-POOLS = {'max': lambda y, s: nnx.max_pool(y, (s, s), strides=(s, s)), 'rms': rms_pool,
-         'avg': lambda y, s: nnx.avg_pool(y, (s, s), strides=(s, s))}
+# Pools by name (ffjax/pooling.py: reshape-and-reduce; lax's reduce_window max pool
+# gradient ran at half the FF-CNN's step on a CPU).
+POOLS: dict = pooling.POOLS
 
 
 def dropout(key, y, rate: float):

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from conftest import load_config, owners_by_unit, real_data_dir, trainer_step
-from ffjax import evaluate, predict, registry, train, units
+from ffjax import evaluate, pooling, predict, registry, train, units
 from ffjax import goodness as gd
 from ffjax import method as method_lib
 
@@ -52,7 +52,7 @@ def test_grid_keeps_the_goodness_vector_length_across_widths():
 
 def test_rms_pool_keeps_spatial_goodness_on_aligned_grids():
   y = jnp.abs(jax.random.normal(jax.random.key(0), (2, 8, 8, 3)))
-  pooled = units.rms_pool(y, 2)
+  pooled = pooling.rms_pool(y, 2)
   np.testing.assert_allclose(pooled[0, 0, 0, 0], jnp.sqrt(jnp.mean(y[0, :2, :2, 0] ** 2)), rtol=1e-5)
   for grid in (1, 2, 4):
     np.testing.assert_allclose(gd.spatial_goodness(pooled, grid),
