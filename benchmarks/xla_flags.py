@@ -23,6 +23,10 @@ SETS = {
     'onednn+xnnpack': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                        '--xla_cpu_use_xnnpack=true'),
     'nothunk': '--xla_cpu_use_thunk_runtime=false',  # the runtime before XLA's thunks
+    # oneDNN with XLA's YNNPACK fusions off (empty list): on jaxlib 0.12 YNNPACK takes the
+    # 3x3 convolutions (and some reductions and products) before oneDNN sees them.
+    'onednn-ynn': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
+                   '--xla_cpu_experimental_ynn_fusion_type='),
 }
 
 # Every method family's CPU-sized step, and its backprop baseline.
