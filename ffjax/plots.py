@@ -36,6 +36,14 @@ def _plt():
   return plt
 
 
+def _compiled(fn, net, *arrays):
+  """fn(net, *arrays) as one compiled program: run op by op, each of its few hundred ops
+  is compiled alone (about 3 s of a first run's figures on a CPU)."""
+  from flax import nnx
+  graphdef, state = nnx.split(net)
+  return jax.jit(lambda st, *a: fn(nnx.merge(graphdef, st), *a))(state, *arrays)
+
+
 def _done(fig, path):
   """Writes and closes fig at path (returns path), or returns fig when path is None."""
   if path is None:
@@ -158,8 +166,13 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path=None, seed=0):
   n = min(len(y_B), 4)
   x = jnp.asarray(x_BxHxWxC[:n])
   y = jnp.asarray(y_B[:n])
-  neg = labels_lib.sample_negatives(jax.random.key(seed), y, encoder.num_classes)
-  pos_img, neg_img = encoder.embed(x, y), encoder.embed(x, neg)
+
+  def images(x, y):
+    neg = labels_lib.sample_negatives(jax.random.key(seed), y, encoder.num_classes)
+    return neg, encoder.embed(x, y), encoder.embed(x, neg)
+
+  neg, pos_img, neg_img = (np.asarray(a) for a in jax.jit(images)(x, y))
+  x, y = np.asarray(x), np.asarray(y)
   fig, axes = plt.subplots(n + 1, max(k, 3), figsize=(1.3 * max(k, 3), 1.4 * (n + 1)), squeeze=False)
   for a in axes.ravel():
     a.axis('off')
@@ -181,8 +194,9 @@ def goodness_per_label(net, method: Method, x_BxHxWxC, y_B, path=None):
   runner-up in the title."""
   from ffjax import predict
   plt = _plt()
-  g = np.asarray(predict.goodness_scores(net, method.encoder, jnp.asarray(x_BxHxWxC),
-                                         method.goodness_units, method.goodness_per_theta))
+  g = np.asarray(_compiled(lambda n, x: predict.goodness_scores(
+      n, method.encoder, x, method.goodness_units, method.goodness_per_theta), net,
+      jnp.asarray(x_BxHxWxC)))
   n, k = g.shape
   fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 4.2), squeeze=False,
                            gridspec_kw={'height_ratios': [1, 1.3]})
@@ -210,13 +224,16 @@ def cam_figure(net, method: Method, x_BxHxWxC, y_B, pred_B, path=None, predictor
   head's bias, to the unit's share of the label's logit)."""
   plt = _plt()
   x = jnp.asarray(x_BxHxWxC)
+  y_B, pred_B = np.asarray(y_B), np.asarray(pred_B)
   if method.scored:
-    maps = cams_lib.spatial_class_maps(net, x, jnp.asarray(pred_B), method.scored)
+    maps = _compiled(lambda n, x, c: cams_lib.spatial_class_maps(n, x, c, method.scored),
+                     net, x, jnp.asarray(pred_B))
     titles = [f'unit {l + 1} patches' for l in method.scored]
   else:
-    maps = cams_lib.class_activation_maps(net, method.encoder, x, jnp.asarray(pred_B),
-                                          method.readout_units)
+    maps = _compiled(lambda n, x, c: cams_lib.class_activation_maps(
+        n, method.encoder, x, c, method.readout_units), net, x, jnp.asarray(pred_B))
     titles = [f'unit {l + 1}' for l in method.readout_units]
+  maps, x = [np.asarray(m) for m in maps], np.asarray(x)
   n, u = len(y_B), len(maps)
   fig, axes = plt.subplots(n, u + 1, figsize=(2.3 * (u + 1), 1.95 * n + 0.5), squeeze=False)
   for i in range(n):
@@ -260,7 +277,7 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
   preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]
   assert split is not None, split_name
-  x = np.asarray(r.parts.preprocess.to_float(jnp.asarray(split.x[:256])))
+  x = np.asarray(jax.jit(r.parts.preprocess.to_float)(jnp.asarray(split.x[:256])))
   y = split.y[:256]
   if preds_file.exists():
     p = np.load(preds_file)
@@ -273,11 +290,12 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
     pred = p[f'pred_{name}'][:256]
   elif method.scored:
     name = 'last'
-    pred = np.asarray(jnp.argmax(predict.unit_logits(net, jnp.asarray(x), method.scored)[-1], -1))
+    pred = np.asarray(jnp.argmax(_compiled(lambda n, x: predict.unit_logits(n, x, method.scored),
+                                           net, jnp.asarray(x))[-1], -1))
   else:
     name = 'linear'
-    pred = np.asarray(jnp.argmax(predict.linear_logits(net, method.encoder, jnp.asarray(x),
-                                                       method.readout), -1))
+    pred = np.asarray(jnp.argmax(_compiled(lambda n, x: predict.linear_logits(
+        n, method.encoder, x, method.readout), net, jnp.asarray(x)), -1))
   if method.label_in_input:
     out.append(label_gallery(method.encoder, x, y, workdir / 'labels.png'))
     out.append(goodness_per_label(net, method, x[:4], y[:4], workdir / 'goodness.png'))
