@@ -84,10 +84,13 @@ class Calibration:
 
 # The goodness predictor, calibrated: each label's mean goodness on training images taken
 # off before the argmax (a label that makes every image good does not win every vote).
+# Recorded in the validation record, so that the test split of the same parameters reuses
+# it instead of scoring the calibration images again.
 registry.calibration('goodness')(Calibration(
-    'calib', fit=lambda out, y: out['scores_goodness'].mean(0),
+    'calib', fit=lambda out, y: out['scores_goodness'].mean(0).tolist(),
     apply=lambda out, offsets_K: {'pred_goodness_centered': np.argmax(
-        out['scores_goodness'] - offsets_K, -1)}, keeps=True))
+        out['scores_goodness'] - np.asarray(offsets_K, np.float32), -1)}, keeps=True,
+    record_key='goodness_offsets'))
 
 
 def _unit_accuracies(out, y) -> dict:

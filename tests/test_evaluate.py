@@ -39,3 +39,30 @@ def test_the_batches_of_a_split_change_no_prediction():
     np.testing.assert_array_equal(got['pred_goodness'], whole['pred_goodness'])
     np.testing.assert_array_equal(got['pred_linear'], whole['pred_linear'])
     np.testing.assert_allclose(got['scores_goodness'], whole['scores_goodness'], rtol=1e-5)
+
+
+def test_test_after_val_reuses_the_calibration_in_the_val_record():
+  # The goodness calibration (label means on training images) is in the val record; a test
+  # round given that record scores no calibration image and predicts what a round that
+  # fits it afresh predicts.
+  c = load_config('mnist', 'tiny')
+  parts, state, step = trainer_step(c)
+  rng = np.random.default_rng(1)
+  x = rng.integers(0, 255, (120, 28, 28, 1), dtype=np.uint8)
+  y = (np.arange(120) % 10).astype(np.int32)
+  state, _ = step(state, x[:50], y[:50])
+  params, rest = jax.device_get((state['params'], state['rest']))
+  ds = types.SimpleNamespace(streamed=False, train=data.ResidentSplit(x[:60], y[:60], 'train'),
+                             val=data.ResidentSplit(x[60:90], y[60:90], 'val'),
+                             test=data.ResidentSplit(x[90:], y[90:], 'test'), num_classes=10)
+  ev = evaluate.Evaluator(parts.method, parts.graphdef, parts.preprocess, parallel.make_mesh(), ds, 64)
+  both = ev.round(params, rest, ['val', 'test'])
+  offsets = both['val'][0]['goodness_offsets']
+  assert len(offsets) == 10 and both['test'][0]['goodness_offsets'] == offsets
+  scored = []
+  ev.outputs = (lambda f: lambda p, r, name: scored.append(name) or f(p, r, name))(ev.outputs)
+  alone = ev.round(params, rest, ['test'], earlier=both['val'][0])
+  assert scored == ['test']  # no calibration images scored again
+  np.testing.assert_array_equal(alone['test'][1]['pred_goodness_centered'],
+                                both['test'][1]['pred_goodness_centered'])
+  assert alone['test'][0]['acc_goodness_centered'] == both['test'][0]['acc_goodness_centered']
