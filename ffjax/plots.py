@@ -223,17 +223,17 @@ def cam_figure(net, method: Method, x_BxHxWxC, y_B, pred_B, path=None, predictor
   label, blue against it; each map has its own colour bar (the map sums, with the
   head's bias, to the unit's share of the label's logit)."""
   plt = _plt()
-  x = jnp.asarray(x_BxHxWxC)
+  x = np.asarray(x_BxHxWxC)
   y_B, pred_B = np.asarray(y_B), np.asarray(pred_B)
   if method.scored:
     maps = _compiled(lambda n, x, c: cams_lib.spatial_class_maps(n, x, c, method.scored),
-                     net, x, jnp.asarray(pred_B))
+                     net, jnp.asarray(x), jnp.asarray(pred_B))
     titles = [f'unit {l + 1} patches' for l in method.scored]
   else:
     maps = _compiled(lambda n, x, c: cams_lib.class_activation_maps(
-        n, method.encoder, x, c, method.readout_units), net, x, jnp.asarray(pred_B))
+        n, method.encoder, x, c, method.readout_units), net, jnp.asarray(x), jnp.asarray(pred_B))
     titles = [f'unit {l + 1}' for l in method.readout_units]
-  maps, x = [np.asarray(m) for m in maps], np.asarray(x)
+  maps = [np.asarray(m) for m in maps]
   n, u = len(y_B), len(maps)
   fig, axes = plt.subplots(n, u + 1, figsize=(2.3 * (u + 1), 1.95 * n + 0.5), squeeze=False)
   for i in range(n):
