@@ -267,9 +267,9 @@ class ConvUnit(nnx.Module):
                          bias_init=inits.zeros, kernel_init=inits.CONV[init], rngs=rngs)
     self.goodness_at, self.dropout, self.order = goodness_at, dropout, order
     if conv_impl == 'auto':  # where conv_grad measured a gain: CPU, kernels up to 3x3,
-      # grouped and depthwise convs of any kernel
+      # grouped and depthwise convs of any kernel, kernels of 7 and more at stride 1
       cpu = jax.default_backend() == 'cpu'
-      conv_impl = 'matmul' if cpu and (kernel <= 3 or groups > 1) else 'lax'
+      conv_impl = 'matmul' if cpu and (kernel <= 3 or groups > 1 or (kernel >= 7 and stride == 1)) else 'lax'
     self.use_matmul = conv_impl == 'matmul'
     self.groups = groups
     # Batch norm between conv and ReLU (bn_position 'pre_act'), or last, after the pool

@@ -9,9 +9,11 @@ from conftest import load_config, train_steps
 from ffjax import config_args, conv, units
 
 
-# Each of weight_grad's three paths: patches (C k^2 <= 36), shifted products, lax (k > 3).
+# Each of weight_grad's four paths: patches (C k^2 <= 36), shifted products, lax, and the
+# frequency domain (k >= 7 at stride 1, C >= 4), on odd and even maps.
 @pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (3, 1, 8, 5), (3, 2, 8, 4),
-                                             (7, 1, 2, 4), (1, 2, 3, 3), (1, 1, 40, 3)])
+                                             (7, 1, 2, 4), (1, 2, 3, 3), (1, 1, 40, 3), (7, 1, 6, 5),
+                                             (7, 2, 6, 5)])
 def test_conv_gradients_equal_lax(k, stride, cin, cout):
   # Jitted: one compilation per function (op by op, each small op compiles alone: 10 s).
   kx, kw = jax.random.split(jax.random.key(k * 10 + stride))
@@ -32,6 +34,13 @@ def test_conv_gradients_equal_lax(k, stride, cin, cout):
   for fn in (conv.weight_grad_patches, conv.weight_grad_shifted):
     got = jax.jit(lambda x, g: fn(x, g, k, stride))(x, g_out)
     np.testing.assert_allclose(got, dw_ref, rtol=1e-4, atol=1e-4)
+  if stride == 1:
+    for shape in ((2, 9, 9), (3, 28, 20)):  # odd square, even and not square
+      xs = jax.random.normal(kx, shape + (cin,))
+      gs = jax.random.normal(kw, shape + (cout,))
+      ref = jax.jit(lambda x, g: jax.vjp(lambda v: conv.conv_lax(x, v), w)[1](g)[0])(xs, gs)
+      got = jax.jit(lambda x, g: conv.weight_grad_fft(x, g, k))(xs, gs)
+      np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
 
 
 def test_matmul_unit_equals_lax_unit():
