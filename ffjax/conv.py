@@ -195,18 +195,21 @@ def _group_major(a_BxHxWxC, groups: int):
   return jnp.transpose(a_BxHxWxC.reshape(b, h, w, groups, c // groups), (3, 0, 1, 2, 4))
 
 
+def _group_major_w(w_KxKxCgxO, groups: int):
+  """K x K x Cg x (G * Og) -> G x K x K x Cg x Og: each group's kernel."""
+  k, _, cg, o = w_KxKxCgxO.shape
+  return jnp.transpose(w_KxKxCgxO.reshape(k, k, cg, groups, o // groups), (3, 0, 1, 2, 4))
+
+
 def grouped_conv_split(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):
   """lax's SAME grouped convolution as `groups` plain convolutions, one per group's channels
   (the same products and sums: equal to lax's to the bit). XLA:CPU's grouped convolution
   (YNNPACK's, on jaxlib 0.12) runs CwComp's 240 -> 480 (10 groups, 14 x 14, batch 128) in
   150 ms, the ten plain ones in 70 (PyTorch: 67-71); 20 -> 80 at 28 x 28: 44 ms -> 14."""
-  k, _, cg, o = w_KxKxCgxO.shape
-  og = o // groups
-  xg = _group_major(x_BxHxWxC, groups)
-  wg = jnp.transpose(w_KxKxCgxO.reshape(k, k, cg, groups, og), (3, 0, 1, 2, 4))
+  xg, wg = _group_major(x_BxHxWxC, groups), _group_major_w(w_KxKxCgxO, groups)
   ys = [conv_lax(xg[g], wg[g], stride) for g in range(groups)]
   b, ho, wo, _ = ys[0].shape
-  return jnp.stack(ys, axis=-2).reshape(b, ho, wo, o)
+  return jnp.stack(ys, axis=-2).reshape(b, ho, wo, w_KxKxCgxO.shape[-1])
 
 
 def grouped_split_grads(x_BxHxWxC, w_KxKxCgxO, g_BxHxWxO, stride: int, groups: int):
@@ -217,7 +220,7 @@ def grouped_split_grads(x_BxHxWxC, w_KxKxCgxO, g_BxHxWxO, stride: int, groups: i
   in CwComp's backprop step). The input gradient is dead code, removed, under FF."""
   k, _, cg, o = w_KxKxCgxO.shape
   xg, gg = _group_major(x_BxHxWxC, groups), _group_major(g_BxHxWxO, groups)
-  wg = jnp.transpose(w_KxKxCgxO.reshape(k, k, cg, groups, o // groups), (3, 0, 1, 2, 4))
+  wg = _group_major_w(w_KxKxCgxO, groups)
   dws = [weight_grad(xg[i], gg[i], k, stride) for i in range(groups)]
   dxs = [jax.vjp(lambda x_, w_=wg[i]: conv_lax(x_, w_, stride), xg[i])[1](gg[i])[0]
          for i in range(groups)]

@@ -18,14 +18,19 @@ def test_a_split_is_cut_into_even_batches_of_at_most_the_eval_batch():
   assert evaluate.fitted_batch(0, 250, 1) == 1
 
 
-def test_the_batches_of_a_split_change_no_prediction():
-  c = load_config('mnist', 'tiny')
-  parts, state, step = trainer_step(c)
-  rng = np.random.default_rng(0)
-  x = rng.integers(0, 255, (100, 28, 28, 1), dtype=np.uint8)
-  y = (np.arange(100) % 10).astype(np.int32)
+def _tiny_after_one_step(n: int, seed: int):
+  """mnist.py:tiny after one step on the first 50 of n random images: (parts, params,
+  rest, x, y), labels cycling through the classes."""
+  parts, state, step = trainer_step(load_config('mnist', 'tiny'))
+  x = np.random.default_rng(seed).integers(0, 255, (n, 28, 28, 1), dtype=np.uint8)
+  y = (np.arange(n) % 10).astype(np.int32)
   state, _ = step(state, x[:50], y[:50])
   params, rest = jax.device_get((state['params'], state['rest']))
+  return parts, params, rest, x, y
+
+
+def test_the_batches_of_a_split_change_no_prediction():
+  parts, params, rest, x, y = _tiny_after_one_step(100, 0)
   split = data.ResidentSplit(x, y, 'val')
   ds = types.SimpleNamespace(streamed=False, train=split, val=split, test=split, num_classes=10)
   whole = jax.jit(evaluate.make_batch_fn(parts.method, parts.graphdef, parts.preprocess))(
@@ -45,13 +50,7 @@ def test_test_after_val_reuses_the_calibration_in_the_val_record():
   # The goodness calibration (label means on training images) is in the val record; a test
   # round given that record scores no calibration image and predicts what a round that
   # fits it afresh predicts.
-  c = load_config('mnist', 'tiny')
-  parts, state, step = trainer_step(c)
-  rng = np.random.default_rng(1)
-  x = rng.integers(0, 255, (120, 28, 28, 1), dtype=np.uint8)
-  y = (np.arange(120) % 10).astype(np.int32)
-  state, _ = step(state, x[:50], y[:50])
-  params, rest = jax.device_get((state['params'], state['rest']))
+  parts, params, rest, x, y = _tiny_after_one_step(120, 1)
   ds = types.SimpleNamespace(streamed=False, train=data.ResidentSplit(x[:60], y[:60], 'train'),
                              val=data.ResidentSplit(x[60:90], y[60:90], 'val'),
                              test=data.ResidentSplit(x[90:], y[90:], 'test'), num_classes=10)
