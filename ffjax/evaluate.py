@@ -35,11 +35,16 @@ from ffjax.method import Method
 CALIBRATION_SIZE = 1000
 
 
-def make_batch_fn(method: Method, graphdef, preprocess):
+def make_batch_fn(method: Method, graphdef, preprocess, calibration_only: bool = False):
   """(params, rest, x_u8_BxHxWxC, y_B) -> {key: per-example values}:
   pred_<name> (argmax of each predictor's scores), scores_goodness, and each unit's
-  objective diagnostics <name>_u<l> (threshold: on positives and fixed negatives)."""
+  objective diagnostics <name>_u<l> (threshold: on positives and fixed negatives).
+  calibration_only: the outputs of the predictors that have a calibration, nothing else
+  (the calibration images: 10 passes of goodness inference, not the 3 more of the
+  diagnostics and the linear readout)."""
   predictors = method.predictor_fns()
+  if calibration_only:
+    predictors = {n: f for n, f in predictors.items() if registry.find('calibration', n)}
   kept = {n for n in predictors if getattr(registry.find('calibration', n), 'keeps', False)}
 
   def batch(params, rest, x_u8, y):
@@ -47,7 +52,7 @@ def make_batch_fn(method: Method, graphdef, preprocess):
     net.eval()  # batch norm: running averages
     x = preprocess.to_float(x_u8)
     out, acts_plain = {}, None
-    if any(o is not None for o in method.objectives):
+    if not calibration_only and any(o is not None for o in method.objectives):
       # Units that make their own pairs (scff_conv) need a key to make the negatives: the
       # diagnostics' fixed one (dropout-free: they make pairs only).
       pair_key = jax.random.key(method.diagnostic_seed) if any(
@@ -143,10 +148,12 @@ class Evaluator:
     as val and test have, at most CALIBRATION_SIZE; small runs stay fast)."""
     self.method, self.mesh, self.dataset, self.batch_size = method, mesh, dataset, batch_size
     self.calibration_size = min(CALIBRATION_SIZE, eval_limit) if eval_limit > 0 else CALIBRATION_SIZE
-    batch_fn = make_batch_fn(method, graphdef, preprocess)
-    self.fn = make_split_fn(batch_fn, mesh)
     rep, bat = parallel.replicated(mesh), parallel.batch_sharding(mesh)
-    self.batch_fn = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
+    self.fn, self.batch_fn = {}, {}
+    for only in (False, True):  # every output; the calibration's only ('calib')
+      batch_fn = make_batch_fn(method, graphdef, preprocess, calibration_only=only)
+      self.fn[only] = make_split_fn(batch_fn, mesh)
+      self.batch_fn[only] = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
     self._data: dict = {}
 
   def _raw(self, name: str) -> data_lib.Split:
@@ -167,13 +174,13 @@ class Evaluator:
 
   def outputs(self, params, rest, name: str) -> dict:
     """Per-example outputs of split `name` (host arrays, padding dropped)."""
-    d = self._split(name)
+    d, only = self._split(name), name == 'calib'
     if isinstance(d, EvalData):
-      o = jax.device_get(self.fn(params, rest, d.x, d.y))
+      o = jax.device_get(self.fn[only](params, rest, d.x, d.y))
       return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}
-    return self._streamed_outputs(params, rest, d)
+    return self._streamed_outputs(params, rest, d, self.batch_fn[only])
 
-  def _streamed_outputs(self, params, rest, split: data_lib.Split) -> dict:
+  def _streamed_outputs(self, params, rest, split: data_lib.Split, batch_fn) -> dict:
     """A split read by batches, in file order (the last padded with its last example, the
     padding dropped); each process decodes its rows of every batch."""
     n = len(split)
@@ -182,7 +189,7 @@ class Evaluator:
     idx = np.minimum(np.arange(-(-n // b) * b), n - 1).reshape(-1, b)
     outs = []
     for x, y in split.batches([ix[lo:hi] for ix in idx]):
-      outs.append(jax.device_get(self.batch_fn(params, rest, *parallel.put_rows(self.mesh, b, lo, x, y))))
+      outs.append(jax.device_get(batch_fn(params, rest, *parallel.put_rows(self.mesh, b, lo, x, y))))
     return {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
 
   def y_of(self, name: str) -> np.ndarray:

@@ -173,18 +173,21 @@ def label_gallery(encoder, x_BxHxWxC, y_B, path=None, seed=0):
 
   neg, pos_img, neg_img = (np.asarray(a) for a in jax.jit(images)(x, y))
   x, y = np.asarray(x), np.asarray(y)
-  fig, axes = plt.subplots(n + 1, max(k, 3), figsize=(1.3 * max(k, 3), 1.4 * (n + 1)), squeeze=False)
-  for a in axes.ravel():
-    a.axis('off')
+  rows, cols = n + 1, max(k, 3)
+  fig = plt.figure(figsize=(1.3 * cols, 1.4 * rows))
+
+  def cell(r, c, img, title):  # only the cells that show something (each axes costs ~10 ms)
+    ax = fig.add_subplot(rows, cols, r * cols + c + 1)
+    _show(ax, img)
+    ax.set_title(title, fontsize=7)
+
   if encoder.patterns_KxHxW is not None:
     for c in range(k):
-      _show(axes[0, c], encoder.patterns_KxHxW[c][..., None])
-      axes[0, c].set_title(f'label {c}', fontsize=7)
+      cell(0, c, encoder.patterns_KxHxW[c][..., None], f'label {c}')
   for i in range(n):
     for j, (img, t) in enumerate(((x[i], f'image ({int(y[i])})'), (pos_img[i], f'positive {int(y[i])}'),
                                   (neg_img[i], f'negative {int(neg[i])}'))):
-      _show(axes[i + 1, j], img)
-      axes[i + 1, j].set_title(t, fontsize=7)
+      cell(i + 1, j, img, t)
   return _done(fig, path)
 
 
