@@ -13,8 +13,10 @@ the neutral-label image), ASGE (per-unit spatial goodness -> linear -> cross-ent
 CwComp (grouped convs, batch norm, class goodness of channel groups -> cross-entropy,
 the softmax head on the last unit), SymBa (threshold FF's passes, softplus(-alpha (G_pos -
 G_neg))), Hinton's FF-MLP (dense units, one-hot label pixels, peer normalization, SGD), or
-backprop (the same units end to end, softmax on the last). Not here (no PyTorch version
-yet): ResNet-18 and MobileNetV3 units, SCFF. Adam, same batch size,
+backprop (the same units end to end, softmax on the last); ASGE's published VGG8
+(recipe=official: RMS-normalized input and outputs, average pools, the loss before the
+pool, dropout, a fixed projection). Not here (no PyTorch version yet): ResNet-18 and
+MobileNetV3 units, SCFF. Adam, same batch size,
 random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
 after warm-up.
 """
@@ -49,12 +51,17 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   def norm(y):
     if m.norm == 'none':
       return y
+    if m.norm == 'rms':  # per example: y / (its root mean square + eps)
+      return y / (torch.sqrt((y * y).mean((1, 2, 3), keepdim=True)) + 1e-8)
     if m.norm == 'channel':
       return F.layer_norm(y.permute(0, 2, 3, 1), y.shape[1:2]).permute(0, 3, 1, 2)
     mu = y.mean((1, 2, 3), keepdim=True)
     return (y - mu) / torch.sqrt(((y - mu) ** 2).mean((1, 2, 3), keepdim=True) + 1e-5)
 
   bn_post = m.get('bn_position', 'pre_act') == 'post_pool'
+  pre_pool = m.get('goodness_at', 'output') == 'pre_pool'  # ASGE's code: the loss reads y before the pool
+  pools = {'max': F.max_pool2d, 'avg': F.avg_pool2d,
+           'rms': lambda y, s: torch.sqrt(F.avg_pool2d(y * y, s) + 1e-12)}
 
   class Unit(nn.Module):
     def __init__(self, cin, cout, k, pool, groups):
@@ -66,11 +73,13 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
       z = self.conv(x)
       z = self.bn(z) if self.bn is not None and not bn_post else z
       y = F.relu(z)
+      a = y
       if self.pool > 1:
-        y = (torch.sqrt(F.avg_pool2d(y * y, self.pool) + 1e-12) if m.pool_kind == 'rms'
-             else F.max_pool2d(y, self.pool))
+        y = pools[m.pool_kind](y, self.pool)
       y = self.bn(y) if self.bn is not None and bn_post else y
-      return y, norm(y)
+      if m.get('dropout'):  # on the output, before its normalization (ASGE's code)
+        y = F.dropout(y, m.dropout)
+      return (a if pre_pool else y), norm(y)
 
   class DenseUnit(nn.Module):  # the FF-MLP's: rms-normalized input, Linear, ReLU
     def __init__(self, cin, cout):
@@ -98,7 +107,10 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   if groups_obj:
     heads = nn.ModuleList([nn.Linear(int(np.prod(shapes[-1])), num_classes)] if lin_head else [])
   sgd_head = lin_head and config.optim.get('head_name') == 'sgd'
-  params = list(units.parameters()) + ([] if sgd_head else list(heads.parameters()))
+  fixed_heads = spatial and o.get('projection', 'trained') != 'trained'  # ASGE's code: not trained
+  for p_ in heads.parameters() if fixed_heads else ():
+    p_.requires_grad_(False)
+  params = list(units.parameters()) + ([] if sgd_head or fixed_heads else list(heads.parameters()))
   units.to(device)
   heads.to(device)
   if config.optim.get('name', 'adam') == 'sgd':  # the FF-MLP's reference: SGD with momentum
@@ -179,6 +191,8 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
       total = total + F.cross_entropy(heads[0](torch.cat(feats, 1)), y)
     elif spatial:
       hcur = x
+      if m.get('input_norm', 'none') == 'rms':
+        hcur = hcur / (torch.sqrt((hcur * hcur).mean((1, 2, 3), keepdim=True)) + 1e-8)
       for l, u in enumerate(units):
         y_l, hcur = u(hcur.detach())
         g = F.adaptive_avg_pool2d(y_l * y_l, grids[l]).permute(0, 2, 3, 1).flatten(1)

@@ -7,7 +7,8 @@ For each config, each set runs `benchmarks.throughput` (the step alone, --loop n
 fresh process with FFJAX_XLA_FLAGS set to it (ffjax/cpu_options.py: XLA_FLAGS is read once,
 when the backend starts); the sets take turns config by config, so a drift of the shared
 machine's speed hits them alike. One JSON line per config: images/s per set and each
-set's ratio to 'none' (XLA:CPU's defaults), then a summary line (geometric mean ratio).
+set's ratio to the first set named ('none', XLA:CPU's defaults, unless --sets says
+otherwise), then a summary line (geometric mean ratio).
 """
 import argparse
 import json
@@ -27,6 +28,11 @@ SETS = {
     # 3x3 convolutions (and some reductions and products) before oneDNN sees them.
     'onednn-ynn': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                    '--xla_cpu_experimental_ynn_fusion_type='),
+    # oneDNN with YNNPACK's reductions off, its other fusions kept: on jaxlib 0.12 YNNPACK
+    # reduces over image axes of few channels (pools, norms, the label blend's per-image
+    # range) at a tenth of memory speed.
+    'onednn-ynnreduce': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
+                         '--xla_cpu_experimental_ynn_fusion_type=-reduce'),
 }
 
 # Every method family's CPU-sized step, and its backprop baseline.
@@ -71,12 +77,13 @@ def main():
       out[f'spread_{s}'] = round(r.get('spread', float('nan')), 3)
       out.setdefault('jax', r.get('jax'))
       out.setdefault('device', r.get('device'))
+    base = sets[0]
     for s in sets[1:]:
-      if isinstance(out[s], float) and isinstance(out.get('none'), float):
-        out[f'{s}/none'] = round(out[s] / out['none'], 3)
-        logs[s].append(math.log(out[s] / out['none']))
+      if isinstance(out[s], float) and isinstance(out.get(base), float):
+        out[f'{s}/{base}'] = round(out[s] / out[base], 3)
+        logs[s].append(math.log(out[s] / out[base]))
     print(json.dumps(out), flush=True)
-  print(json.dumps({'bench': 'xla_flags', 'summary': 'geometric mean of each set over none',
+  print(json.dumps({'bench': 'xla_flags', 'summary': f'geometric mean of each set over {sets[0]}',
                     **{s: round(math.exp(sum(v) / len(v)), 3) for s, v in logs.items() if v}}))
 
 

@@ -132,28 +132,48 @@ def weight_grad_fft(x_BxHxWxC, g_BxHxWxO, k: int):
   return jnp.transpose(r, (2, 3, 0, 1)).astype(x_BxHxWxC.dtype)
 
 
-# Where XLA:CPU's own weight gradient of a 3x3 convolution stops being the fastest: its
-# speed falls from 70-170 GFLOP/s to 35-45 once C * O * (B H W) passes about 1e8 (e.g.
-# B=128 at 28x28 with 32 -> 64 channels, or 14x14 with 80 -> 240), where the k^2 shifted
-# products keep 50-130 (docs/RESULTS.md 26, jax 0.10.2 and 0.12.1, with and without oneDNN).
-LAX_DW_MAX = 1.1e8
+# XLA:CPU's own weight gradient (YNNPACK's kernel on jaxlib 0.12) runs at 30-100 GFLOP/s
+# once C * O * (B H W) passes about 1e8 (its working set leaves the caches), and at
+# 100-160 on batch chunks of at most DW_CHUNK each, summed: 1.3-3x faster than the whole
+# batch, and 1.1-2x faster than the k^2 shifted products this replaced (B=128, 3x3, 8x8
+# to 32x32 maps, 32 to 128 channels; benchmarks/conv_grad.py, docs/RESULTS.md 30).
+DW_CHUNK = 4e7
+DW_MAX_CHUNKS = 16
+
+
+def dw_chunks(b: int, per_example: float) -> int:
+  """The number of equal batch chunks (a divisor of b, at most DW_MAX_CHUNKS) for a
+  weight gradient of `per_example` = C * O * H_out * W_out: the fewest under DW_CHUNK."""
+  ds = [d for d in range(1, min(b, DW_MAX_CHUNKS) + 1) if b % d == 0]
+  return next((d for d in ds if per_example * b / d <= DW_CHUNK), ds[-1])
+
+
+def weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1, chunks: int = 1):
+  """XLA's own weight gradient summed over `chunks` equal batch chunks (a Python loop:
+  one convolution each; inside a scan XLA:CPU's convolutions run slower, jax#12868)."""
+  if chunks == 1:
+    return weight_grad_lax(x_BxHxWxC, g_BxHxWxO, k, stride)
+  xs, gs = jnp.split(x_BxHxWxC, chunks), jnp.split(g_BxHxWxO, chunks)
+  dw = weight_grad_lax(xs[0], gs[0], k, stride)
+  for x_i, g_i in zip(xs[1:], gs[1:]):
+    dw = dw + weight_grad_lax(x_i, g_i, k, stride)
+  return dw
 
 
 def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   """The fastest form on XLA:CPU for this shape (benchmarks/conv_grad.py and
   benchmarks/xla_flags.py, 2-core CPU): kernels of 7 and more at stride 1 (4 or more
   input channels): in the frequency domain, 1.3-10x faster than lax; few input channels (C k^2 <= 36, a first unit):
-  patches x matrix, 2-2.6x faster than lax; kernels up to 3x3 with C O (B H W) above
-  LAX_DW_MAX: the k^2 shifted products, 1.5-3.8x faster; otherwise XLA's own (up to 2x
-  faster than the shifted products on smaller maps, and for every larger kernel)."""
+  patches x matrix, 2-2.6x faster than lax; otherwise XLA's own over batch chunks
+  (dw_chunks: one chunk for small shapes)."""
   c, o = x_BxHxWxC.shape[-1], g_BxHxWxO.shape[-1]
   if k >= 7 and stride == 1 and c >= 4:
     return weight_grad_fft(x_BxHxWxC, g_BxHxWxO, k)
   if k <= 3 and c * k * k <= 36:
     return weight_grad_patches(x_BxHxWxC, g_BxHxWxO, k, stride)
-  if k <= 3 and c * o * g_BxHxWxO[..., 0].size > LAX_DW_MAX:
-    return weight_grad_shifted(x_BxHxWxC, g_BxHxWxO, k, stride)
-  return weight_grad_lax(x_BxHxWxC, g_BxHxWxO, k, stride)
+  b = g_BxHxWxO.shape[0]
+  return weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k, stride,
+                             dw_chunks(b, c * o * g_BxHxWxO[0, ..., 0].size))
 
 
 def grouped_conv_shifted(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):

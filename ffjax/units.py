@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ffjax import bernoulli
 from ffjax import conv as ffconv
 from ffjax import inits
 from ffjax import pooling
@@ -132,7 +133,7 @@ POOLS: dict = pooling.POOLS
 def dropout(key, y, rate: float):
   """Inverted dropout: each value kept with probability 1 - rate and scaled by its
   inverse (training only: a unit drops nothing without a key)."""
-  keep = jax.random.bernoulli(key, 1. - rate, y.shape)
+  keep = bernoulli.bernoulli(key, 1. - rate, y.shape)  # jax.random.bernoulli's, fused on a CPU
   return jnp.where(keep, y / (1. - rate), 0.)
 
 

@@ -9,8 +9,9 @@ from conftest import load_config, train_steps
 from ffjax import config_args, conv, units
 
 
-# Each of weight_grad's four paths: patches (C k^2 <= 36), shifted products, lax, and the
-# frequency domain (k >= 7 at stride 1, C >= 4), on odd and even maps.
+# Each of weight_grad's paths: patches (C k^2 <= 36), lax over batch chunks, lax, and the
+# frequency domain (k >= 7 at stride 1, C >= 4), on odd and even maps; the shifted products
+# (benchmarks/conv_grad.py's, and the grouped convolutions').
 @pytest.mark.parametrize('k,stride,cin,cout', [(3, 1, 3, 5), (3, 2, 4, 6), (3, 1, 8, 5), (3, 2, 8, 4),
                                              (7, 1, 2, 4), (1, 2, 3, 3), (1, 1, 40, 3), (7, 1, 6, 5),
                                              (7, 2, 6, 5)])
@@ -31,7 +32,8 @@ def test_conv_gradients_equal_lax(k, stride, cin, cout):
   y = fwd(conv.conv_lax)(x, w)
   g_out = jax.random.normal(kx, y.shape)
   dw_ref = jax.jit(lambda w_, g: jax.vjp(lambda v: conv.conv_lax(x, v, stride), w_)[1](g)[0])(w, g_out)
-  for fn in (conv.weight_grad_patches, conv.weight_grad_shifted):
+  chunked = lambda x, g, k, s: conv.weight_grad_chunked(x, g, k, s, chunks=2)
+  for fn in (conv.weight_grad_patches, conv.weight_grad_shifted, chunked):
     got = jax.jit(lambda x, g: fn(x, g, k, stride))(x, g_out)
     np.testing.assert_allclose(got, dw_ref, rtol=1e-4, atol=1e-4)
   if stride == 1:
@@ -41,6 +43,15 @@ def test_conv_gradients_equal_lax(k, stride, cin, cout):
       ref = jax.jit(lambda x, g: jax.vjp(lambda v: conv.conv_lax(x, v), w)[1](g)[0])(xs, gs)
       got = jax.jit(lambda x, g: conv.weight_grad_fft(x, g, k))(xs, gs)
       np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
+
+
+def test_weight_gradient_chunks_divide_the_batch_under_the_bound():
+  assert conv.dw_chunks(128, 32 * 64 * 32 * 32) == 8  # 2.1e6 per image: 16 images a chunk
+  assert conv.dw_chunks(128, 128 * 128 * 16 * 16) == 16  # 4.2e6: 8 a chunk
+  assert conv.dw_chunks(50, 16 * 16 * 28 * 28) == 1  # small: the whole batch
+  assert conv.dw_chunks(100, 1e6) == 4  # divisors of 100 only
+  assert conv.dw_chunks(13, 1e8) == 13  # none under the bound: the most chunks a divisor allows
+  assert conv.dw_chunks(128, 1e8) == 16
 
 
 def test_matmul_unit_equals_lax_unit():
