@@ -15,8 +15,9 @@ the softmax head on the last unit), SymBa (threshold FF's passes, softplus(-alph
 G_neg))), Hinton's FF-MLP (dense units, one-hot label pixels, peer normalization, SGD), or
 backprop (the same units end to end, softmax on the last); ASGE's published VGG8
 (recipe=official: RMS-normalized input and outputs, average pools, the loss before the
-pool, dropout, a fixed projection). Not here (no PyTorch version yet): ResNet-18 and
-MobileNetV3 units, SCFF. Adam, same batch size,
+pool, dropout, a fixed projection); networks of blocks, ResNet-18 and MobileNetV3
+(torch_blocks_step_fn: Scalable FF's per-class heads on every unit, or backprop). Not
+here (no PyTorch version yet): SCFF (its authors' own code: benchmarks/scff_authors_cpu.py). Adam, same batch size,
 random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
 after warm-up.
 """
@@ -219,13 +220,107 @@ def torch_step_fn(config, image_shape, num_classes, device='cpu'):
   return step
 
 
+def torch_blocks_step_fn(config, image_shape, num_classes, device='cpu'):
+  """Networks of blocks (ResNet-18, MobileNetV3): ffjax's conv units (a conv, depthwise or
+  not, with stride -> batch norm -> + the block's input, projected by a 1x1 conv and batch
+  norm where its shape differs -> activation -> squeeze-excite -> (y, its norm)), the
+  input cut (detached) where a block starts; Scalable FF's per-class heads on every unit
+  (a KxK conv to one channel per class, each channel's mean square a logit,
+  cross-entropy), or backprop (no cut, softmax on the last unit)."""
+  import torch
+  import torch.nn.functional as F
+  from torch import nn
+
+  m, o = config.model, config.objective
+  kind = 'bp' if config.method == 'bp' else o.get('kind', 'threshold')
+  if kind not in ('bp', 'per_class'):
+    raise SystemExit(f'error: torch_step has no PyTorch version of blocks with objective {kind!r}')
+  n = len(m.widths)
+  per = lambda key, l, default: (m.get(key) or (default,) * n)[l]
+  ins = network.input_shapes(config, image_shape)
+  outs = network.unit_shapes(config, image_shape)
+  blocks = method_lib.block_ids(config)
+  skips = tuple(m.get('skips', ())) or (-1,) * n
+  acts = {'relu': F.relu, 'hardswish': F.hardswish, 'none': lambda z: z}
+
+  def layer_norm(y):
+    mu = y.mean((1, 2, 3), keepdim=True)
+    return (y - mu) / torch.sqrt(((y - mu) ** 2).mean((1, 2, 3), keepdim=True) + 1e-5)
+
+  class SE(nn.Module):  # MobileNetV3's gate, as units.SqueezeExcite
+    def __init__(self, ch):
+      super().__init__()
+      mid = max(8, (ch // 4 + 4) // 8 * 8)
+      self.reduce, self.expand = nn.Linear(ch, mid), nn.Linear(mid, ch)
+
+    def forward(self, y):
+      g = F.hardsigmoid(self.expand(F.relu(self.reduce(y.mean((2, 3))))))
+      return y * g[:, :, None, None]
+
+  class Unit(nn.Module):
+    def __init__(self, l):
+      super().__init__()
+      cin, width, k = ins[l][2], m.widths[l], m.kernels[l]
+      stride = per('strides', l, 1) or 1
+      dw = bool(per('depthwise', l, False))
+      self.conv = nn.Conv2d(cin, width, k, stride, padding=k // 2, groups=cin if dw else 1)
+      self.bn = nn.BatchNorm2d(width) if m.get('batch_norm') else None
+      self.proj = None
+      if skips[l] >= 0:
+        src_h, _, src_c = ins[skips[l]]
+        s = src_h // outs[l][0]
+        if src_c != width or s != 1:
+          self.proj = nn.Sequential(nn.Conv2d(src_c, width, 1, s, bias=self.bn is None),
+                                    *([nn.BatchNorm2d(width)] if self.bn is not None else []))
+      self.se = SE(width) if per('se', l, False) else None
+      self.act = acts[per('acts', l, 'relu')]
+      self.norm = layer_norm if (m.norms[l] if m.get('norms') else m.norm) == 'layer' else (lambda y: y)
+
+    def forward(self, h, skip=None):
+      z = self.conv(h)
+      z = self.bn(z) if self.bn is not None else z
+      if skip is not None:
+        z = z + (self.proj(skip) if self.proj is not None else skip)
+      y = self.act(z)
+      y = self.se(y) if self.se is not None else y
+      return y, self.norm(y)
+
+  units = nn.ModuleList(Unit(l) for l in range(n)).to(device)
+  if kind == 'per_class':
+    heads = nn.ModuleList(nn.Conv2d(outs[l][2], num_classes, o.aux_kernel, padding=o.aux_kernel // 2)
+                          for l in range(n)).to(device)
+  else:
+    heads = nn.ModuleList([nn.Linear(int(np.prod(outs[-1])), num_classes)]).to(device)
+  opt = torch.optim.Adam(list(units.parameters()) + list(heads.parameters()), lr=1e-3)
+
+  def step(x_u8, y):
+    x = x_u8.float() / 255.
+    opt.zero_grad(set_to_none=True)
+    h, seen, total = x, [], 0.
+    for l, u in enumerate(units):
+      cut = kind != 'bp' and (l == 0 or blocks[l] != blocks[l - 1])
+      h = h.detach() if cut else h
+      seen.append(h)
+      a, h = u(h, seen[skips[l]] if skips[l] >= 0 else None)
+      if kind == 'per_class':
+        total = total + F.cross_entropy((heads[l](a) ** 2).mean((2, 3)), y)
+    if kind == 'bp':
+      total = F.cross_entropy(heads[0](h.flatten(1)), y)
+    total.backward()
+    opt.step()
+    return total
+
+  return step
+
+
 def measure_torch(config, steps, repeats, device='cpu'):
   import torch
   if device == 'cuda':
     torch.backends.cudnn.benchmark = True  # let cuDNN pick its fastest kernels (as users do)
   k, h, w, c = data.shape_of(config.data)
   bsz = config.train.batch_size
-  step = torch_step_fn(config, (h, w, c), k, device)
+  fn = torch_blocks_step_fn if config.model.get('blocks') else torch_step_fn
+  step = fn(config, (h, w, c), k, device)
   rng = np.random.default_rng(0)
   xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8), device=device)
         for _ in range(4)]

@@ -163,13 +163,15 @@ def weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1, chunks: i
 def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   """The fastest form on XLA:CPU for this shape (benchmarks/conv_grad.py and
   benchmarks/xla_flags.py, 2-core CPU): kernels of 7 and more at stride 1 (4 or more
-  input channels): in the frequency domain, 1.3-10x faster than lax; few input channels (C k^2 <= 36, a first unit):
-  patches x matrix, 2-2.6x faster than lax; otherwise XLA's own over batch chunks
+  input channels): in the frequency domain, 1.3-10x faster than lax; few input channels (C k^2 <= 36, a first unit)
+  and every 1x1 kernel: patches x matrix, 2-2.6x faster than lax (a 1x1's: one product of
+  the input and the output gradient, where lax's transposes the input, 10-50 ms a
+  projection or head of ResNet-18, RESULTS 30); otherwise XLA's own over batch chunks
   (dw_chunks: one chunk for small shapes)."""
   c, o = x_BxHxWxC.shape[-1], g_BxHxWxO.shape[-1]
   if k >= 7 and stride == 1 and c >= 4:
     return weight_grad_fft(x_BxHxWxC, g_BxHxWxO, k)
-  if k <= 3 and c * k * k <= 36:
+  if k == 1 or (k <= 3 and c * k * k <= 36):
     return weight_grad_patches(x_BxHxWxC, g_BxHxWxO, k, stride)
   b = g_BxHxWxO.shape[0]
   return weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k, stride,
@@ -261,6 +263,20 @@ def _forward(x, w, stride, groups):
   if groups > 1 and _on_cpu():
     return grouped_conv_split(x, w, stride, groups)
   return _conv_lax_grouped(x, w, stride, groups)
+
+
+def apply(module, x_BxHxWxC):
+  """An nnx.Conv (SAME padding, ungrouped) with conv()'s weight gradient on a CPU, where
+  XLA's transposes the whole input for it; elsewhere the module itself."""
+  if not _on_cpu() or module.padding != 'SAME' or module.feature_group_count != 1:
+    return module(x_BxHxWxC)
+  s = module.strides
+  stride = s if isinstance(s, int) else (s[0] if s and len(set(s)) == 1 else None)
+  if stride is None:
+    return module(x_BxHxWxC)
+  cd = module.dtype or jnp.float32
+  z = conv(x_BxHxWxC.astype(cd), module.kernel[...].astype(cd), stride).astype(jnp.float32)
+  return z + module.bias[...] if module.bias is not None else z
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ffjax import conv as ffconv
 from ffjax import goodness as gd
 from ffjax import inits
 
@@ -61,7 +62,7 @@ class ClassConvHead(nnx.Module):
                          **inits.DENSE)
 
   def __call__(self, y_BxHxWxC):
-    return gd.class_goodness(self.conv(y_BxHxWxC))
+    return gd.class_goodness(ffconv.apply(self.conv, y_BxHxWxC))
 
 
 class ChannelGroupHead(nnx.Module):

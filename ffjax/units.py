@@ -304,7 +304,7 @@ class ConvUnit(nnx.Module):
     if skip_BxHxWxC is not None:
       sk = skip_BxHxWxC
       if self.proj is not None:
-        sk = self.proj(sk).astype(jnp.float32)
+        sk = ffconv.apply(self.proj, sk).astype(jnp.float32)
         sk = self.proj_bn(sk) if self.proj_bn is not None else sk
       z = z + sk
     y = ACTS[self.act](z)

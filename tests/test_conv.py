@@ -106,3 +106,17 @@ def test_grouped_units_use_matrix_products_on_cpu():
   assert b.use_matmul and d.use_matmul and not a.use_matmul
   x = jax.random.normal(jax.random.key(3), (2, 8, 8, 20))
   np.testing.assert_allclose(a(x)[0], b(x)[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('k,stride,bias', [(1, 1, True), (1, 2, False), (3, 1, True)])
+def test_an_nnx_conv_applied_with_the_weight_gradient_equals_the_module(k, stride, bias):
+  # Heads and skip projections (1x1) run through conv.apply on a CPU: the module's values
+  # and gradients, its weight gradient one matrix product.
+  m = nnx.Conv(12, 7, (k, k), strides=stride, padding='SAME', use_bias=bias, rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(3), (4, 9, 9, 12))
+  np.testing.assert_allclose(conv.apply(m, x), m(x), rtol=1e-5, atol=1e-6)
+  loss = lambda f: (lambda mod, x: jnp.sum(jnp.sin(f(mod, x))))
+  ga = nnx.grad(loss(conv.apply), argnums=(0, 1))(m, x)
+  gb = nnx.grad(loss(lambda mod, x: mod(x)), argnums=(0, 1))(m, x)
+  np.testing.assert_allclose(ga[1], gb[1], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(ga[0].kernel[...], gb[0].kernel[...], rtol=1e-4, atol=1e-4)
