@@ -160,6 +160,16 @@ def weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1, chunks: i
   return dw
 
 
+def dw_form(k: int, c: int, stride: int) -> str:
+  """weight_grad's form for a k x k kernel on c input channels: 'fft', 'patches' or
+  'lax' (XLA's own, over batch chunks)."""
+  if k >= 7 and stride == 1 and c >= 4:
+    return 'fft'
+  if k == 1 or (k <= 3 and c * k * k <= 36):
+    return 'patches'
+  return 'lax'
+
+
 def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   """The fastest form on XLA:CPU for this shape (benchmarks/conv_grad.py and
   benchmarks/xla_flags.py, 2-core CPU): kernels of 7 and more at stride 1 (4 or more
@@ -169,9 +179,10 @@ def weight_grad(x_BxHxWxC, g_BxHxWxO, k: int, stride: int = 1):
   projection or head of ResNet-18, RESULTS 30); otherwise XLA's own over batch chunks
   (dw_chunks: one chunk for small shapes)."""
   c, o = x_BxHxWxC.shape[-1], g_BxHxWxO.shape[-1]
-  if k >= 7 and stride == 1 and c >= 4:
+  form = dw_form(k, c, stride)
+  if form == 'fft':
     return weight_grad_fft(x_BxHxWxC, g_BxHxWxO, k)
-  if k == 1 or (k <= 3 and c * k * k <= 36):
+  if form == 'patches':
     return weight_grad_patches(x_BxHxWxC, g_BxHxWxO, k, stride)
   b = g_BxHxWxO.shape[0]
   return weight_grad_chunked(x_BxHxWxC, g_BxHxWxO, k, stride,
@@ -279,23 +290,39 @@ def apply(module, x_BxHxWxC):
   return z + module.bias[...] if module.bias is not None else z
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1):
+def materialized(x_BxHxWxC):
+  """x as its product with the identity: the same values (x_c * 1 plus zeros; an inf or
+  NaN spreads to its pixel's channels), made by a matrix product, which XLA cannot fuse
+  into what reads it. XLA:CPU otherwise fuses the elementwise chain that made x (batch
+  norms, residual sums, layer norms) into the transpose its weight gradient reads x
+  through, recomputing it per element in transposed order at a few hundred MB/s:
+  ResNet-18's step 312 -> 250 ms (the chain's length, C^2 per pixel for the product,
+  at most 1/9 of a 3x3 conv's weight gradient; RESULTS 30). Not where the chain is short
+  (ASGE: 2-5% slower)."""
+  return jnp.dot(x_BxHxWxC, jnp.eye(x_BxHxWxC.shape[-1], dtype=x_BxHxWxC.dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv(x_BxHxWxC, w_KxKxCgxO, stride: int = 1, groups: int = 1, materialize: bool = False):
   """lax's SAME convolution (grouped if groups > 1); backward: the weight gradient as
-  matrix products (weight_grad; for grouped convs, those of grouped_conv_shifted)."""
+  matrix products (weight_grad; for grouped convs, those of grouped_conv_shifted).
+  materialize: the weight gradient reads `materialized(x)` where XLA's own transposes it
+  (units with batch norm, whose inputs come out of long elementwise chains)."""
   return _forward(x_BxHxWxC, w_KxKxCgxO, stride, groups)
 
 
-def _conv_fwd(x, w, stride, groups):
+def _conv_fwd(x, w, stride, groups, materialize):
   return _forward(x, w, stride, groups), (x, w)
 
 
-def _conv_bwd(stride, groups, res, g):
+def _conv_bwd(stride, groups, materialize, res, g):
   x, w = res
   if groups > 1 and not _is_depthwise(w, groups) and _on_cpu():
     return grouped_split_grads(x, w, g, stride, groups)
   if groups == 1:
-    dw = weight_grad(x, g, w.shape[0], stride)
+    k = w.shape[0]
+    lax_dw = dw_form(k, x.shape[-1], stride) == 'lax'
+    dw = weight_grad(materialized(x) if materialize and lax_dw else x, g, k, stride)
   else:
     dw = jax.vjp(lambda w_: grouped_conv_shifted(x, w_, stride, groups), w)[1](g)[0]
   # Input gradient: the forward's own transpose (dead code, removed, when the input is a

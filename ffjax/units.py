@@ -292,7 +292,8 @@ class ConvUnit(nnx.Module):
     if not self.use_matmul:
       return self.conv(h).astype(jnp.float32)  # nnx.Conv casts its input and kernel to dtype
     cd = self.dtype
-    z = ffconv.conv(h.astype(cd), self.conv.kernel[...].astype(cd), self.stride, self.groups)
+    z = ffconv.conv(h.astype(cd), self.conv.kernel[...].astype(cd), self.stride, self.groups,
+                    self.bn is not None)  # batch norm nets: inputs from long chains
     z = z.astype(jnp.float32)
     return z + self.conv.bias[...] if self.conv.bias is not None else z
 

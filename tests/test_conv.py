@@ -120,3 +120,14 @@ def test_an_nnx_conv_applied_with_the_weight_gradient_equals_the_module(k, strid
   gb = nnx.grad(loss(lambda mod, x: mod(x)), argnums=(0, 1))(m, x)
   np.testing.assert_allclose(ga[1], gb[1], rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(ga[0].kernel[...], gb[0].kernel[...], rtol=1e-4, atol=1e-4)
+
+
+def test_a_materialized_input_is_the_input_and_changes_no_gradient():
+  x = jax.random.normal(jax.random.key(4), (3, 8, 8, 6)) * 100.
+  np.testing.assert_array_equal(jax.jit(conv.materialized)(x), x)
+  w = jax.random.normal(jax.random.key(5), (3, 3, 6, 5))
+  grads = [jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.sin(conv.conv(x, w, 1, 1, m))), (0, 1)))(x, w)
+           for m in (False, True)]
+  assert conv.dw_form(3, 6, 1) == 'lax'  # the form that reads it
+  for a, b in zip(*grads):
+    np.testing.assert_array_equal(a, b)
