@@ -4,8 +4,10 @@ A FF unit's loss needs the gradient of its conv weights only: its input is under
 stop_gradient. XLA lowers that weight gradient to a convolution with the roles swapped
 (channels as batch, the output gradient as an H x W kernel), which XLA:CPU runs at
 6-50 GFLOP/s where its forward convolution runs at 80-110 (benchmarks/conv_grad.py).
-Written as matrix products over the B*H*W positions (one per kernel offset, or one over
-im2col patches) it is up to 6x faster for small kernels; weight_grad picks per shape.
+weight_grad picks a form per shape (dw_form): one matrix product over im2col patches
+(1x1 kernels, and few input channels), a cross-correlation through FFTs (7x7 and more),
+or XLA's own over batch chunks (dw_chunks: it slows once its operands leave the caches);
+`apply` gives an nnx.Conv (heads, skip projections) the same backward pass.
 
 `conv(x, w, stride, groups)` computes exactly lax's SAME convolution (grouped, or
 depthwise, when groups > 1); only its backward pass is written by hand
