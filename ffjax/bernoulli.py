@@ -9,7 +9,8 @@ them (threefry, partitionable: jax's default since 0.5), turned into uniforms in
 as jax.random.uniform does (its legacy mantissa bitcast, the default; or its newer
 shift-and-scale where jax_legacy_random_uniform is off). tests/test_bernoulli.py checks
 equality with jax.random.bernoulli on every supported jax; keys of another
-implementation, or jax set to its non-partitionable bits, go to jax itself.
+implementation, jax set to its non-partitionable bits, or to 64-bit floats, go to jax
+itself.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def threefry2x32(k1, k2, x1, x2):
 
 
 def _fast_path(key, shape) -> bool:
-  if not jax.config.jax_threefry_partitionable or math.prod(shape) >= 2 ** 32:
+  if not jax.config.jax_threefry_partitionable or jax.config.jax_enable_x64 or \
+      math.prod(shape) >= 2 ** 32:  # (with x64, jax draws a Python float's p in float64)
     return False
   if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     return key.shape == () and str(jax.random.key_impl(key)) == 'threefry2x32'
