@@ -278,6 +278,15 @@ def _forward(x, w, stride, groups):
   return _conv_lax_grouped(x, w, stride, groups)
 
 
+def of_module(module, x_BxHxWxC, stride: int = 1, groups: int = 1, materialize: bool = False):
+  """An nnx.Conv's SAME convolution through conv() (its kernel and bias, its dtype for the
+  product), returned as float32."""
+  cd = module.dtype or jnp.float32
+  z = conv(x_BxHxWxC.astype(cd), module.kernel[...].astype(cd), stride, groups, materialize)
+  z = z.astype(jnp.float32)
+  return z + module.bias[...] if module.bias is not None else z
+
+
 def apply(module, x_BxHxWxC):
   """An nnx.Conv (SAME padding, ungrouped) with conv()'s weight gradient on a CPU, where
   XLA's transposes the whole input for it; elsewhere the module itself."""
@@ -285,11 +294,7 @@ def apply(module, x_BxHxWxC):
     return module(x_BxHxWxC)
   s = module.strides
   stride = s if isinstance(s, int) else (s[0] if s and len(set(s)) == 1 else None)
-  if stride is None:
-    return module(x_BxHxWxC)
-  cd = module.dtype or jnp.float32
-  z = conv(x_BxHxWxC.astype(cd), module.kernel[...].astype(cd), stride).astype(jnp.float32)
-  return z + module.bias[...] if module.bias is not None else z
+  return module(x_BxHxWxC) if stride is None else of_module(module, x_BxHxWxC, stride)
 
 
 def materialized(x_BxHxWxC):

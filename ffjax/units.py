@@ -291,11 +291,8 @@ class ConvUnit(nnx.Module):
   def _conv(self, h):
     if not self.use_matmul:
       return self.conv(h).astype(jnp.float32)  # nnx.Conv casts its input and kernel to dtype
-    cd = self.dtype
-    z = ffconv.conv(h.astype(cd), self.conv.kernel[...].astype(cd), self.stride, self.groups,
-                    self.bn is not None)  # batch norm nets: inputs from long chains
-    z = z.astype(jnp.float32)
-    return z + self.conv.bias[...] if self.conv.bias is not None else z
+    return ffconv.of_module(self.conv, h, self.stride, self.groups,
+                            materialize=self.bn is not None)  # batch norm: long input chains
 
   def __call__(self, h_BxHxWxC, skip_BxHxWxC=None, key=None):
     z = self._conv(h_BxHxWxC)
