@@ -16,10 +16,11 @@ G_neg))), Hinton's FF-MLP (dense units, one-hot label pixels, peer normalization
 backprop (the same units end to end, softmax on the last); ASGE's published VGG8
 (recipe=official: RMS-normalized input and outputs, average pools, the loss before the
 pool, dropout, a fixed projection); networks of blocks, ResNet-18 and MobileNetV3
-(torch_blocks_step_fn: Scalable FF's per-class heads on every unit, or backprop). Not
-here (no PyTorch version yet): SCFF (its authors' own code: benchmarks/scff_authors_cpu.py). Adam, same batch size,
-random uint8 images of the dataset's shape. Median of --repeats timings of --steps steps
-after warm-up.
+(torch_blocks_step_fn: Scalable FF's per-class heads on every unit, or backprop); SCFF
+with the authors' layer (torch_scff_step_fn: configs/scff.py's CIFAR-10; the authors' own
+code is compared in benchmarks/scff_authors_cpu.py). Adam unless the config says
+otherwise, same batch size, random uint8 images of the dataset's shape. Median of
+--repeats timings of --steps steps after warm-up.
 """
 import argparse
 import json
@@ -313,13 +314,116 @@ def torch_blocks_step_fn(config, image_shape, num_classes, device='cpu'):
   return step
 
 
+def torch_scff_step_fn(config, image_shape, num_classes, device='cpu'):
+  """SCFF with the authors' layer (model.kind='scff_conv', configs/scff.py's CIFAR-10):
+  what ffjax's step computes (ffjax/methods/scff.py). A pairing unit standardizes the
+  positives it receives (unbiased std) and makes [x | x] and [x | x shifted by k];
+  every unit pads (reflect), standardizes each example over both halves, and convolves
+  the halves' sum (W * (x1 + x2) + 2b); its loss: per position g = mean over channels
+  of relu(z)^2, softplus(theta+ - g+) + softplus(g- - theta-) + lambda ||g+||_2; it
+  passes on pool(act(z)). The readout: a second pass (no pairs made, every row a
+  positive) under no_grad, every unit's output -> one linear layer -> cross-entropy.
+  AdamW for the units (their per-unit rates and weight decays), Adam for the readout;
+  the input standardized with the config's constants and flipped at random."""
+  import torch
+  import torch.nn.functional as F
+  from torch import nn
+
+  m, o = config.model, config.objective
+  n = len(m.widths)
+  per = lambda key, l, default: (tuple(m.get(key, ())) or (default,) * n)[l]
+  th_pos, th_neg, lams = (tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+                          for v in (o.scff_theta_pos, o.scff_theta_neg, o.scff_lambda))
+  c = image_shape[2]
+  shapes = network.unit_shapes(config, image_shape)
+  mean = torch.tensor(config.data.mean, device=device).view(1, c, 1, 1)
+  std = torch.tensor(config.data.std, device=device).view(1, c, 1, 1)
+
+  def stdnorm(y):  # per example, unbiased std (torch.std), as the authors
+    y = y - y.mean((1, 2, 3), keepdim=True)
+    return y / (1e-10 + y.std((1, 2, 3), keepdim=True))
+
+  def triangle(z):
+    return F.relu(z - z.mean(1, keepdim=True))
+
+  class Unit(nn.Module):
+    def __init__(self, l, cin):
+      super().__init__()
+      self.conv = nn.Conv2d(cin, m.widths[l], m.kernels[l])
+      self.first, self.pair, self.pad = l == 0, bool(m.pair_at[l]), per('pads', l, 0)
+      self.act = triangle if per('acts', l, 'relu') == 'triangle' else F.relu
+      k = m.pools[l]
+      kind, s, p = per('pool_kinds', l, 'max'), per('pool_strides', l, k), per('pool_pads', l, 0)
+      self.pool = ((lambda y: F.max_pool2d(y, k, s, p)) if kind == 'max' else
+                   (lambda y: F.avg_pool2d(y, k, s, p)))
+
+    def forward(self, x, shift=None):
+      if self.pair:
+        pos = x if self.first or shift is None else x[:x.shape[0] // 2]
+        s = stdnorm(pos)
+        x = torch.cat([s, s], 1)
+        if shift is not None:
+          x = torch.cat([x, torch.cat([s, torch.roll(s, -shift, 0)], 1)])
+      if self.pad:
+        x = F.pad(x, (self.pad,) * 4, mode='reflect')
+      x = stdnorm(x)
+      if self.pair:
+        half = x.shape[1] // 2
+        z = self.conv(x[:, :half] + x[:, half:]) + self.conv.bias[:, None, None]
+      else:
+        z = self.conv(x)
+      return F.relu(z), self.pool(self.act(z))
+
+  units, cin = nn.ModuleList(), c
+  for l in range(n):
+    units.append(Unit(l, cin))
+    cin = m.widths[l]
+  head = nn.Linear(sum(int(np.prod(s)) for s in shapes), num_classes)
+  units.to(device)
+  head.to(device)
+  lr = config.optim.lr
+  scales = tuple(config.optim.get('unit_lr_scale', ())) or (1.,) * n
+  wds = tuple(config.optim.get('unit_weight_decay', ())) or (config.optim.weight_decay,) * n
+  opts = [torch.optim.AdamW(u.parameters(), lr=lr * s_, weight_decay=wd)
+          for u, s_, wd in zip(units, scales, wds)]
+  opts.append(torch.optim.Adam(head.parameters(), lr=config.optim.get('head_lr', 1e-3)))
+
+  def step(x_u8, y):
+    x = (x_u8.float() / 255. - mean) / std
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=device) < 0.5
+    x = torch.where(flip, x.flip(3), x)
+    for opt in opts:
+      opt.zero_grad(set_to_none=True)
+    b, total, hcur = x.shape[0], 0., x
+    for l, u in enumerate(units):
+      shift = int(torch.randint(1, max(2, b), ())) if u.pair else None
+      a, hcur = u(hcur.detach(), shift)
+      g = (a * a).mean(1).flatten(1)
+      g_pos, g_neg = g[:b], g[b:]
+      total = total + (F.softplus(th_pos[l] - g_pos).mean() + F.softplus(g_neg - th_neg[l]).mean()
+                       + lams[l] * g_pos.norm(dim=1).mean())
+    with torch.no_grad():
+      hcur, feats = x, []
+      for u in units:
+        _, hcur = u(hcur)
+        feats.append(hcur.flatten(1))
+    total = total + F.cross_entropy(head(torch.cat(feats, 1)), y)
+    total.backward()
+    for opt in opts:
+      opt.step()
+    return total
+
+  return step
+
+
 def measure_torch(config, steps, repeats, device='cpu'):
   import torch
   if device == 'cuda':
     torch.backends.cudnn.benchmark = True  # let cuDNN pick its fastest kernels (as users do)
   k, h, w, c = data.shape_of(config.data)
   bsz = config.train.batch_size
-  fn = torch_blocks_step_fn if config.model.get('blocks') else torch_step_fn
+  fn = (torch_blocks_step_fn if config.model.get('blocks') else
+        torch_scff_step_fn if config.model.get('kind') == 'scff_conv' else torch_step_fn)
   step = fn(config, (h, w, c), k, device)
   rng = np.random.default_rng(0)
   xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8), device=device)
