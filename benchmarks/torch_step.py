@@ -17,8 +17,8 @@ backprop (the same units end to end, softmax on the last); ASGE's published VGG8
 (recipe=official: RMS-normalized input and outputs, average pools, the loss before the
 pool, dropout, a fixed projection); networks of blocks, ResNet-18 and MobileNetV3
 (torch_blocks_step_fn: Scalable FF's per-class heads on every unit, or backprop); SCFF
-with the authors' layer (torch_scff_step_fn: configs/scff.py's CIFAR-10; the authors' own
-code is compared in benchmarks/scff_authors_cpu.py). Adam unless the config says
+(torch_scff_step_fn: configs/scff.py's CIFAR-10 with the authors' layer, its MNIST with
+dense units; the authors' own code is compared in benchmarks/scff_authors_cpu.py). Adam unless the config says
 otherwise, same batch size, random uint8 images of the dataset's shape. Median of
 --repeats timings of --steps steps after warm-up.
 """
@@ -315,8 +315,11 @@ def torch_blocks_step_fn(config, image_shape, num_classes, device='cpu'):
 
 
 def torch_scff_step_fn(config, image_shape, num_classes, device='cpu'):
-  """SCFF with the authors' layer (model.kind='scff_conv', configs/scff.py's CIFAR-10):
-  what ffjax's step computes (ffjax/methods/scff.py). A pairing unit standardizes the
+  """SCFF (ffjax/methods/scff.py): what ffjax's step computes. Dense units
+  (configs/scff.py's MNIST): the pairs made once at the input, pair(s, s) and pair(s, s
+  shifted by k) of the standardized images (one C-channel image each), Linear -> ReLU ->
+  layer norm passed on, the loss on the ReLU's output. The authors' layer
+  (model.kind='scff_conv', configs/scff.py's CIFAR-10): a pairing unit standardizes the
   positives it receives (unbiased std) and makes [x | x] and [x | x shifted by k];
   every unit pads (reflect), standardizes each example over both halves, and convolves
   the halves' sum (W * (x1 + x2) + 2b); its loss: per position g = mean over channels
@@ -336,8 +339,9 @@ def torch_scff_step_fn(config, image_shape, num_classes, device='cpu'):
                           for v in (o.scff_theta_pos, o.scff_theta_neg, o.scff_lambda))
   c = image_shape[2]
   shapes = network.unit_shapes(config, image_shape)
-  mean = torch.tensor(config.data.mean, device=device).view(1, c, 1, 1)
-  std = torch.tensor(config.data.std, device=device).view(1, c, 1, 1)
+  standardized = config.data.normalize == 'standardize'
+  mean = torch.tensor(config.data.mean if standardized else (0.,) * c, device=device).view(1, c, 1, 1)
+  std = torch.tensor(config.data.std if standardized else (1.,) * c, device=device).view(1, c, 1, 1)
 
   def stdnorm(y):  # per example, unbiased std (torch.std), as the authors
     y = y - y.mean((1, 2, 3), keepdim=True)
@@ -374,9 +378,30 @@ def torch_scff_step_fn(config, image_shape, num_classes, device='cpu'):
         z = self.conv(x)
       return F.relu(z), self.pool(self.act(z))
 
-  units, cin = nn.ModuleList(), c
+  class DenseUnit(nn.Module):  # flatten -> Linear -> ReLU -> (y, layer norm of y)
+    def __init__(self, cin, cout):
+      super().__init__()
+      self.linear, self.pair = nn.Linear(cin, cout), False
+
+    def forward(self, x, shift=None):
+      y = F.relu(self.linear(x.flatten(1)))
+      mu = y.mean(1, keepdim=True)
+      return y, (y - mu) / torch.sqrt(((y - mu) ** 2).mean(1, keepdim=True) + 1e-5)
+
+  def standardize(x):  # biased std (ffjax's scff.standardize)
+    x = x - x.mean((1, 2, 3), keepdim=True)
+    return x / (torch.sqrt((x * x).mean((1, 2, 3), keepdim=True)) + 1e-10)
+
+  def pair(a, b):  # (A + B - 2 m) / s, m and s of both halves per example (scff.pair)
+    mu = 0.5 * (a.mean((1, 2, 3), keepdim=True) + b.mean((1, 2, 3), keepdim=True))
+    var = 0.5 * (((a - mu) ** 2).mean((1, 2, 3), keepdim=True) +
+                 ((b - mu) ** 2).mean((1, 2, 3), keepdim=True))
+    return (a + b - 2. * mu) / (torch.sqrt(var) + 1e-10)
+
+  dense = m.get('kind') == 'dense'
+  units, cin = nn.ModuleList(), c * image_shape[0] * image_shape[1] if dense else c
   for l in range(n):
-    units.append(Unit(l, cin))
+    units.append(DenseUnit(cin, m.widths[l]) if dense else Unit(l, cin))
     cin = m.widths[l]
   head = nn.Linear(sum(int(np.prod(s)) for s in shapes), num_classes)
   units.to(device)
@@ -390,20 +415,25 @@ def torch_scff_step_fn(config, image_shape, num_classes, device='cpu'):
 
   def step(x_u8, y):
     x = (x_u8.float() / 255. - mean) / std
-    flip = torch.rand(x.shape[0], 1, 1, 1, device=device) < 0.5
-    x = torch.where(flip, x.flip(3), x)
+    if config.data.augment == 'flip':
+      flip = torch.rand(x.shape[0], 1, 1, 1, device=device) < 0.5
+      x = torch.where(flip, x.flip(3), x)
     for opt in opts:
       opt.zero_grad(set_to_none=True)
     b, total, hcur = x.shape[0], 0., x
+    if dense:  # the pairs, made once at the input
+      s_ = standardize(x)
+      k = int(torch.randint(1, max(2, b), ()))
+      hcur = torch.cat([pair(s_, s_), pair(s_, torch.roll(s_, k, 0))])
     for l, u in enumerate(units):
       shift = int(torch.randint(1, max(2, b), ())) if u.pair else None
       a, hcur = u(hcur.detach(), shift)
-      g = (a * a).mean(1).flatten(1)
+      g = (a * a).mean(1).reshape(a.shape[0], -1)  # per position (dense: one)
       g_pos, g_neg = g[:b], g[b:]
       total = total + (F.softplus(th_pos[l] - g_pos).mean() + F.softplus(g_neg - th_neg[l]).mean()
                        + lams[l] * g_pos.norm(dim=1).mean())
     with torch.no_grad():
-      hcur, feats = x, []
+      hcur, feats = (pair(standardize(x), standardize(x)) if dense else x), []
       for u in units:
         _, hcur = u(hcur)
         feats.append(hcur.flatten(1))
@@ -423,7 +453,7 @@ def measure_torch(config, steps, repeats, device='cpu'):
   k, h, w, c = data.shape_of(config.data)
   bsz = config.train.batch_size
   fn = (torch_blocks_step_fn if config.model.get('blocks') else
-        torch_scff_step_fn if config.model.get('kind') == 'scff_conv' else torch_step_fn)
+        torch_scff_step_fn if config.objective.get('kind') == 'scff' else torch_step_fn)
   step = fn(config, (h, w, c), k, device)
   rng = np.random.default_rng(0)
   xs = [torch.tensor(rng.integers(0, 256, (bsz, c, h, w), dtype=np.uint8), device=device)

@@ -44,7 +44,7 @@ FAMILIES = [
     'configs/resnet18_cifar10.py:cpu', 'configs/resnet18_cifar10.py:cpu,method=bp',
     'configs/mobilenetv3_cifar10.py:cpu', 'configs/mobilenetv3_cifar10.py:cpu,method=bp',
     'configs/mnist_mlp.py', 'configs/mnist_mlp.py:method=bp',
-    'configs/symba.py:cpu', 'configs/scff.py:cpu', 'configs/scff.py:dataset=cifar10,cpu',
+    'configs/symba.py:cpu', 'configs/scff.py:dataset=mnist,cpu', 'configs/scff.py:cpu',
 ]
 
 
