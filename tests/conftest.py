@@ -39,8 +39,6 @@ def pytest_configure(config):
     os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
     os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
     config._ffjax_jit_cache = os.environ['JAX_COMPILATION_CACHE_DIR']
-  if hasattr(config.option, 'loadscopereorder'):  # pytest-xdist: keep the order above
-    config.option.loadscopereorder = False
   # No test fetches a dataset from the internet by accident (tests/test_fetch.py turns it
   # on, against its own server on 127.0.0.1).
   os.environ.setdefault('FFJAX_DOWNLOAD', '0')
@@ -48,21 +46,6 @@ def pytest_configure(config):
   if d and not pathlib.Path(d, 'mnist').is_dir():  # set, but wrong: say so, do not skip silently
     raise pytest.UsageError(f'FFJAX_DATA_DIR={d} holds no mnist/ folder: the real-data tests '
                             'would all be skipped (unset it to skip them knowingly)')
-
-
-# The slowest files first (core-seconds on 2 workers, `--durations=0` at b06ba6d, RESULTS
-# 31), the rest after in their usual order: under `-n 2 --dist loadfile` a file is one
-# unit of work, and xdist deals files with few tests last (by test count), so the
-# notebook's single 60 s test ran at the end with the other worker idle for 32 s.
-SLOW_FIRST = ('test_robust.py', 'test_recipes.py', 'test_train.py', 'test_conv.py',
-              'test_loop.py', 'test_notebook.py', 'test_resnet.py', 'test_mobilenet.py',
-              'test_streamed.py', 'test_multiprocess.py', 'test_stream_run.py',
-              'test_pipeline.py', 'test_scff.py', 'test_asge.py', 'test_plots.py')
-
-
-def pytest_collection_modifyitems(config, items):
-  rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
 
 
 def pytest_unconfigure(config):
