@@ -18,9 +18,9 @@ backprop (the same units end to end, softmax on the last); ASGE's published VGG8
 pool, dropout, a fixed projection); networks of blocks, ResNet-18 and MobileNetV3
 (torch_blocks_step_fn: Scalable FF's per-class heads on every unit, or backprop); SCFF
 (torch_scff_step_fn: configs/scff.py's CIFAR-10 with the authors' layer, its MNIST with
-dense units; the authors' own code is compared in benchmarks/scff_authors_cpu.py). Adam unless the config says
-otherwise, same batch size, random uint8 images of the dataset's shape. Median of
---repeats timings of --steps steps after warm-up.
+dense units; the authors' own code is compared in benchmarks/scff_authors_cpu.py). Adam
+unless the config says otherwise, same batch size, random uint8 images of the dataset's
+shape. Median of --repeats timings of --steps steps after warm-up.
 """
 import argparse
 import json

@@ -24,14 +24,14 @@ SETS = {
     'onednn+xnnpack': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                        '--xla_cpu_use_xnnpack=true'),
     'nothunk': '--xla_cpu_use_thunk_runtime=false',  # the runtime before XLA's thunks
-    # oneDNN on the runtime before XLA's thunks (one compiled function, no per-op dispatch:
-    # MobileNetV3's steps run some hundred small ops).
     # oneDNN with XLA:CPU's scheduler for concurrency (thunks run two at a time on 2 cores)
     # on and off (one of them is XLA's default).
     'onednn+concsched': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                          '--xla_cpu_enable_concurrency_optimized_scheduler=true'),
     'onednn-concsched': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                          '--xla_cpu_enable_concurrency_optimized_scheduler=false'),
+    # oneDNN on the runtime before XLA's thunks (one compiled function, no per-op dispatch:
+    # MobileNetV3's steps run some hundred small ops).
     'onednn-nothunk': ('--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true '
                        '--xla_cpu_use_thunk_runtime=false'),
     # oneDNN with XLA's YNNPACK fusions off (empty list): on jaxlib 0.12 YNNPACK takes the
