@@ -17,7 +17,8 @@ im2col by slicing, then one matrix product), as k*k products of shifted views
 to the dot; `shifted, batch chunks`: over 10 slices of the batch in a scan, so copies
 stay in cache; `column shifts stacked`: k products of the k column shifts stacked on
 channels; `H-major`: an (H, W, B, C) layout where a row shift is a contiguous slab), as
-the swapped-role convolution written out (`swapped conv`), and in PyTorch (`torch`, if
+the swapped-role convolution written out (`swapped conv`), the forward two output columns at a time (`column pairs`,
+conv.conv_column_pairs), and in PyTorch (`torch`, if
 installed) on the same machine; `im2col` times building the patches alone (by XLA's
 patches op, itself a convolution, or by slicing).
 """
@@ -43,6 +44,8 @@ SHAPES = [
     (128, 28, 28, 1, 32, 3), (128, 28, 28, 32, 32, 3), (128, 14, 14, 32, 64, 3),
     (128, 14, 14, 64, 64, 3),
     (150, 28, 28, 1, 16, 7), (150, 28, 28, 16, 16, 7), (150, 14, 14, 16, 16, 7),
+    # mnist.py:quick, the README's first run (8 filters; batch 50, positive + negative)
+    (100, 28, 28, 1, 8, 7), (100, 28, 28, 8, 8, 7), (100, 14, 14, 8, 8, 7),
 ]
 
 
@@ -152,6 +155,7 @@ def jax_ops(b, h, w, ci, co, k):
   lax_dw = jax.jit(lambda x, g: jax.vjp(lambda w_: ffconv.conv_lax(x, w_), wt)[1](g)[0])
   lax_dx = jax.jit(lambda x, g: jax.vjp(lambda x_: ffconv.conv_lax(x_, wt), x)[1](g)[0])
   p_fwd = jax.jit(ffconv.conv_patches)
+  pairs_fwd = jax.jit(ffconv.conv_column_pairs)
   p_dw = jax.jit(lambda x, g: ffconv.weight_grad_patches(x, g, k))
   s_dw = jax.jit(lambda x, g: ffconv.weight_grad_shifted(x, g, k))
   c_dw = jax.jit(lambda x, g: weight_grad_swapped(x, g, k))
@@ -166,6 +170,7 @@ def jax_ops(b, h, w, ci, co, k):
          ('dw', 'lax'): lambda: lax_dw(x, g).block_until_ready(),
          ('dx', 'lax'): lambda: lax_dx(x, g).block_until_ready(),
          ('fwd', 'patches'): lambda: p_fwd(x, wt).block_until_ready(),
+         ('fwd', 'column pairs'): lambda: pairs_fwd(x, wt).block_until_ready(),
          ('dw', 'patches'): lambda: p_dw(x, g).block_until_ready(),
          ('dw', 'shifted'): lambda: s_dw(x, g).block_until_ready(),
          ('dw', 'swapped conv'): lambda: c_dw(x, g).block_until_ready(),
@@ -174,6 +179,7 @@ def jax_ops(b, h, w, ci, co, k):
          ('im2col', 'lax patches op'): lambda: xla_p(x).block_until_ready(),
          ('im2col', 'slices'): lambda: sl_p(x).block_until_ready()}
   # Same numbers, or the timing means nothing.
+  np.testing.assert_allclose(pairs_fwd(x, wt), lax_fwd(x, wt), rtol=2e-3, atol=_atol(lax_fwd(x, wt)))
   np.testing.assert_allclose(p_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
   np.testing.assert_allclose(s_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))
   np.testing.assert_allclose(c_dw(x, g), lax_dw(x, g), rtol=2e-3, atol=_atol(lax_dw(x, g)))

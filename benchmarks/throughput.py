@@ -22,8 +22,10 @@ what this device reaches in practice; on a CPU the only peak given).
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
@@ -31,7 +33,7 @@ import numpy as np
 
 from jax.sharding import PartitionSpec as P
 
-from ffjax import data, loop, parallel
+from ffjax import cpu_options, data, loop, parallel
 from ffjax import assembly
 
 # Dense tensor-core peaks, TFLOP/s per device (NVIDIA data sheets, SXM parts).
@@ -72,6 +74,19 @@ def load(spec: str):
   mod = importlib.util.module_from_spec(m)
   m.loader.exec_module(mod)
   return mod.get_config(arg or None)
+
+
+def apply_config_options(configs) -> None:
+  """Each config's own XLA:CPU options (ffjax/cpu_options.py, BY_CONFIG), as a run of it
+  sets them, before the backend starts: one set per process, so configs that want
+  different ones are measured with ffjax's common options only (said on stderr)."""
+  wanted = {cpu_options.for_config(c) for c in configs}
+  if len(wanted) == 1:
+    cpu_options.apply_for(configs[0])
+  else:
+    print(f'note: these configs want different XLA:CPU options ({sorted(wanted)}): measured '
+          'with the common options only; one config per process measures each as it runs',
+          file=sys.stderr)
 
 
 def timed(run, repeats: int):
@@ -179,10 +194,11 @@ def main():
   ap.add_argument('--loop_steps', type=int, default=0,
                   help='steps per timed loop run (default: 4 calls of the device loop)')
   a = ap.parse_args()
+  configs = [load(spec) for spec in a.configs]
+  apply_config_options(configs)
   dev = jax.devices()[0]
   peaks = {}
-  for spec in a.configs:
-    config = load(spec)
+  for spec, config in zip(a.configs, configs):
     if a.batch:
       config.train.batch_size = a.batch
     if a.population:
@@ -203,6 +219,7 @@ def main():
                       'population': a.population,
                       'dtype': dtype, 'device': f'{dev.platform}:{dev.device_kind} x{jax.device_count()}',
                       'host': platform.node(), 'jax': jax.__version__,
+                      'xla_flags': os.environ.get('XLA_FLAGS', ''),
                       **{k: round(v, 4) for k, v in r.items()}}), flush=True)
 
 

@@ -25,6 +25,8 @@ shape. Median of --repeats timings of --steps steps after warm-up.
 import argparse
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -481,11 +483,19 @@ def main():
   ap.add_argument('--torch_device', default='',
                   help="'cpu' | 'cuda' (default: cuda when JAX runs on a GPU and torch sees one)")
   a = ap.parse_args()
+  if len(a.configs) > 1:
+    # One process per config: each with its own XLA:CPU options, as its run sets them.
+    opts = ['--steps', str(a.steps), '--repeats', str(a.repeats), '--batch', str(a.batch),
+            '--torch_device', a.torch_device]
+    failed = [spec for spec in a.configs
+              if subprocess.run([sys.executable, '-m', 'benchmarks.torch_step', spec] + opts).returncode]
+    sys.exit(f'failed: {failed}' if failed else 0)
+  configs = [throughput.load(spec) for spec in a.configs]
+  throughput.apply_config_options(configs)
   import jax
   dev = jax.devices()[0]
   tdev = a.torch_device or ('cuda' if dev.platform == 'gpu' and torch.cuda.is_available() else 'cpu')
-  for spec in a.configs:
-    config = throughput.load(spec)
+  for spec, config in zip(a.configs, configs):
     if a.batch:
       config.train.batch_size = a.batch
     j = throughput.measure(config, a.steps, a.repeats)
@@ -497,6 +507,7 @@ def main():
         'device': f'{dev.platform}:{dev.device_kind}', 'cores': os.cpu_count(),
         'dtype': config.model.get('dtype', 'float32'), 'torch_device': tdev,
         'jax': jax.__version__, 'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
+        'xla_flags': os.environ.get('XLA_FLAGS', ''),
         'ffjax_images_per_sec': round(j['images_per_sec'], 1),
         'torch_images_per_sec': round(t['images_per_sec'], 1),
         'ratio_ffjax_over_torch': round(j['images_per_sec'] / t['images_per_sec'], 3),

@@ -267,7 +267,46 @@ def _on_cpu() -> bool:
   return jax.default_backend() == 'cpu'
 
 
-def _forward(x, w, stride, groups):
+@functools.cache
+def _avx512() -> bool:
+  """Whether this CPU has AVX-512 (16 float32 a register), from /proc/cpuinfo (Linux)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      return ' avx512f' in f.read()
+  except OSError:
+    return False
+
+
+def conv_column_pairs(x_BxHxWxC, w_KxKxCxO):
+  """lax's SAME stride-1 convolution computed two output columns at a time: one
+  convolution of stride 2 along W whose 2*O output channels are the even and the odd
+  columns (its K x (K+1) kernel is w with a zero column after it, then before it).
+  K/(K+1) of its products are the convolution's; the rest multiply zeros."""
+  k, _, c, o = w_KxKxCxO.shape
+  b, h, wd, _ = x_BxHxWxC.shape
+  (ph, _), _ = same_pads(h, k, 1)
+  (pw, _), _ = same_pads(wd, k, 1)
+  w_pairs = jnp.concatenate([jnp.pad(w_KxKxCxO, ((0, 0), (0, 1), (0, 0), (0, 0))),
+                             jnp.pad(w_KxKxCxO, ((0, 0), (1, 0), (0, 0), (0, 0)))], axis=-1)
+  even = wd + wd % 2  # columns computed (one more, cropped, for an odd width)
+  xp = jnp.pad(x_BxHxWxC, ((0, 0), (ph, k - 1 - ph), (pw, k - 1 - pw + even - wd), (0, 0)))
+  y = jax.lax.conv_general_dilated(xp, w_pairs, (1, 2), 'VALID', dimension_numbers=DIMS)
+  return y.reshape(b, h, even, o)[:, :, :wd]
+
+
+def _column_pairs_pay(x, w, stride: int, groups: int) -> bool:
+  """Where conv_column_pairs is faster (benchmarks/conv_grad.py, 'column pairs'; RESULTS 32):
+  XLA:CPU's oneDNN convolution of at most 8 output channels fills half an AVX-512
+  register, so 2 x O channels run in about the time of O: 1.3-1.7x faster for C <= 16
+  input channels, C k^2 >= 16 (FF-CNN quick's 8 -> 8 7x7 at 28 x 28, batch 100: 4.33 ->
+  2.73 ms; 3x3 8 -> 8: 1.09 -> 0.71), and equal to lax's to the bit there; slower from 24
+  input channels (the products grow, the kernel changes). Not measured without AVX-512."""
+  k, _, c, o = w.shape
+  return (stride == 1 and groups == 1 and o <= 8 and c <= 16 and c * k * k >= 16
+          and _on_cpu() and _avx512())
+
+
+def _forward(x, w, stride, groups, pairs: bool = True):
   # Depthwise: multiply-adds of shifted inputs run 10-17x faster than XLA:CPU's grouped
   # convolution; other grouped convolutions on a CPU: one plain convolution per group.
   # Otherwise (and on GPUs, whose grouped kernels are fast) XLA's forward convolution.
@@ -275,6 +314,8 @@ def _forward(x, w, stride, groups):
     return grouped_conv_shifted(x, w, stride, groups)
   if groups > 1 and _on_cpu():
     return grouped_conv_split(x, w, stride, groups)
+  if pairs and _column_pairs_pay(x, w, stride, groups):
+    return conv_column_pairs(x, w)
   return _conv_lax_grouped(x, w, stride, groups)
 
 
@@ -332,9 +373,10 @@ def _conv_bwd(stride, groups, materialize, res, g):
     dw = weight_grad(materialized(x) if materialize and lax_dw else x, g, k, stride)
   else:
     dw = jax.vjp(lambda w_: grouped_conv_shifted(x, w_, stride, groups), w)[1](g)[0]
-  # Input gradient: the forward's own transpose (dead code, removed, when the input is a
-  # constant or under stop_gradient, as in every FF unit).
-  _, vjp_x = jax.vjp(lambda x_: _forward(x_, w, stride, groups), x)
+  # Input gradient: the transpose of lax's forward (dead code, removed, when the input is
+  # a constant or under stop_gradient, as in every FF unit); that of column pairs is a
+  # strided transposed convolution, 15-25x slower on XLA:CPU.
+  _, vjp_x = jax.vjp(lambda x_: _forward(x_, w, stride, groups, pairs=False), x)
   return vjp_x(g)[0], dw
 
 

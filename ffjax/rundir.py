@@ -215,6 +215,7 @@ def provenance() -> dict:
   return {'commit': commit, 'dirty': dirty, 'python': platform.python_version(),
           'versions': versions, 'devices': f'{jax.device_count()} x {dev.platform}:{dev.device_kind}',
           'processes': jax.process_count(), 'host': platform.node(),
+          'xla_flags': os.environ.get('XLA_FLAGS', ''),
           'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
 
 

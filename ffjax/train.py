@@ -34,6 +34,7 @@ from absl import logging
 
 from ffjax import checkpoint as ckpt_lib
 from ffjax import config_args
+from ffjax import cpu_options
 from ffjax.errors import ConfigError
 from ffjax import data as data_lib
 from ffjax import evaluate as eval_lib
@@ -331,6 +332,8 @@ def train_and_evaluate(config, workdir, *, stop_at_step: int | None = None,
   is refused unless allow_config_change (the change is then recorded).
   """
   workdir = Path(workdir)
+  # The config's own XLA:CPU options, while XLA has not read its flags (a fresh process).
+  cpu_options.apply_for(config)
   with interrupt.Signals() as sig:
     def check(phase):
       sig.stop_if_set(f'{phase}, before any training step: nothing to save; run the same '

@@ -45,6 +45,47 @@ def test_conv_gradients_equal_lax(k, stride, cin, cout):
       np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * float(jnp.abs(ref).max()))
 
 
+@pytest.mark.parametrize('h,w,k,cin,cout', [(9, 9, 3, 8, 8), (6, 11, 7, 2, 4), (5, 8, 4, 3, 8),
+                                           (8, 7, 5, 16, 3), (4, 4, 1, 16, 8)])
+def test_column_pairs_equal_lax(h, w, k, cin, cout):
+  # Odd and even widths (an odd one computes a column more and crops it), even kernels
+  # (SAME pads one more after than before), non-square maps.
+  kx, kw = jax.random.split(jax.random.key(h * w + k))
+  x = jax.random.normal(kx, (3, h, w, cin))
+  wt = jax.random.normal(kw, (k, k, cin, cout))
+  got = jax.jit(conv.conv_column_pairs)(x, wt)
+  ref = jax.jit(conv.conv_lax)(x, wt)
+  assert got.shape == ref.shape
+  np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(jnp.abs(ref).max()))
+
+
+def _conv_strides(jaxpr):
+  """window_strides of every convolution in a jaxpr, its sub-jaxprs included."""
+  out = []
+  for e in jaxpr.eqns:
+    if e.primitive.name == 'conv_general_dilated':
+      out.append(e.params['window_strides'])
+    for v in e.params.values():
+      sub = getattr(v, 'jaxpr', v)
+      if hasattr(sub, 'eqns'):
+        out += _conv_strides(sub)
+  return out
+
+
+def test_conv_takes_column_pairs_where_they_pay_and_its_input_gradient_from_lax():
+  x, wt = jnp.ones((2, 12, 12, 8)), jnp.ones((7, 7, 8, 8))
+  pays = conv._avx512()  # measured on AVX-512 only
+  assert _conv_strides(jax.make_jaxpr(lambda x: conv.conv(x, wt))(x).jaxpr) == (
+      [(1, 2)] if pays else [(1, 1)])
+  # The input gradient: lax's transpose (that of the pairs, a strided transposed
+  # convolution, is 15-25x slower); the one strided convolution is the pairs' forward.
+  dx = jax.make_jaxpr(jax.grad(lambda x: jnp.sum(conv.conv(x, wt) ** 2)))(x).jaxpr
+  assert _conv_strides(dx).count((1, 2)) == (1 if pays else 0)
+  # 24 input channels: the pairs lose (RESULTS 32), lax's convolution stays.
+  wide = jax.make_jaxpr(lambda x: conv.conv(x, jnp.ones((7, 7, 24, 8))))(jnp.ones((2, 12, 12, 24)))
+  assert _conv_strides(wide.jaxpr) == [(1, 1)]
+
+
 def test_weight_gradient_chunks_divide_the_batch_under_the_bound():
   assert conv.dw_chunks(128, 32 * 64 * 32 * 32) == 8  # 2.1e6 per image: 16 images a chunk
   assert conv.dw_chunks(128, 128 * 128 * 16 * 16) == 16  # 4.2e6: 8 a chunk
