@@ -56,6 +56,7 @@ if __name__ == '__main__':
   signal.signal(signal.SIGINT, _stop_at_start)
   signal.signal(signal.SIGTERM, _stop_at_start)
 
+import threading  # noqa: E402
 import time  # noqa: E402
 
 from absl import flags  # noqa: E402
@@ -107,6 +108,11 @@ def main(argv):
   rundir.EXIT_ON_IO_ERROR = True
   try:
     parallel.initialize(FLAGS.coordinator, FLAGS.num_processes, FLAGS.process_id)
+    if FLAGS.config.plots:
+      # matplotlib's import (0.4-0.6 s of Python) while the training runs, not before the
+      # figures. (Not jax.process_index(): it would start the backend before the config's
+      # XLA options are in: cpu_options.apply_for.)
+      threading.Thread(target=_import_pyplot, daemon=True).start()
     t0 = time.time()
     record = train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                                       allow_config_change=FLAGS.allow_config_change)
@@ -133,6 +139,14 @@ def main(argv):
     print('interrupted twice: stopped at once, without saving (the last checkpoint stays)',
           file=sys.stderr)
     sys.exit(130)
+
+
+def _import_pyplot():
+  try:
+    from ffjax import plots
+    plots._plt()
+  except ImportError:  # no matplotlib: _the_end says so
+    pass
 
 
 def _pct(v):

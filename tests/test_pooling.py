@@ -24,6 +24,11 @@ def test_pools_equal_lax_values_and_gradients_with_ties(shape, s):
     np.testing.assert_allclose(d_ours, d_ref, rtol=1e-6, atol=0)
   assert float(jnp.abs(jax.grad(lambda x: jnp.sum(pooling.max_pool(x, s) * g))(x)).sum()) == \
       pytest.approx(float(jnp.abs(g).sum()), rel=1e-6)
+  # bfloat16: summed in float32, returned in bfloat16.
+  avg_b = pooling.avg_pool(x.astype(jnp.bfloat16), s)
+  assert avg_b.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(avg_b, np.float32), nnx.avg_pool(x, (s, s), strides=(s, s)),
+                             rtol=1e-2)
 
 
 def test_rms_pool_is_the_root_of_the_mean_square():
