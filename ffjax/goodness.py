@@ -14,6 +14,8 @@ them (heads.py) import this module, not each other.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -115,9 +117,60 @@ def spatial_goodness(a_BxHxWxC, grid: int):
   goodness on the scale of its activations.
   """
   _, h, w, _ = a_BxHxWxC.shape
-  a_h, a_w = patch_matrix(h, grid), patch_matrix(w, grid)
-  g = jnp.einsum('ph,qw,bhwc->bpqc', a_h, a_w, jnp.square(a_BxHxWxC))
+  if jax.default_backend() == 'cpu':
+    g = patch_means(jnp.square(a_BxHxWxC), grid)
+  else:
+    a_h, a_w = patch_matrix(h, grid), patch_matrix(w, grid)
+    g = jnp.einsum('ph,qw,bhwc->bpqc', a_h, a_w, jnp.square(a_BxHxWxC))
   return g.reshape(g.shape[0], -1)
+
+
+def _edges(n: int, grid: int):
+  return [(p * n) // grid for p in range(grid + 1)]  # patch_matrix's
+
+
+def _means_along(x, axis: int, grid: int):
+  """Means over the grid's patches along an axis: sums of its rows (elementwise, one
+  loop), stacked on that axis."""
+  e = _edges(x.shape[axis], grid)
+  take = lambda i: jax.lax.index_in_dim(x, i, axis, keepdims=False)  # noqa: E731
+  parts = [sum((take(i) for i in range(e[p] + 1, e[p + 1])), take(e[p])) * (1. / (e[p + 1] - e[p]))
+           for p in range(grid)]
+  return jnp.stack(parts, axis)
+
+
+def _spread_along(g, axis: int, n: int, grid: int):
+  """The gradient of _means_along: each patch's value over its rows, / its size."""
+  e = _edges(n, grid)
+  parts = []
+  for p in range(grid):
+    v = jax.lax.slice_in_dim(g, p, p + 1, axis=axis) * (1. / (e[p + 1] - e[p]))
+    shape = list(g.shape)
+    shape[axis] = e[p + 1] - e[p]
+    parts.append(jnp.broadcast_to(v, shape))
+  return jnp.concatenate(parts, axis)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def patch_means(x_BxHxWxC, grid: int):
+  """x's means over a grid x grid patches (patch_matrix's), B x P x P x C, summed in
+  float32. What the einsum with patch_matrix computes, as sums of rows: on XLA:CPU the
+  einsum is two matrix products of an 8-channel-strided transpose of x, 2-12x slower
+  forward, and its gradient 2-7x slower (ASGE's 28 x 28 x 32: 4.9 -> 2.1 ms; RESULTS 32)."""
+  x = x_BxHxWxC.astype(jnp.promote_types(x_BxHxWxC.dtype, jnp.float32))
+  return _means_along(_means_along(x, 1, grid), 2, grid).astype(x_BxHxWxC.dtype)
+
+
+def _patch_means_fwd(x, grid):
+  return patch_means(x, grid), jnp.zeros(x.shape[1:3] + (0,), x.dtype)  # H, W: no data
+
+
+def _patch_means_bwd(grid, hw, g_BxPxPxC):
+  h, w = hw.shape[:2]
+  return (_spread_along(_spread_along(g_BxPxPxC, 2, w, grid), 1, h, grid).astype(hw.dtype),)
+
+
+patch_means.defvjp(_patch_means_fwd, _patch_means_bwd)
 
 
 def fuse_probs(logits_LxBxK):

@@ -50,6 +50,21 @@ def test_grid_keeps_the_goodness_vector_length_across_widths():
     assert c * p * p == 1024 * 4
 
 
+@pytest.mark.parametrize('shape,grid', [((2, 7, 9, 3), 3), ((3, 8, 8, 2), 2), ((2, 5, 6, 4), 5),
+                                        ((2, 6, 6, 1), 1)])
+def test_patch_means_are_the_patch_matrix_products_gradients_included(shape, grid):
+  # Unequal patches (7 rows in 3), a grid as fine as the map, one patch.
+  x = jax.random.normal(jax.random.key(sum(shape)), shape)
+  g = jax.random.normal(jax.random.key(grid), (shape[0], grid, grid, shape[3]))
+  ref = lambda x: jnp.einsum('ph,qw,bhwc->bpqc', gd.patch_matrix(shape[1], grid),  # noqa: E731
+                             gd.patch_matrix(shape[2], grid), x)
+  np.testing.assert_allclose(gd.patch_means(x, grid), ref(x), rtol=1e-6, atol=1e-6)
+  d = jax.grad(lambda x: jnp.sum(gd.patch_means(x, grid) * g))(x)
+  np.testing.assert_allclose(d, jax.grad(lambda x: jnp.sum(ref(x) * g))(x), rtol=1e-6, atol=1e-6)
+  xb = x.astype(jnp.bfloat16)  # summed in float32, returned in bfloat16
+  assert gd.patch_means(xb, grid).dtype == jnp.bfloat16
+
+
 def test_rms_pool_keeps_spatial_goodness_on_aligned_grids():
   y = jnp.abs(jax.random.normal(jax.random.key(0), (2, 8, 8, 3)))
   pooled = pooling.rms_pool(y, 2)
