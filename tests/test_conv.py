@@ -72,7 +72,7 @@ def _conv_strides(jaxpr):
   return out
 
 
-def test_conv_takes_column_pairs_where_they_pay_and_its_input_gradient_from_lax():
+def test_conv_picks_its_forward_by_shape():
   x, wt = jnp.ones((2, 12, 12, 8)), jnp.ones((7, 7, 8, 8))
   pays = conv._avx512()  # measured on AVX-512 only
   assert _conv_strides(jax.make_jaxpr(lambda x: conv.conv(x, wt))(x).jaxpr) == (
@@ -81,6 +81,15 @@ def test_conv_takes_column_pairs_where_they_pay_and_its_input_gradient_from_lax(
   # convolution, is 15-25x slower); the one strided convolution is the pairs' forward.
   dx = jax.make_jaxpr(jax.grad(lambda x: jnp.sum(conv.conv(x, wt) ** 2)))(x).jaxpr
   assert _conv_strides(dx).count((1, 2)) == (1 if pays else 0)
+  # A map smaller than the kernel: patches x matrix (no convolution), forward and back.
+  # (4 input channels: the weight gradient is patches x matrix too.)
+  tiny = lambda x: jnp.sum(conv.conv(x, jnp.ones((3, 3, 4, 6))) ** 2)  # noqa: E731
+  assert _conv_strides(jax.make_jaxpr(jax.grad(tiny))(jnp.ones((2, 2, 2, 4))).jaxpr) == []
+  xs, ws = jax.random.normal(jax.random.key(0), (3, 2, 1, 5)), jax.random.normal(jax.random.key(1), (3, 3, 5, 7))
+  f = lambda fn: (lambda x, w: jnp.sum(jnp.sin(fn(x, w))))  # noqa: E731
+  np.testing.assert_allclose(conv.conv(xs, ws), conv.conv_lax(xs, ws), rtol=1e-5, atol=1e-5)
+  for got, want in zip(jax.grad(f(conv.conv), (0, 1))(xs, ws), jax.grad(f(conv.conv_lax), (0, 1))(xs, ws)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   # 24 input channels: the pairs lose (RESULTS 32), lax's convolution stays.
   wide = jax.make_jaxpr(lambda x: conv.conv(x, jnp.ones((7, 7, 24, 8))))(jnp.ones((2, 12, 12, 24)))
   assert _conv_strides(wide.jaxpr) == [(1, 1)]
