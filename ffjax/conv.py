@@ -299,7 +299,8 @@ def _column_pairs_pay(x, w, stride: int, groups: int) -> bool:
   XLA:CPU's oneDNN convolution of at most 8 output channels fills half an AVX-512
   register, so 2 x O channels run in about the time of O: 1.3-1.7x faster for C <= 16
   input channels, C k^2 >= 16 (FF-CNN quick's 8 -> 8 7x7 at 28 x 28, batch 100: 4.33 ->
-  2.73 ms; 3x3 8 -> 8: 1.09 -> 0.71), and equal to lax's to the bit there; slower from 24
+  2.73 ms; 3x3 8 -> 8: 1.09 -> 0.71; on jaxlib 0.10.2 1.7-1.9x), equal to lax's to the
+  bit there on jaxlib 0.12.1 (0.10.2 sums in another order: within 1e-5); slower from 24
   input channels (the products grow, the kernel changes). Not measured without AVX-512."""
   k, _, c, o = w.shape
   return (stride == 1 and groups == 1 and o <= 8 and c <= 16 and c * k * k >= 16
