@@ -33,5 +33,10 @@ def test_pools_equal_lax_values_and_gradients_with_ties(shape, s):
 
 def test_rms_pool_is_the_root_of_the_mean_square():
   x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6, 6, 3)).astype(np.float32))
-  want = jnp.sqrt(nnx.avg_pool(x * x, (2, 2), strides=(2, 2)) + 1e-12)
-  np.testing.assert_allclose(pooling.rms_pool(x, 2), want, rtol=1e-6)
+  ref = lambda x: jnp.sqrt(nnx.avg_pool(x * x, (2, 2), strides=(2, 2)) + 1e-12)  # noqa: E731
+  np.testing.assert_allclose(pooling.rms_pool(x, 2), ref(x), rtol=1e-6)
+  g = jnp.cos(ref(x))  # its gradient (written by hand) is autodiff's of the formula
+  np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(pooling.rms_pool(x, 2) * g))(x),
+                             jax.grad(lambda x: jnp.sum(ref(x) * g))(x), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.grad(lambda x: jnp.sum(pooling.rms_pool(x, 1)))(x), jnp.sign(x),
+                             rtol=1e-5)
