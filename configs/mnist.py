@@ -11,12 +11,12 @@ Expected (measured 2026-11-22, 2-core CPU, docs/RESULTS.md): test 94.48% goodnes
 linear; about 20 minutes alone (80 s an epoch, evaluation included: measured 2026-11-30,
 RESULTS 19). With method=bp,epochs=2: 99.24% test in minutes.
 
-A first run, about 24 s on 2 CPU cores (the README's first command): FF learning by
+A first run, about 21 s on 2 CPU cores (the README's first command): FF learning by
 its own predictor, goodness inference, on 10,000 images (3 epochs of 200 steps, the CPU
 net at 8 filters, read with goodness/theta and single-mode diagonals), figures drawn:
   python -m experiments.main --config=configs/mnist.py:quick --workdir=runs/quick
-Expected (measured 2026-12-07, 2-core CPU, docs/RESULTS.md 30): test goodness 54.8%
-(chance 10%), linear 95.2%, in 18 s of training and evaluation (23.5 s in all).
+Expected (measured 2026-12-07, 2-core CPU, docs/RESULTS.md 32): test goodness 54.8%
+(chance 10%), linear 95.2%, in 16 s of training and evaluation (20-22 s in all).
 
 Arguments (after ':', comma separated):
   cpu        the CPU-sized network above
