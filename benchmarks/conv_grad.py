@@ -17,8 +17,8 @@ im2col by slicing, then one matrix product), as k*k products of shifted views
 to the dot; `shifted, batch chunks`: over 10 slices of the batch in a scan, so copies
 stay in cache; `column shifts stacked`: k products of the k column shifts stacked on
 channels; `H-major`: an (H, W, B, C) layout where a row shift is a contiguous slab), as
-the swapped-role convolution written out (`swapped conv`), the forward two output columns at a time (`column pairs`,
-conv.conv_column_pairs), and in PyTorch (`torch`, if
+the swapped-role convolution written out (`swapped conv`), the forward two output
+columns at a time (`column pairs`, conv.conv_column_pairs), and in PyTorch (`torch`, if
 installed) on the same machine; `im2col` times building the patches alone (by XLA's
 patches op, itself a convolution, or by slicing).
 """
