@@ -9,12 +9,15 @@ weight_grad picks a form per shape (dw_form): one matrix product over im2col pat
 or XLA's own over batch chunks (dw_chunks: it slows once its operands leave the caches);
 `apply` gives an nnx.Conv (heads, skip projections) the same backward pass.
 
-`conv(x, w, stride, groups)` computes exactly lax's SAME convolution (grouped, or
-depthwise, when groups > 1); only its backward pass is written by hand
-(`jax.custom_vjp`). The input gradient stays the forward's own transpose; when nothing
-uses it (FF units) the compiler removes it. Grouped convolutions, which XLA:CPU runs
-slowly, are one plain convolution per group on a CPU (grouped_conv_split); depthwise
-ones, multiply-adds of shifted inputs (grouped_conv_shifted).
+`conv(x, w, stride, groups)` computes lax's SAME convolution (grouped, or depthwise,
+when groups > 1), its backward pass written by hand (`jax.custom_vjp`). The input
+gradient is the transpose of lax's forward (or of the patches product below); when
+nothing uses it (FF units) the compiler removes it. On a CPU the forward too takes a
+form per shape (_forward): grouped convolutions, which XLA:CPU runs slowly, as one plain
+convolution per group (grouped_conv_split); depthwise ones as multiply-adds of shifted
+inputs (grouped_conv_shifted); a map smaller than its kernel as patches x matrix; at
+most 8 output channels two output columns at a time (conv_column_pairs). The values
+are lax's, summed in another order at most (within 1e-5).
 """
 from __future__ import annotations
 
