@@ -100,10 +100,15 @@ def adaptive_grid(channels: int, max_channels: int, size: int, grid_min: int = 2
   return max(1, min(p, size))
 
 
+def _edges(n: int, grid: int):
+  """Where the grid's patches split an axis of n (adaptive pooling)."""
+  return [(p * n) // grid for p in range(grid + 1)]
+
+
 def patch_matrix(size: int, grid: int):
   """A_PxS: row p averages the pixels of patch p along one axis. Patches split the
   axis at floor(p * size / grid) (adaptive pooling), so any size and grid fit."""
-  edges = [(p * size) // grid for p in range(grid + 1)]
+  edges = _edges(size, grid)
   rows = [[1. / (edges[p + 1] - edges[p]) if edges[p] <= i < edges[p + 1] else 0.
            for i in range(size)] for p in range(grid)]
   return jnp.asarray(rows, jnp.float32)
@@ -125,8 +130,6 @@ def spatial_goodness(a_BxHxWxC, grid: int):
   return g.reshape(g.shape[0], -1)
 
 
-def _edges(n: int, grid: int):
-  return [(p * n) // grid for p in range(grid + 1)]  # patch_matrix's
 
 
 def _means_along(x, axis: int, grid: int):
