@@ -13,27 +13,31 @@ cams.png        class activation maps per unit over correctly and wrongly classi
 
 Each function draws into a new figure: given a path it writes the PNG there and returns
 the path; given none it returns the figure (a notebook shows it; the tests read its axes).
-compare_runs draws several runs' accuracy on one plot (FF against backprop, say).
+compare_runs draws several runs' accuracy on one plot (FF against backprop, say). The
+figures of the records alone (curves, accuracy, confusion, compare_runs) are in
+record_plots.py, without JAX: plot_run has another process draw them meanwhile.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ffjax import metrics as metrics_lib
 from ffjax import cams as cams_lib
 from ffjax import labels as labels_lib
+from ffjax import metrics as metrics_lib
 from ffjax.method import Method
-
-
-def _plt():
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  return plt
+from ffjax.record_plots import (  # noqa: F401
+  _done,
+  _plt,
+  accuracy_per_epoch,
+  compare_runs,
+  confusion_matrices,
+  training_curves,
+)
 
 
 def _compiled(fn, net, *arrays):
@@ -42,114 +46,6 @@ def _compiled(fn, net, *arrays):
   from flax import nnx
   graphdef, state = nnx.split(net)
   return jax.jit(lambda st, *a: fn(nnx.merge(graphdef, st), *a))(state, *arrays)
-
-
-def _done(fig, path):
-  """Writes and closes fig at path (returns path), or returns fig when path is None."""
-  if path is None:
-    return fig
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  _plt().close(fig)
-  return path
-
-
-def _units(records, prefix):
-  keys = metrics_lib.unit_keys({k for r in records for k in r}, prefix.rstrip('_'))
-  return [metrics_lib.unit_tag(metrics_lib.unit_of(k) or 0) for k in keys]
-
-
-def training_curves(records, path=None, untrained=()):
-  """untrained: units ('u1', ...) whose loss is measured, not trained (the FF-CNN's
-  first): left out of the loss panel (a fixed unit's goodness dwarfs the others' losses)
-  and drawn grey, dotted, in the accuracy panel."""
-  plt = _plt()
-  fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-  tr = [r for r in records if 'train/loss' in r]
-  for split, style in (('train', '-'), ('val', 'o--'), ('test', 'o--')):
-    rs = [r for r in records if metrics_lib.unit_keys(r, f'{split}/loss')]
-    for u in _units(rs, f'{split}/loss_'):  # u1, u2, ...
-      steps = [r['step'] for r in rs]
-      # Threshold FF: positive-vs-negative discrimination; ASGE: the unit's own accuracy.
-      acc = f'{split}/disc_acc_{u}' if f'{split}/disc_acc_{u}' in rs[-1] else f'{split}/acc_{u}'
-      color = f'C{((metrics_lib.unit_of(u) or 0) + 1) % 10}'  # one colour per unit, whatever the split
-      if u in untrained:
-        if split == 'train' and acc in rs[-1]:
-          a2.plot(steps, [r.get(acc, np.nan) for r in rs], ':', color='grey',
-                  label=f'{u} (not trained)')
-        continue
-      a1.plot(steps, [r[f'{split}/loss_{u}'] for r in rs], style, color=color, label=f'{split} {u}')
-      if acc in rs[-1]:
-        a2.plot(steps, [r.get(acc, np.nan) for r in rs], style, color=color, label=f'{split} {u}')
-  if not any(metrics_lib.unit_keys(r, 'train/loss') for r in tr):  # backprop: one loss
-    a1.plot([r['step'] for r in tr], [r['train/loss'] for r in tr], label='train loss')
-  a1.set(xlabel='step', ylabel='loss', yscale='log', title='loss per trained unit')
-  spatial = any(metrics_lib.unit_keys(r, 'train/acc') for r in tr)
-  a2.set(xlabel='step', ylabel='accuracy', title='each unit alone' if spatial else
-         'positive vs negative per unit (discrimination)')
-  for a in (a1, a2):
-    if a.get_legend_handles_labels()[0]:
-      a.legend(fontsize=7)
-    a.grid(alpha=.3)
-  return _done(fig, path)
-
-
-def accuracy_per_epoch(records, path=None):
-  plt = _plt()
-  fig, ax = plt.subplots(figsize=(6, 4))
-  for split in ('val', 'test'):
-    rs = [r for r in records if any(k.startswith(f'{split}/acc_') for k in r)]
-    keys = sorted({k for r in rs for k in r if k.startswith(f'{split}/acc_')})
-    for k in keys:
-      ax.plot([r['epoch'] for r in rs], [100 * r[k] for r in rs], 'o-', label=k)
-  ax.set(xlabel='epoch', ylabel='accuracy (%)', title='accuracy per epoch')
-  ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole
-  ax.grid(alpha=.3)
-  ax.legend(fontsize=8)
-  return _done(fig, path)
-
-
-def compare_runs(runs: dict, path=None, split: str = 'val'):
-  """runs: {name: workdir}. Every predictor's accuracy per epoch of each run on one plot
-  (e.g. FF against backprop on the same budget), and each run's images/s."""
-  from ffjax import metrics
-  plt = _plt()
-  fig, ax = plt.subplots(figsize=(6.5, 4))
-  for (name, wd), marker in zip(runs.items(), 'osD^v<>'):
-    recs = metrics.read(wd)
-    rs = [r for r in recs if any(k.startswith(f'{split}/acc_') for k in r)]
-    ips = [r['images_per_sec'] for r in recs if 'images_per_sec' in r]
-    speed = f', {np.median(ips):,.0f} img/s' if ips else ''
-    for k in sorted({k for r in rs for k in r if k.startswith(f'{split}/acc_')}):
-      ax.plot([r['epoch'] for r in rs], [100 * r.get(k, np.nan) for r in rs], marker + '-',
-              label=f'{name}: {k[len(split) + 5:]}{speed}')
-  ax.set(xlabel='epoch', ylabel=f'{split} accuracy (%)', title='the runs side by side')
-  ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.grid(alpha=.3)
-  ax.legend(fontsize=8)
-  return _done(fig, path)
-
-
-def confusion_matrices(y, preds: dict, num_classes, path=None, split: str = 'test'):
-  """One matrix per predictor, every class labelled (up to 20; above, every k-th), the
-  split and its size in the title."""
-  plt = _plt()
-  fig, axes = plt.subplots(1, len(preds), figsize=(4.6 * len(preds), 4.4), squeeze=False)
-  ticks = np.arange(0, num_classes, max(1, -(-num_classes // 20)))
-  for ax, (name, p) in zip(axes[0], preds.items()):
-    m = np.zeros((num_classes, num_classes), int)
-    np.add.at(m, (y, p), 1)
-    ax.imshow(m, cmap='Blues')
-    ax.set(title=f'{name} on {split} ({len(y)} images): {100 * np.mean(y == p):.2f}%',
-           xlabel='predicted', ylabel='true', xticks=ticks, yticks=ticks)
-    ax.tick_params(labelsize=7 if num_classes > 10 else 9)
-    if num_classes <= 20:
-      for i in range(num_classes):
-        for j in range(num_classes):
-          if m[i, j]:
-            ax.text(j, i, m[i, j], ha='center', va='center', fontsize=6,
-                    color='white' if m[i, j] > m.max() / 2 else 'black')
-  return _done(fig, path)
 
 
 def _show(ax, img):
@@ -161,18 +57,24 @@ def _show(ax, img):
 
 def label_gallery(encoder, x_BxHxWxC, y_B, path=None, seed=0):
   """Row 1: the class patterns; then per image: as it is, with its label, with a wrong one."""
-  plt = _plt()
-  k = min(encoder.num_classes, 10)
+  return _draw_gallery(encoder, *_gallery_arrays(encoder, x_BxHxWxC, y_B, seed), path)
+
+
+def _gallery_arrays(encoder, x_BxHxWxC, y_B, seed=0):
+  """(x, y, wrong labels, positive images, negative images) of up to 4 images."""
   n = min(len(y_B), 4)
-  x = jnp.asarray(x_BxHxWxC[:n])
-  y = jnp.asarray(y_B[:n])
 
   def images(x, y):
     neg = labels_lib.sample_negatives(jax.random.key(seed), y, encoder.num_classes)
     return neg, encoder.embed(x, y), encoder.embed(x, neg)
 
-  neg, pos_img, neg_img = (np.asarray(a) for a in jax.jit(images)(x, y))
-  x, y = np.asarray(x), np.asarray(y)
+  arrays = jax.jit(images)(jnp.asarray(x_BxHxWxC[:n]), jnp.asarray(y_B[:n]))
+  return (np.asarray(x_BxHxWxC[:n]), np.asarray(y_B[:n]), *(np.asarray(a) for a in arrays))
+
+
+def _draw_gallery(encoder, x, y, neg, pos_img, neg_img, path=None):
+  plt = _plt()
+  k, n = min(encoder.num_classes, 10), len(y)
   rows, cols = n + 1, max(k, 3)
   fig = plt.figure(figsize=(1.3 * cols, 1.4 * rows))
 
@@ -195,11 +97,18 @@ def goodness_per_label(net, method: Method, x_BxHxWxC, y_B, path=None):
   """Per image: its goodness with every candidate label in it (what goodness inference
   compares), the true label green, a wrong winner red, the winner's margin over the
   runner-up in the title."""
+  return _draw_goodness(x_BxHxWxC, y_B, _goodness_arrays(net, method, x_BxHxWxC), path)
+
+
+def _goodness_arrays(net, method: Method, x_BxHxWxC):
   from ffjax import predict
-  plt = _plt()
-  g = np.asarray(_compiled(lambda n, x: predict.goodness_scores(
+  return np.asarray(_compiled(lambda n, x: predict.goodness_scores(
       n, method.encoder, x, method.goodness_units, method.goodness_per_theta), net,
       jnp.asarray(x_BxHxWxC)))
+
+
+def _draw_goodness(x_BxHxWxC, y_B, g, path=None):
+  plt = _plt()
   n, k = g.shape
   fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 4.2), squeeze=False,
                            gridspec_kw={'height_ratios': [1, 1.3]})
@@ -225,18 +134,28 @@ def cam_figure(net, method: Method, x_BxHxWxC, y_B, pred_B, path=None, predictor
   the linear head's CAMs, or (ASGE) each unit's patch votes. Red is evidence for the
   label, blue against it; each map has its own colour bar (the map sums, with the
   head's bias, to the unit's share of the label's logit)."""
-  plt = _plt()
-  x = np.asarray(x_BxHxWxC)
-  y_B, pred_B = np.asarray(y_B), np.asarray(pred_B)
+  return _draw_cams(x_BxHxWxC, y_B, pred_B, *_cam_arrays(net, method, x_BxHxWxC, pred_B),
+                    path, predictor)
+
+
+def _cam_arrays(net, method: Method, x_BxHxWxC, pred_B) -> tuple[list, list]:
+  """(each unit's maps, their titles)."""
   if method.scored:
     maps = _compiled(lambda n, x, c: cams_lib.spatial_class_maps(n, x, c, method.scored),
-                     net, jnp.asarray(x), jnp.asarray(pred_B))
+                     net, jnp.asarray(x_BxHxWxC), jnp.asarray(pred_B))
     titles = [f'unit {l + 1} patches' for l in method.scored]
   else:
     maps = _compiled(lambda n, x, c: cams_lib.class_activation_maps(
-        n, method.encoder, x, c, method.readout_units), net, jnp.asarray(x), jnp.asarray(pred_B))
+        n, method.encoder, x, c, method.readout_units), net, jnp.asarray(x_BxHxWxC),
+        jnp.asarray(pred_B))
     titles = [f'unit {l + 1}' for l in method.readout_units]
-  maps = [np.asarray(m) for m in maps]
+  return [np.asarray(m) for m in maps], titles
+
+
+def _draw_cams(x_BxHxWxC, y_B, pred_B, maps, titles, path=None, predictor: str = ''):
+  plt = _plt()
+  x = np.asarray(x_BxHxWxC)
+  y_B, pred_B = np.asarray(y_B), np.asarray(pred_B)
   n, u = len(y_B), len(maps)
   fig, axes = plt.subplots(n, u + 1, figsize=(2.3 * (u + 1), 1.95 * n + 0.5), squeeze=False)
   for i in range(n):
@@ -269,26 +188,94 @@ def untrained_units(method: Method) -> set:
 
 
 def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]:
-  """Every figure of a run; returns the paths written."""
-  from ffjax import heads, metrics, predict, readback
-  workdir = Path(workdir)
-  records = metrics.read(workdir)
+  """Every figure of a run; returns the paths written. The records' figures (curves,
+  accuracy, confusion: record_plots.py) are drawn by a second Python process while this
+  one computes and draws the network's (labels, goodness, maps): matplotlib holds the
+  GIL, so one process would draw them on one core (the first run's figures 4.1 s ->
+  3.2: docs/RESULTS.md 33)."""
+  workdir = Path(workdir).resolve()
+  r = _read_back(workdir, split_name, num_cams)
+  records = _RecordPlots(workdir, split_name, r.num_classes, untrained_units(r.method))
+  out = []
+  try:
+    if r.method.label_in_input:
+      x, y = r.images
+      out.append(label_gallery(r.method.encoder, x, y, workdir / 'labels.png'))
+      out.append(goodness_per_label(r.net, r.method, x[:4], y[:4], workdir / 'goodness.png'))
+    if r.cam_images is not None:
+      out.append(cam_figure(r.net, r.method, *r.cam_images, workdir / 'cams.png', r.predictor))
+  except BaseException:
+    records.stop()
+    raise
+  return records.result() + out
+
+
+class _RecordPlots:
+  """record_plots.draw in another Python process; result() waits for its paths. Where
+  that process fails (no matplotlib, a full disk, no second interpreter), result() draws
+  them here instead, so the error is this process's own."""
+
+  def __init__(self, workdir: Path, split: str, num_classes: int, untrained):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import ffjax
+    self.args = (workdir, split, num_classes, sorted(untrained))
+    env = dict(os.environ)  # where this process found ffjax (a notebook's sys.path too)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in [str(Path(ffjax.__file__).resolve().parent.parent),
+                    *env.get('PYTHONPATH', '').split(os.pathsep)] if p)
+    spec = json.dumps({'workdir': str(workdir), 'split': split, 'num_classes': num_classes,
+                       'untrained': sorted(untrained)})
+    self.proc: subprocess.Popen | None = None
+    try:
+      self.proc = subprocess.Popen([sys.executable, '-m', 'ffjax.record_plots', spec], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    except OSError:
+      pass
+
+  def result(self) -> list[Path]:
+    import json
+
+    from ffjax import record_plots
+    if self.proc is not None:
+      stdout, _ = self.proc.communicate()
+      if self.proc.returncode == 0:
+        return [Path(p) for p in json.loads(stdout)]
+    return record_plots.draw(*self.args)
+
+  def stop(self):
+    if self.proc is not None:
+      self.proc.kill()
+      self.proc.wait()
+
+
+@dataclasses.dataclass
+class _Figures:
+  """A run read back for its figures."""
+  net: object               # the network with the checkpoint's parameters
+  method: Method
+  num_classes: int
+  images: tuple             # (x, y): the split's first 256 images, as the units see them
+  # (x, y, pred) of right and wrong predictions, or None:
+  cam_images: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+  predictor: str            # whose predictions
+
+
+def _read_back(workdir, split_name: str, num_cams: int) -> _Figures:
+  from ffjax import heads, predict, readback
   r = readback.restore_run(workdir)
   net, method, dataset = r.net, r.method, r.dataset
-  out = [training_curves(records, workdir / 'curves.png', untrained_units(method)),
-         accuracy_per_epoch(records, workdir / 'accuracy.png')]
-  preds_file = workdir / f'predictions_{split_name}.npz'
   split = {'test': dataset.test, 'val': dataset.val}[split_name]
   assert split is not None, split_name
   x = np.asarray(jax.jit(r.parts.preprocess.to_float)(jnp.asarray(split.x[:256])))
   y = split.y[:256]
+  preds_file = Path(workdir) / f'predictions_{split_name}.npz'
   if preds_file.exists():
     p = np.load(preds_file)
-    preds = {k[len('pred_'):]: p[k] for k in p.files if k.startswith('pred_')}
-    # Per-unit predictors: the three strategies, not every unit.
-    preds = {k: v for k, v in preds.items() if metrics_lib.unit_of(k) is None}
-    out.append(confusion_matrices(p['y'], preds, dataset.num_classes, workdir / 'confusion.png',
-                                  split_name))
     name = 'linear' if 'pred_linear' in p.files else 'best'
     pred = p[f'pred_{name}'][:256]
   elif method.scored:
@@ -299,15 +286,11 @@ def plot_run(workdir, split_name: str = 'test', num_cams: int = 3) -> list[Path]
     name = 'linear'
     pred = np.asarray(jnp.argmax(_compiled(lambda n, x: predict.linear_logits(
         n, method.encoder, x, method.readout), net, jnp.asarray(x)), -1))
-  if method.label_in_input:
-    out.append(label_gallery(method.encoder, x, y, workdir / 'labels.png'))
-    out.append(goodness_per_label(net, method, x[:4], y[:4], workdir / 'goodness.png'))
   right = np.flatnonzero(pred == y)[:num_cams]
   wrong = np.flatnonzero(pred != y)[:num_cams]
   idx = np.concatenate([right, wrong])
   # CAMs read the linear head, or ASGE's spatial heads; other per-unit heads have no map.
   has_map = (all(isinstance(net.aux[l], heads.SpatialHead) for l in method.scored) if method.scored
              else method.readout is not None)
-  if len(idx) and has_map:
-    out.append(cam_figure(net, method, x[idx], y[idx], pred[idx], workdir / 'cams.png', name))
-  return out
+  cam_images = (x[idx], y[idx], pred[idx]) if len(idx) and has_map else None
+  return _Figures(net, method, dataset.num_classes, (x, y), cam_images, name)

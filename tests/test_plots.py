@@ -128,3 +128,46 @@ def test_goodness_per_label_shows_the_winner_and_its_margin():
     np.testing.assert_allclose([p.get_height() for p in ax.patches], g[i], rtol=1e-6)
     win = int(np.argmax(g[i]))
     assert ax.get_title().startswith(f'wins: {win} ({"right" if win == y[i] else "wrong"}) by ')
+
+
+def _records_run(path):
+  """A run directory with records and predictions only (what record_plots reads)."""
+  import json
+
+  import numpy as np
+  recs = [{'step': s, 'train/loss': 1., **{f'train/loss_u{u}': 2. / s for u in (1, 2)},
+           **{f'train/disc_acc_u{u}': .5 + s / 100 for u in (1, 2)}} for s in (10, 20)]
+  recs += [{'step': 20 * e, 'epoch': e, 'val/acc_linear': .5 + e / 10} for e in (1, 2)]
+  (path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in recs))
+  y = np.arange(50) % 10
+  np.savez(path / 'predictions_test.npz', y=y, pred_linear=y, pred_u1=(y + 1) % 10)
+  return {'curves.png', 'accuracy.png', 'confusion.png'}
+
+
+def test_the_records_figures_are_drawn_by_another_process(tmp_path, monkeypatch):
+  import json
+
+  from ffjax import plots, record_plots
+  names = _records_run(tmp_path)
+  # plot_run's helper process: the command it runs, with what plot_run gives it.
+  spec = json.dumps({'workdir': str(tmp_path), 'split': 'test', 'num_classes': 10,
+                     'untrained': ['u1']})
+  r = subprocess.run([sys.executable, '-m', 'ffjax.record_plots', spec], cwd=tmp_path,
+                     capture_output=True, text=True, timeout=120)
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert {p.rsplit('/', 1)[-1] for p in json.loads(r.stdout)} == names
+  for n in names:
+    _is_a_drawn_png(tmp_path / n)
+    (tmp_path / n).unlink()
+  # This process draws nothing while the other one works ...
+  monkeypatch.setattr(record_plots, 'draw', lambda *a: pytest.fail('drawn here'))
+  assert {p.name for p in plots._RecordPlots(tmp_path, 'test', 10, {'u1'}).result()} == names
+  assert {p.name for p in tmp_path.glob('*.png')} == names
+  monkeypatch.undo()
+  # ... and draws them itself where that process fails.
+  for n in names:
+    (tmp_path / n).unlink()
+  monkeypatch.setattr(sys, 'executable', '/bin/false')
+  assert {p.name for p in plots._RecordPlots(tmp_path, 'test', 10, {'u1'}).result()} == names
+  for n in names:
+    _is_a_drawn_png(tmp_path / n)
