@@ -18,6 +18,7 @@ and computes what they share once:
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -155,6 +156,40 @@ class Evaluator:
       self.fn[only] = make_split_fn(batch_fn, mesh)
       self.batch_fn[only] = jax.jit(batch_fn, in_shardings=(rep, rep, bat, bat), out_shardings=rep)
     self._data: dict = {}
+    self._ahead: threading.Thread | None = None
+    self._ahead_started = False
+
+  def compile_ahead(self, params, rest, names):
+    """Compiles the programs of a round of `names` (and its calibration's) in a thread,
+    while the training runs (XLA compiles without the GIL): the first round then only
+    runs them (the first run's first validation 2.4 s -> 0.9: docs/RESULTS.md 33). A
+    round waits for it, so that nothing is compiled twice. Once per evaluator."""
+    if self._ahead_started:
+      return
+    self._ahead_started = True
+    specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                       sharding=getattr(a, 'sharding', None)),
+                         (params, rest))
+    cals = [c for n in self.method.predictors if (c := registry.find('calibration', n))]
+    calib = ['calib'] if any(c.fit_on == 'calib' or 'val' not in names for c in cals) else []
+    jobs = [(self.fn[name == 'calib'], d) for name in calib + list(names)
+            if isinstance(d := self._split(name), EvalData)]
+
+    def compile_all():
+      for fn, d in jobs:
+        try:
+          fn.lower(*specs, d.x, d.y).compile()
+        except Exception:  # noqa: BLE001 (the round compiles it again and raises its own error)
+          return
+
+    self._ahead = threading.Thread(target=compile_all, daemon=True, name='ffjax-eval-compile')
+    self._ahead.start()
+
+  def wait(self):
+    """Until compile_ahead's compilations are done."""
+    if self._ahead is not None:
+      self._ahead.join()
+      self._ahead = None
 
   def _raw(self, name: str) -> data_lib.Split:
     ds = self.dataset
@@ -175,6 +210,7 @@ class Evaluator:
   def outputs(self, params, rest, name: str) -> dict:
     """Per-example outputs of split `name` (host arrays, padding dropped)."""
     d, only = self._split(name), name == 'calib'
+    self.wait()
     if isinstance(d, EvalData):
       o = jax.device_get(self.fn[only](params, rest, d.x, d.y))
       return {k: v.reshape((-1,) + v.shape[2:])[:d.n] for k, v in o.items()}

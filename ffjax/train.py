@@ -82,6 +82,9 @@ class Trainer:
                           if f'val/acc_{name}' in r], default=-1.) if name else -1.
                      for n in self.names]
     self.warnings: list = []
+    # Per-epoch evaluation on the validation split; with none held out, on the test split.
+    self.eval_split = ('val' if dataset.val is not None else
+                       ('test' if config.eval_on_test else None))
     self.writers = ([metrics_lib.Writer(workdir / n, config.tensorboard) for n in self.names]
                     if self.main else [metrics_lib.NullWriter() for _ in self.names])
 
@@ -195,8 +198,7 @@ class Trainer:
     self.save()
     c, e = self.config, self.step // self.parts.steps_per_epoch
     recs = [{'epoch': e} for _ in self.names]
-    # Per-epoch evaluation on the validation split; with none held out, on the test split.
-    split = 'val' if self.dataset.val is not None else ('test' if c.eval_on_test else None)
+    split = self.eval_split
     if split and (e % c.train.eval_every_epochs == 0 or self.step == self.parts.total_steps):
       self.sig.safe(f'during epoch {e}\'s evaluation; the checkpoint at step {self.step} is '
                     'complete: run the same command to resume (the evaluation is redone)')
@@ -253,6 +255,9 @@ class Trainer:
         self.say('compiling the training step (the first call; seconds to minutes)')
       self.state, m_dev = self.runner.run(self.state, self.step, n, seeds)
       self.sig.unsafe()  # compiled and dispatched: the state holds training no checkpoint has
+      if not self.clock['step_s'] and pending is None and self.eval_split:
+        st = self.member(0)  # the evaluation's programs compiled while these steps run
+        self.evaluator.compile_ahead(st['params'], st['rest'], [self.eval_split])
       if pending is not None:  # fetched after the next call was dispatched: no stall
         self.absorb(pending)
       pending = (self.step, n, m_dev)
@@ -317,6 +322,7 @@ class Trainer:
     return records[self.names[0]] if not self.members else records
 
   def close(self):
+    self.evaluator.wait()
     for w in self.writers:
       w.close()
     self.ckpt.close()

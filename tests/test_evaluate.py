@@ -65,3 +65,32 @@ def test_test_after_val_reuses_the_calibration_in_the_val_record():
   np.testing.assert_array_equal(alone['test'][1]['pred_goodness_centered'],
                                 both['test'][1]['pred_goodness_centered'])
   assert alone['test'][0]['acc_goodness_centered'] == both['test'][0]['acc_goodness_centered']
+
+
+def test_a_round_after_compile_ahead_compiles_nothing_and_predicts_the_same():
+  # The trainer has the first round's programs compiled in a thread while it trains.
+  parts, params, rest, x, y = _tiny_after_one_step(120, 2)
+  ds = types.SimpleNamespace(streamed=False, train=data.ResidentSplit(x[:60], y[:60], 'train'),
+                             val=data.ResidentSplit(x[60:90], y[60:90], 'val'),
+                             test=data.ResidentSplit(x[90:], y[90:], 'test'), num_classes=10)
+  mesh = parallel.make_mesh()
+  params, rest = parallel.put_replicated(mesh, (params, rest))
+  ev = evaluate.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh, ds, 64)
+  ev.compile_ahead(params, rest, ['val'])
+  ev.wait()
+  compiled = []
+
+  def listen(event, secs, **kw):
+    if event == '/jax/core/compile/backend_compile_duration':
+      compiled.append(event)
+
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    ahead = ev.round(params, rest, ['val'])
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
+  assert compiled == []  # the calibration's program and the split's: both compiled ahead
+  fresh = evaluate.Evaluator(parts.method, parts.graphdef, parts.preprocess, mesh, ds, 64)
+  want = fresh.round(params, rest, ['val'])
+  assert ahead['val'][0] == want['val'][0]
+  np.testing.assert_array_equal(ahead['val'][1]['pred_goodness'], want['val'][1]['pred_goodness'])
