@@ -147,3 +147,33 @@ def test_readme_names_every_config_file():
   listing = readme.split('\n- Configs', 1)[1].split('\n- ', 1)[0]  # the list of configs
   missing = [p.name for p in cli.config_files() if f'`{p.name}`' not in listing]
   assert not missing, missing
+
+
+def test_a_command_exits_as_python_would_without_its_teardown(tmp_path):
+  # cli.run skips the interpreter's teardown (JAX's objects freed one by one) but keeps
+  # what Python does at exit first: a thread pool's work finished, other threads joined,
+  # atexit's handlers run, the streams flushed, the exit code kept.
+  prog = f'''
+import atexit, sys, threading, time
+from concurrent import futures
+from pathlib import Path
+from experiments import cli
+d = Path({str(tmp_path)!r})
+def main(argv):
+  pool = futures.ThreadPoolExecutor(1)
+  pool.submit(lambda: (time.sleep(0.3), (d / "pool").write_text("done")))
+  threading.Thread(target=lambda: (time.sleep(0.3), (d / "thread").write_text("done"))).start()
+  atexit.register(lambda: (d / "atexit").write_text("done"))
+  sys.stdout.write("unflushed")
+  return 3
+cli.run(main)
+'''
+  r = subprocess.run([sys.executable, '-c', prog], cwd=REPO, capture_output=True, text=True,
+                     timeout=120)
+  assert r.returncode == 3, r.stderr[-2000:]
+  assert r.stdout == 'unflushed'
+  assert {p.name for p in tmp_path.iterdir()} == {'pool', 'thread', 'atexit'}
+  r = subprocess.run([sys.executable, '-c', 'from experiments import cli\n'
+                      'cli.run(lambda argv: cli.die("bad value"))'], cwd=REPO,
+                     capture_output=True, text=True, timeout=120)
+  assert (r.returncode, r.stderr) == (2, 'error: bad value\n')
