@@ -255,8 +255,11 @@ class Trainer:
         self.say('compiling the training step (the first call; seconds to minutes)')
       self.state, m_dev = self.runner.run(self.state, self.step, n, seeds)
       self.sig.unsafe()  # compiled and dispatched: the state holds training no checkpoint has
-      if not self.clock['step_s'] and pending is None and self.eval_split:
-        st = self.member(0)  # the evaluation's programs compiled while these steps run
+      if (not self.clock['step_s'] and pending is None and self.eval_split
+          and (stop_at_step is None or stop_at_step >= (self.step // spe + 1) * spe)):
+        # The evaluation's programs compiled while these steps run (where this call of
+        # train reaches one; a signal meanwhile waits for the compilation: trainer.close).
+        st = self.member(0)
         self.evaluator.compile_ahead(st['params'], st['rest'], [self.eval_split])
       if pending is not None:  # fetched after the next call was dispatched: no stall
         self.absorb(pending)
