@@ -162,7 +162,7 @@ class Evaluator:
   def compile_ahead(self, params, rest, names):
     """Compiles the programs of a round of `names` (and its calibration's) in a thread,
     while the training runs (XLA compiles without the GIL): the first round then only
-    runs them (the first run's first validation 2.4 s -> 0.9: docs/RESULTS.md 33). A
+    runs them (the first run's first validation 2.4 s -> 0.8: docs/RESULTS.md 33). A
     round waits for it, so that nothing is compiled twice. Once per evaluator."""
     if self._ahead_started:
       return
@@ -170,8 +170,7 @@ class Evaluator:
     specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
                                                        sharding=getattr(a, 'sharding', None)),
                          (params, rest))
-    cals = [c for n in self.method.predictors if (c := registry.find('calibration', n))]
-    calib = ['calib'] if any(c.fit_on == 'calib' or 'val' not in names for c in cals) else []
+    calib = ['calib'] if self._fitted_on_calib(names) else []
     jobs = [(self.fn[name == 'calib'], d) for name in calib + list(names)
             if isinstance(d := self._split(name), EvalData)]
 
@@ -190,6 +189,12 @@ class Evaluator:
     if self._ahead is not None:
       self._ahead.join()
       self._ahead = None
+
+  def _fitted_on_calib(self, names, given=()) -> list[str]:
+    """The predictors whose calibration a round of `names` fits on training images
+    (those not `given`): where it says so, or where the round has no 'val'."""
+    return [n for n in self.method.predictors if n not in given
+            and (c := registry.find('calibration', n)) and (c.fit_on == 'calib' or 'val' not in names)]
 
   def _raw(self, name: str) -> data_lib.Split:
     ds = self.dataset
@@ -240,7 +245,7 @@ class Evaluator:
     cals = {n: c for n in self.method.predictors if (c := registry.find('calibration', n))}
     state = {n: earlier[c.record_key] for n, c in cals.items()
              if earlier and c.record_key and c.record_key in earlier}
-    on_calib = [n for n, c in cals.items() if n not in state and (c.fit_on == 'calib' or 'val' not in names)]
+    on_calib = self._fitted_on_calib(names, given=state)
     if on_calib:
       calib = self.outputs(params, rest, 'calib')
       state.update({n: cals[n].fit(calib, self.y_of('calib')) for n in on_calib})

@@ -130,8 +130,6 @@ def spatial_goodness(a_BxHxWxC, grid: int):
   return g.reshape(g.shape[0], -1)
 
 
-
-
 def _means_along(x, axis: int, grid: int):
   """Means over the grid's patches along an axis: sums of its rows (elementwise, one
   loop), stacked on that axis."""
