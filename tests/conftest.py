@@ -29,7 +29,25 @@ def real_data_dir():
 NO_DATA = 'real data not here'  # every real-data test's skip reason: counted at the end
 
 
+# The longest files, longest first (seconds of one xdist worker, docs/RESULTS.md 34). With
+# `--dist loadfile` they are handed out first and the short ones fill in at the end: xdist's
+# own order (most tests first) sent the one-test notebook and the two-test multiprocess
+# runs last, and one worker ran alone for the last half minute. Speed only: a file missing
+# here just runs after these.
+LONG_FIRST = ('test_robust.py', 'test_recipes.py', 'test_loop.py', 'test_train.py',
+              'test_stream_run.py', 'test_conv.py', 'test_multiprocess.py', 'test_notebook.py',
+              'test_resnet.py', 'test_streamed.py', 'test_pipeline.py', 'test_mobilenet.py',
+              'test_plots.py', 'test_scff.py', 'test_asge.py', 'test_probe.py', 'test_fetch.py')
+
+
+def _loadfile(config) -> bool:
+  """Under `--dist loadfile`: the controller, or one of its workers (which collect)."""
+  return getattr(config.option, 'dist', 'no') == 'loadfile' or hasattr(config, 'workerinput')
+
+
 def pytest_configure(config):
+  if _loadfile(config) and hasattr(config.option, 'loadscopereorder'):
+    config.option.loadscopereorder = False  # files in collection order: LONG_FIRST below
   # One compilation cache for the session, this process and the runs it starts: the many
   # tiny runs compile the same functions (a third of a tiny subprocess run's time). Fresh
   # per session (under pytest's temporary folder), so no stale entry outlives a change.
@@ -46,6 +64,12 @@ def pytest_configure(config):
   if d and not pathlib.Path(d, 'mnist').is_dir():  # set, but wrong: say so, do not skip silently
     raise pytest.UsageError(f'FFJAX_DATA_DIR={d} holds no mnist/ folder: the real-data tests '
                             'would all be skipped (unset it to skip them knowingly)')
+
+
+def pytest_collection_modifyitems(config, items):
+  if _loadfile(config):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest as they were
 
 
 def pytest_unconfigure(config):
