@@ -15,8 +15,8 @@ A first run, about 21 s on 2 CPU cores (the README's first command): FF learning
 its own predictor, goodness inference, on 10,000 images (3 epochs of 200 steps, the CPU
 net at 8 filters, read with goodness/theta and single-mode diagonals), figures drawn:
   python -m experiments.main --config=configs/mnist.py:quick --workdir=runs/quick
-Expected (measured 2026-12-07, 2-core CPU, docs/RESULTS.md 32-33): test goodness 54.8%
-(chance 10%), linear 95.2%, in 16 s of training and evaluation (19-20 s in all).
+Expected (measured 2026-12-07, 2-core CPU, docs/RESULTS.md 32-34): test goodness 54.8%
+(chance 10%), linear 95.2%, in 15-25 s in all, by the machine's speed.
 
 Arguments (after ':', comma separated):
   cpu        the CPU-sized network above
