@@ -29,7 +29,8 @@ def real_data_dir():
 NO_DATA = 'real data not here'  # every real-data test's skip reason: counted at the end
 
 
-# The longest files, longest first (seconds of one xdist worker, docs/RESULTS.md 34). With
+# The longest files, longest first (the summed durations of the 120 slowest tests, by file,
+# at b99d40e: docs/RESULTS.md 34). With
 # `--dist loadfile` they are handed out first and the short ones fill in at the end: xdist's
 # own order (most tests first) sent the one-test notebook and the two-test multiprocess
 # runs last, and one worker ran alone for the last half minute. Speed only: a file missing
@@ -41,7 +42,8 @@ LONG_FIRST = ('test_robust.py', 'test_recipes.py', 'test_loop.py', 'test_train.p
 
 
 def _loadfile(config) -> bool:
-  """Under `--dist loadfile`: the controller, or one of its workers (which collect)."""
+  """Under `--dist loadfile` (the controller), or in any xdist worker: workers collect, and
+  the controller hands out files in their order (sorting under another mode is harmless)."""
   return getattr(config.option, 'dist', 'no') == 'loadfile' or hasattr(config, 'workerinput')
 
 
