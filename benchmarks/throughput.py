@@ -5,7 +5,8 @@
 
 Random uint8 images of the config's dataset shape (no files needed); after warm-up
 (compilation), `--repeats` timings of `--steps` steps each; the median is reported.
-images/s counts input images (an FF step also runs each as negative and neutral).
+images/s counts input images (an FF step also runs each as negative and neutral);
+page_faults_per_step and sys_ms_per_step: what the process spent mapping memory a step.
 The step (`images_per_sec`) is timed on batches already on the device; the loop
 (`device_loop_*`, `host_loop_*`) as the trainer runs it (ffjax/loop.py): from data
 resident on the device with steps_per_call steps per call, or from the host, one batch
@@ -24,17 +25,16 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
 
 import jax
 import numpy as np
-
 from jax.sharding import PartitionSpec as P
 
-from ffjax import cpu_options, data, loop, parallel
-from ffjax import assembly
+from ffjax import assembly, cpu_options, data, loop, malloc_options, parallel
 
 # Dense tensor-core peaks, TFLOP/s per device (NVIDIA data sheets, SXM parts).
 PEAK_TFLOPS = {'H100': {'float32': 494.7, 'bfloat16': 989.4},
@@ -140,11 +140,18 @@ def measure(config, steps: int, repeats: int):
       state, m = step(state, *batches[i % 4])
     jax.block_until_ready((state, m))
 
+  r0 = resource.getrusage(resource.RUSAGE_SELF)
   med, spread = timed(run, repeats)
+  r1 = resource.getrusage(resource.RUSAGE_SELF)
   ips = steps * bsz * members / med
+  n = steps * repeats
+  # Page faults and system CPU time a step: memory the step maps and faults in anew
+  # (ffjax/malloc_options.py; every thread of the process, all repeats).
   return dict(images_per_sec=ips, images_per_sec_per_member=ips / members,
               step_ms=1e3 * med / steps, compile_s=compile_s, spread=spread,
-              gflop_per_step=flops / 1e9, tflops=flops * steps / med / 1e12)
+              gflop_per_step=flops / 1e9, tflops=flops * steps / med / 1e12,
+              page_faults_per_step=(r1.ru_minflt - r0.ru_minflt) / n,
+              sys_ms_per_step=1e3 * (r1.ru_stime - r0.ru_stime) / n)
 
 
 def measure_loop(config, steps: int, repeats: int, where: str):
@@ -220,6 +227,7 @@ def main():
                       'dtype': dtype, 'device': f'{dev.platform}:{dev.device_kind} x{jax.device_count()}',
                       'host': platform.node(), 'jax': jax.__version__,
                       'xla_flags': os.environ.get('XLA_FLAGS', ''),
+                      'malloc_options': ' '.join(malloc_options.applied()),
                       **{k: round(v, 4) for k, v in r.items()}}), flush=True)
 
 

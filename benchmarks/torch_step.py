@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 from benchmarks import throughput
-from ffjax import data, labels, network
+from ffjax import data, labels, malloc_options, network
 from ffjax import method as method_lib
 
 
@@ -508,6 +508,7 @@ def main():
         'dtype': config.model.get('dtype', 'float32'), 'torch_device': tdev,
         'jax': jax.__version__, 'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
         'xla_flags': os.environ.get('XLA_FLAGS', ''),
+        'malloc_options': ' '.join(malloc_options.applied()),
         'ffjax_images_per_sec': round(j['images_per_sec'], 1),
         'torch_images_per_sec': round(t['images_per_sec'], 1),
         'ratio_ffjax_over_torch': round(j['images_per_sec'] / t['images_per_sec'], 3),

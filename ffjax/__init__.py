@@ -12,3 +12,10 @@ __version__ = '0.1.0'
 from ffjax import cpu_options as _cpu_options  # noqa: E402
 
 _cpu_options.apply()
+
+# glibc malloc options where JAX computes on the CPU, set before JAX starts its threads:
+# XLA's per-step temporaries reused instead of mapped and faulted in anew every step
+# (FFJAX_MALLOC=none turns this off): ffjax/malloc_options.py.
+from ffjax import malloc_options as _malloc_options  # noqa: E402
+
+_malloc_options.apply()

@@ -15,13 +15,14 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
+from ffjax import malloc_options
 
 
 class RunLocked(RuntimeError):
@@ -216,6 +217,7 @@ def provenance() -> dict:
           'versions': versions, 'devices': f'{jax.device_count()} x {dev.platform}:{dev.device_kind}',
           'processes': jax.process_count(), 'host': platform.node(),
           'xla_flags': os.environ.get('XLA_FLAGS', ''),
+          'malloc_options': ' '.join(malloc_options.applied()),
           'time': time.strftime('%Y-%m-%dT%H:%M:%S')}
 
 
