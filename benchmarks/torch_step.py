@@ -25,6 +25,7 @@ shape. Median of --repeats timings of --steps steps after warm-up.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 
@@ -469,8 +470,11 @@ def measure_torch(config, steps, repeats, device='cpu'):
       loss = step(xs[i % 4], ys[i % 4])
     float(loss.detach())  # waits for the device
 
+  r0 = resource.getrusage(resource.RUSAGE_SELF)
   med, spread = throughput.timed(run, repeats)
-  return dict(images_per_sec=steps * bsz / med, spread=spread)
+  r1 = resource.getrusage(resource.RUSAGE_SELF)
+  return dict(images_per_sec=steps * bsz / med, spread=spread,
+              page_faults_per_step=(r1.ru_minflt - r0.ru_minflt) / (steps * repeats))
 
 
 def main():
@@ -512,7 +516,9 @@ def main():
         'ffjax_images_per_sec': round(j['images_per_sec'], 1),
         'torch_images_per_sec': round(t['images_per_sec'], 1),
         'ratio_ffjax_over_torch': round(j['images_per_sec'] / t['images_per_sec'], 3),
-        'spread_ffjax': round(j['spread'], 3), 'spread_torch': round(t['spread'], 3)}), flush=True)
+        'spread_ffjax': round(j['spread'], 3), 'spread_torch': round(t['spread'], 3),
+        'page_faults_per_step_ffjax': round(j['page_faults_per_step']),
+        'page_faults_per_step_torch': round(t['page_faults_per_step'])}), flush=True)
 
 
 if __name__ == '__main__':
