@@ -6,7 +6,8 @@
 Random uint8 images of the config's dataset shape (no files needed); after warm-up
 (compilation), `--repeats` timings of `--steps` steps each; the median is reported.
 images/s counts input images (an FF step also runs each as negative and neutral);
-page_faults_per_step and sys_ms_per_step: what the process spent mapping memory a step.
+page_faults_per_step and sys_ms_per_step: what the process spent mapping memory a step;
+max_rss_mb: its peak resident memory by the end of the timing.
 The step (`images_per_sec`) is timed on batches already on the device; the loop
 (`device_loop_*`, `host_loop_*`) as the trainer runs it (ffjax/loop.py): from data
 resident on the device with steps_per_call steps per call, or from the host, one batch
@@ -151,7 +152,8 @@ def measure(config, steps: int, repeats: int):
               step_ms=1e3 * med / steps, compile_s=compile_s, spread=spread,
               gflop_per_step=flops / 1e9, tflops=flops * steps / med / 1e12,
               page_faults_per_step=(r1.ru_minflt - r0.ru_minflt) / n,
-              sys_ms_per_step=1e3 * (r1.ru_stime - r0.ru_stime) / n)
+              sys_ms_per_step=1e3 * (r1.ru_stime - r0.ru_stime) / n,
+              max_rss_mb=r1.ru_maxrss / 1024)  # the process's peak so far (Linux: KiB)
 
 
 def measure_loop(config, steps: int, repeats: int, where: str):
