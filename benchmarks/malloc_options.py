@@ -15,11 +15,13 @@ import os
 import subprocess
 import sys
 
+from ffjax import malloc_options
+
 # mallopt parameter numbers (glibc's malloc.h) of the options named in the sets.
-PARAMS = {'M_TRIM_THRESHOLD': -1, 'M_MMAP_MAX': -4, 'M_ARENA_MAX': -8}
+PARAMS = {name: param for name, param, _ in malloc_options.OPTIONS}
 SETS = {
     'none': {},
-    'ffjax': {'M_ARENA_MAX': 1, 'M_MMAP_MAX': 0, 'M_TRIM_THRESHOLD': 2**31 - 1},
+    'ffjax': {name: value for name, _, value in malloc_options.OPTIONS},
     'nommap+notrim': {'M_MMAP_MAX': 0, 'M_TRIM_THRESHOLD': 2**31 - 1},
     'arena1+nommap': {'M_ARENA_MAX': 1, 'M_MMAP_MAX': 0},
     'arena1+notrim': {'M_ARENA_MAX': 1, 'M_TRIM_THRESHOLD': 2**31 - 1},

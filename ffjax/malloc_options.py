@@ -16,9 +16,9 @@ step 1.48x as fast). The costs: the process keeps its peak heap (as JAX's GPU al
 keeps its own; a 1-epoch run of ASGE's BP: peak RSS 737 -> 1,217 MB), and every thread
 shares one arena's lock (XLA's compiler threads: compiling 10-20% slower, the first run about 1 s longer).
 
-  FFJAX_MALLOC=none     ffjax sets nothing
-  FFJAX_MALLOC=on       set them even where an accelerator plugin is installed
-  else                  set them on Linux with glibc, unless a JAX accelerator plugin
+  FFJAX_MALLOC=none     ffjax sets nothing (also off, 0, false)
+  FFJAX_MALLOC=on       set them even where an accelerator plugin is installed (also 1, true)
+  unset or empty        set them on Linux with glibc, unless a JAX accelerator plugin
                         (jax_plugins, libtpu) is installed and JAX_PLATFORMS does not
                         choose the CPU
 
@@ -60,12 +60,21 @@ def _cpu_expected(environ) -> bool:
   return not any(importlib.util.find_spec(m) is not None for m in ('jax_plugins', 'libtpu'))
 
 
+OFF, ON = ('none', 'off', '0', 'false'), ('on', '1', 'true')
+
+
 def wanted(environ=os.environ) -> bool:
-  """Whether ffjax sets its malloc options in this process (FFJAX_MALLOC, the backend)."""
+  """Whether ffjax sets its malloc options in this process (FFJAX_MALLOC, the backend).
+  Another value of FFJAX_MALLOC is said on stderr (one line) and the default applies."""
   choice = environ.get('FFJAX_MALLOC', '').strip().lower()
-  if choice == 'none':
+  if choice in OFF:
     return False
-  return choice == 'on' or _cpu_expected(environ)
+  if choice in ON:
+    return True
+  if choice:
+    print(f'ffjax: FFJAX_MALLOC={choice!r} is none of {OFF + ON}: the default applies '
+          '(ffjax/malloc_options.py)', file=sys.stderr)
+  return _cpu_expected(environ)
 
 
 def apply(environ=os.environ) -> tuple[str, ...]:

@@ -30,11 +30,10 @@ NO_DATA = 'real data not here'  # every real-data test's skip reason: counted at
 
 
 # The longest files, longest first (the summed durations of the 120 slowest tests, by file,
-# at b99d40e: docs/RESULTS.md 34). With
-# `--dist loadfile` they are handed out first and the short ones fill in at the end: xdist's
-# own order (most tests first) sent the one-test notebook and the two-test multiprocess
-# runs last, and one worker ran alone for the last half minute. Speed only: a file missing
-# here just runs after these.
+# at b99d40e: docs/RESULTS.md 34). With `--dist loadfile` they are handed out first and the
+# short ones fill in at the end: xdist's own order (most tests first) sent the one-test
+# notebook and the two-test multiprocess runs last, and one worker ran alone for the last
+# half minute. Speed only: a file missing here just runs after these.
 LONG_FIRST = ('test_robust.py', 'test_recipes.py', 'test_loop.py', 'test_train.py',
               'test_stream_run.py', 'test_conv.py', 'test_multiprocess.py', 'test_notebook.py',
               'test_resnet.py', 'test_streamed.py', 'test_pipeline.py', 'test_mobilenet.py',

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 glibc = pytest.mark.skipif(malloc_options._libc() is None, reason='glibc only')
 
 
-def test_who_gets_the_options(monkeypatch):
+def test_who_gets_the_options(monkeypatch, capsys):
   no_plugin = lambda name: None  # noqa: E731
   monkeypatch.setattr(malloc_options.importlib.util, 'find_spec', no_plugin)
   assert malloc_options.wanted({})
@@ -22,12 +22,18 @@ def test_who_gets_the_options(monkeypatch):
   assert not malloc_options.wanted({'JAX_PLATFORMS': 'cuda'})
   assert malloc_options.wanted({'JAX_PLATFORMS': 'cpu'})
   assert malloc_options.apply({'FFJAX_MALLOC': 'None'}) == ()
+  assert not malloc_options.wanted({'FFJAX_MALLOC': 'off'})
+  assert not malloc_options.wanted({'FFJAX_MALLOC': '0'})
   # A GPU plugin installed: JAX will run there, unless JAX_PLATFORMS chooses the CPU.
   monkeypatch.setattr(malloc_options.importlib.util, 'find_spec',
                       lambda name: object() if name == 'jax_plugins' else None)
   assert not malloc_options.wanted({})
   assert malloc_options.wanted({'JAX_PLATFORMS': 'cpu,cuda'})
   assert malloc_options.wanted({'FFJAX_MALLOC': 'on'})
+  capsys.readouterr()
+  # A value it does not know (a typo of 'none') is said, not taken silently.
+  assert not malloc_options.wanted({'FFJAX_MALLOC': 'noen'})  # the plugin's default: off
+  assert "FFJAX_MALLOC='noen' is none of" in capsys.readouterr().err
 
 
 # A program whose temporary (sin(x), 84 MB, read by a matrix product) is larger than a
